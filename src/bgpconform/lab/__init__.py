@@ -1,0 +1,1 @@
+"""The lab target: network namespaces, real daemons and an embedded Kubernetes API."""

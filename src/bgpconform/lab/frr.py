@@ -1,0 +1,132 @@
+"""The lab's router: FRR's zebra and bgpd in the router namespace, with sockets in the run directory.
+
+Both daemons run as the `frr` user (FRR refuses root without the vty group) and in the foreground, as
+our children, so teardown reaps them. Their vty sockets and the zebra API socket live in the run's
+own directory, so two labs never share a socket and nothing is left under /etc/frr or /run/frr.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+from ipaddress import IPv4Network
+from pathlib import Path
+
+from bgpconform.errors import CommandError, HarnessError
+from bgpconform.lab.commands import run
+from bgpconform.lab.netns import ns_argv
+from bgpconform.lab.prerequisites import FRR_DAEMON_DIR
+from bgpconform.lab.supervisor import Daemon
+from bgpconform.topology import Topology
+
+FRR_USER = "frr"
+ECMP_PATHS = 16
+
+
+def render_zebra_conf(hostname: str, log: Path) -> str:
+    return f"hostname {hostname}\nlog timestamp precision 3\nlog file {log} informational\n!\n"
+
+
+def render_bgpd_conf(topology: Topology, log: Path) -> str:
+    """The router's base BGP config; peers are added later through the router port, as on a real router.
+
+    FSM transitions are logged with millisecond stamps: they are the evidence of when a session came up.
+    """
+    router = topology.router
+    paths = ECMP_PATHS if router.ecmp else 1
+    return "\n".join(
+        [
+            "frr defaults traditional",
+            f"hostname {router.name}",
+            "log timestamp precision 3",
+            f"log file {log} debugging",
+            "debug bgp neighbor-events",
+            "!",
+            f"router bgp {router.asn}",
+            f" bgp router-id {router.address}",
+            " no bgp ebgp-requires-policy",
+            " no bgp network import-check",
+            " bgp bestpath as-path multipath-relax",
+            " address-family ipv4 unicast",
+            f"  maximum-paths {paths}",
+            f"  maximum-paths ibgp {paths}",
+            " exit-address-family",
+            "!",
+            "",
+        ]
+    )
+
+
+class LabFrrTransport:
+    """Reaches the lab's FRR through its vty sockets and the router namespace's kernel."""
+
+    def __init__(self, vty_dir: Path, namespace: str) -> None:
+        self.vty_dir = vty_dir
+        self.namespace = namespace
+
+    def vtysh(self, *commands: str) -> str:
+        argv = ["vtysh", "--vty_socket", str(self.vty_dir)]
+        for command in commands:
+            argv += ["-c", command]
+        try:
+            return run(argv, timeout=15).stdout
+        except CommandError as exc:
+            raise HarnessError(f"vtysh failed against the lab router: {exc}") from exc
+
+    def kernel_routes(self, prefix: IPv4Network) -> str:
+        return run(["ip", "-n", self.namespace, "-j", "route", "show", str(prefix)]).stdout
+
+
+class LabFrr:
+    """Starts and stops the lab router's daemons."""
+
+    def __init__(self, topology: Topology, namespace: str, run_dir: Path) -> None:
+        self.topology = topology
+        self.namespace = namespace
+        self.directory = run_dir / "frr"
+        self.transport = LabFrrTransport(self.directory, namespace)
+        self._daemons: list[Daemon] = []
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        user = pwd.getpwnam(FRR_USER)
+        os.chown(self.directory, user.pw_uid, user.pw_gid)
+        zebra_conf = self.directory / "zebra.conf"
+        bgpd_conf = self.directory / "bgpd.conf"
+        zebra_conf.write_text(render_zebra_conf(self.topology.router.name, self.directory / "zebra.log"))
+        bgpd_conf.write_text(render_bgpd_conf(self.topology, self.directory / "bgpd.log"))
+        zserv = self.directory / "zserv.api"
+        for name, conf in (("zebra", zebra_conf), ("bgpd", bgpd_conf)):
+            argv = [
+                str(FRR_DAEMON_DIR / name),
+                "-f", str(conf),
+                "-i", str(self.directory / f"{name}.pid"),
+                "--vty_socket", str(self.directory),
+                "-z", str(zserv),
+            ]  # fmt: skip
+            daemon = Daemon(name, ns_argv(self.namespace, argv), self.directory / f"{name}.out")
+            daemon.start()
+            self._daemons.append(daemon)
+            socket = self.directory / f"{name}.vty"
+            daemon.wait_ready(socket.exists, f"{name} vty socket {socket} present", timeout)
+        self._daemons[-1].wait_ready(self._bgpd_answers, "bgpd answering `show bgp summary json`", timeout)
+
+    def _bgpd_answers(self) -> bool:
+        try:
+            self.transport.vtysh("show bgp summary json")
+        except HarnessError:
+            return False
+        return True
+
+    @property
+    def pids(self) -> list[int]:
+        return [d.pid for d in self._daemons if d.pid is not None]
+
+    def stop(self) -> None:
+        for daemon in reversed(self._daemons):
+            daemon.stop()
+        self._daemons.clear()
+
+    def remove_files(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,0 +1,185 @@
+"""The lab as one object: claim a run, build the wire, start the router, and always clean up.
+
+Order matters for honest cleanup: stale runs are swept and this run's ownership record is written
+before anything is created; teardown stops daemons, deletes namespaces, and removes the record last.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+from types import TracebackType
+
+from bgpconform.lab.commands import run
+from bgpconform.lab.frr import LabFrr
+from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
+from bgpconform.lab.network import LabNetwork
+from bgpconform.lab.prerequisites import check_lab_prerequisites
+from bgpconform.lab.runs import Run, SweptRun, remove_run_artifacts, start_run, sweep_stale_runs
+from bgpconform.routers.frr import FrrRouter
+from bgpconform.routers.port import BgpPeer
+from bgpconform.topology import Topology
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LabTimings:
+    """How long bring-up and teardown took, for benchmarks and the report."""
+
+    sweep: float = 0.0
+    network: float = 0.0
+    router: float = 0.0
+    teardown: float = 0.0
+    swept: list[SweptRun] = field(default_factory=list)
+
+
+class Lab:
+    """The lab target's network half: namespaces, FRR on the router, GoBGP speakers on demand."""
+
+    def __init__(self, topology: Topology, purpose: str = "lab") -> None:
+        self.topology = topology
+        self.purpose = purpose
+        self.timings = LabTimings()
+        self._run: Run | None = None
+        self._network: LabNetwork | None = None
+        self._frr: LabFrr | None = None
+        self._router: FrrRouter | None = None
+        self._speakers: dict[str, GoBgpSpeaker] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> Lab:
+        check_lab_prerequisites()
+        began = time.monotonic()
+        self.timings.swept = sweep_stale_runs()
+        for swept in self.timings.swept:
+            log.warning(
+                "removed a stale lab run %s (owner %s): %s", swept.run_id, swept.owner_pid, swept.namespaces
+            )
+        self.timings.sweep = time.monotonic() - began
+        self._run = start_run(self.purpose)
+        try:
+            began = time.monotonic()
+            self._network = LabNetwork(self.topology, self._run)
+            self._network.build()
+            self.timings.network = time.monotonic() - began
+            began = time.monotonic()
+            self._frr = LabFrr(self.topology, self._network.router_ns, self._run.directory)
+            self._frr.start()
+            self._router = FrrRouter(self._frr.transport, self.topology.router.asn, self.topology.router.name)
+            self.timings.router = time.monotonic() - began
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Remove everything this run made; safe to call twice and after a partial start."""
+        began = time.monotonic()
+        for speaker in self._speakers.values():
+            speaker.stop()
+        self._speakers.clear()
+        if self._frr is not None:
+            self._frr.stop()
+            self._frr = None
+        if self._run is not None:
+            remove_run_artifacts(self._run.run_id, self._run.directory)
+            self._run = None
+        self._network = None
+        self._router = None
+        self.timings.teardown = time.monotonic() - began
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- parts -----------------------------------------------------------------------------------
+    @property
+    def run(self) -> Run:
+        if self._run is None:
+            raise RuntimeError("the lab is not running")
+        return self._run
+
+    @property
+    def network(self) -> LabNetwork:
+        if self._network is None:
+            raise RuntimeError("the lab is not running")
+        return self._network
+
+    @property
+    def router(self) -> FrrRouter:
+        if self._router is None:
+            raise RuntimeError("the lab is not running")
+        return self._router
+
+    @property
+    def router_pids(self) -> list[int]:
+        return self._frr.pids if self._frr else []
+
+    def topology_peers(self) -> list[BgpPeer]:
+        """The neighbors the router must accept: one per peering node (FACTS.md: nodes dial out)."""
+        timers = self.topology.bgp.timers
+        return [
+            BgpPeer(
+                name=peer_name(index, node.name),
+                address=node.address,
+                remote_asn=self.topology.bgp.node_asn,
+                local_asn=self.topology.router.asn,
+                default_originate=True,
+                keepalive=timers.keepalive,
+                hold=timers.hold,
+                connect_retry=timers.connect_retry,
+            )
+            for index, node in enumerate(self.topology.bgp_nodes, start=1)
+        ]
+
+    def speaker(self, node_name: str) -> GoBgpSpeaker:
+        """The node's speaker (created on first use, not started), peering with the topology's router."""
+        if node_name not in self._speakers:
+            node = self.topology.node(node_name)
+            timers = self.topology.bgp.timers
+            neighbor = Neighbor(
+                self.topology.router.address,
+                self.topology.bgp.peer_asn,
+                connect_retry=timers.connect_retry,
+                hold=timers.hold,
+                keepalive=timers.keepalive,
+            )
+            self._speakers[node_name] = GoBgpSpeaker(
+                node=node.name,
+                namespace=self.network.node_ns[node.name],
+                directory=self.run.directory / "speakers" / node.name,
+                router_id=node.address,
+                asn=self.topology.bgp.node_asn,
+                neighbors=[neighbor],
+            )
+        return self._speakers[node_name]
+
+    def start_speakers(self, node_names: list[str] | None = None) -> list[GoBgpSpeaker]:
+        names = node_names if node_names is not None else [n.name for n in self.topology.bgp_nodes]
+        speakers = [self.speaker(name) for name in names]
+        for speaker in speakers:
+            speaker.start()
+        return speakers
+
+    def client_exec(self, argv: list[str], timeout: float = 30.0) -> str:
+        """Run a command on the outside client (north of the router)."""
+        return run(["ip", "netns", "exec", self.network.client_ns, *argv], timeout=timeout).stdout
+
+    def node_exec(self, node_name: str, argv: list[str], timeout: float = 30.0) -> str:
+        return run(["ip", "netns", "exec", self.network.node_ns[node_name], *argv], timeout=timeout).stdout
+
+    def originate_everywhere(self, prefix: IPv4Network, node_names: list[str]) -> None:
+        for name in node_names:
+            self.speaker(name).originate(prefix)
+
+
+def peer_name(index: int, node_name: str) -> str:
+    """Router-side connection name; the walkthrough names its connections PEER_TO_K3S_WN_<n>."""
+    return f"PEER_TO_K3S_WN_{index}"

@@ -1,0 +1,75 @@
+"""Daemons the lab starts as its own children, so it can reap them and read their logs."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bgpconform.errors import LabError
+from bgpconform.waiting import WaitTimeout, wait_for
+
+
+class Daemon:
+    """One foreground process with its output in a log file; never daemonised, so never orphaned."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, probe: Callable[[], bool], expected: str, timeout: float) -> float:
+        """Wait until `probe` says the daemon answers; a daemon that exits meanwhile fails at once."""
+
+        def check() -> str:
+            if self._process is not None and self._process.poll() is not None:
+                raise LabError(
+                    f"{self.name} exited with code {self._process.returncode} while starting; "
+                    f"last log lines:\n{self.log_tail()}"
+                )
+            return "answering" if probe() else "not answering yet"
+
+        try:
+            return wait_for(
+                check, lambda state: state == "answering", expected=expected, timeout=timeout
+            ).elapsed
+        except WaitTimeout as exc:
+            raise LabError(f"{self.name} did not start: {exc}\nlast log lines:\n{self.log_tail()}") from exc
+
+    def stop(self, grace: float = 3.0) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "<no log>"

@@ -1,0 +1,105 @@
+"""The pytest plugin: options, the session-wide topology and target, and clean shutdown on signals.
+
+Registered through the `pytest11` entry point, so it is active wherever the package is installed;
+everything it does is therefore lazy: a pytest run that never asks for the topology never reads it.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import pytest
+
+from bgpconform.errors import ConfigError
+from bgpconform.targets import IMPLEMENTED_TARGETS, TARGETS, target_not_implemented
+from bgpconform.topology import Topology, load_topology
+
+DEFAULT_TOPOLOGY = Path("topologies/lab.yaml")
+DEFAULT_REPORTS = Path("reports")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bgpconform", "bgpconform conformance harness")
+    group.addoption(
+        "--target",
+        choices=TARGETS,
+        default="lab",
+        help="where the system under test runs: lab (this machine, default), k3d, pi",
+    )
+    group.addoption(
+        "--topology",
+        type=Path,
+        default=None,
+        help=f"topology YAML (default: {DEFAULT_TOPOLOGY} under the rootdir)",
+    )
+    group.addoption(
+        "--reports-dir",
+        type=Path,
+        default=None,
+        help=f"where run reports are written (default: {DEFAULT_REPORTS} under the rootdir)",
+    )
+
+
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGHUP behave like Ctrl-C, so pytest runs fixture teardown and the lab is removed."""
+    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target = config.getoption("--target")
+    if target not in IMPLEMENTED_TARGETS:
+        raise pytest.UsageError(target_not_implemented(target))
+    if config.getoption("--topology") is not None:
+        try:
+            config.stash[_topology_key] = load_topology(topology_path(config))
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate_as_interrupt)
+
+
+_topology_key = pytest.StashKey[Topology]()
+
+
+def topology_path(config: pytest.Config) -> Path:
+    given: Path | None = config.getoption("--topology")
+    if given is not None:
+        return given
+    return Path(config.rootpath) / DEFAULT_TOPOLOGY
+
+
+def reports_dir(config: pytest.Config) -> Path:
+    given: Path | None = config.getoption("--reports-dir")
+    return given if given is not None else Path(config.rootpath) / DEFAULT_REPORTS
+
+
+@pytest.fixture(scope="session")
+def topology(pytestconfig: pytest.Config) -> Topology:
+    """The validated topology every step takes its names, addresses and ASNs from."""
+    if _topology_key not in pytestconfig.stash:
+        try:
+            pytestconfig.stash[_topology_key] = load_topology(topology_path(pytestconfig))
+        except ConfigError as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+    return pytestconfig.stash[_topology_key]
+
+
+@pytest.fixture(scope="session")
+def target_name(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.getoption("--target"))
+
+
+@pytest.fixture(scope="session")
+def lab_network(topology: Topology) -> Iterator[object]:
+    """The lab's network half for the session; removed at the end, on Ctrl-C, and on SIGTERM."""
+    from bgpconform.lab.lab import Lab
+
+    lab = Lab(topology, purpose="pytest")
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()

@@ -1,0 +1,168 @@
+"""FRR adapter for the router port, reading `vtysh ... json` (the way MetalLB's e2e reads FRR).
+
+The adapter only speaks vtysh and `ip -j route` through a transport, so the same code serves the lab's
+FRR (a local vty socket) and an FRR reached over SSH.
+"""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Address, IPv4Network, ip_network
+from typing import Any, Protocol
+
+from bgpconform.errors import HarnessError
+from bgpconform.routers.port import BgpPeer, Route, RouterDump, Session, SessionState
+
+HARNESS_MARK = "bgpconform"
+
+_FRR_STATES = {
+    "idle": SessionState.IDLE,
+    "connect": SessionState.CONNECT,
+    "active": SessionState.ACTIVE,
+    "opensent": SessionState.OPEN_SENT,
+    "openconfirm": SessionState.OPEN_CONFIRM,
+    "established": SessionState.ESTABLISHED,
+}
+
+
+class FrrTransport(Protocol):
+    """How commands reach an FRR router."""
+
+    def vtysh(self, *commands: str) -> str:
+        """Run vtysh with each command as one `-c`; return its output."""
+        ...
+
+    def kernel_routes(self, prefix: IPv4Network) -> str:
+        """`ip -j route show <prefix>` as the router's kernel answers it."""
+        ...
+
+
+class FrrRouter:
+    """The router port on FRR 8.x."""
+
+    def __init__(self, transport: FrrTransport, asn: int, name: str = "frr") -> None:
+        self.transport = transport
+        self.asn = asn
+        self.name = name
+
+    def _json(self, command: str) -> Any:
+        text = self.transport.vtysh(command)
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise HarnessError(
+                f"FRR answered `{command}` with something that is not JSON: {text[:200]!r}"
+            ) from exc
+
+    def version(self) -> str:
+        first = self.transport.vtysh("show version").splitlines()
+        return first[0].strip() if first else "FRR (unknown version)"
+
+    def configure_peers(self, peers: list[BgpPeer]) -> None:
+        commands = ["configure terminal", f"router bgp {self.asn}"]
+        for peer in peers:
+            commands += [
+                f"neighbor {peer.address} remote-as {peer.remote_asn}",
+                f"neighbor {peer.address} description {HARNESS_MARK}:{peer.name}",
+                f"neighbor {peer.address} timers {peer.keepalive} {peer.hold}",
+                f"neighbor {peer.address} timers connect {peer.connect_retry}",
+            ]
+        commands.append("address-family ipv4 unicast")
+        for peer in peers:
+            commands.append(f"neighbor {peer.address} activate")
+            if peer.default_originate:
+                commands.append(f"neighbor {peer.address} default-originate")
+        commands += ["exit-address-family", "end"]
+        self._configure(commands)
+
+    def remove_peers(self) -> None:
+        neighbors = self._json("show bgp neighbors json")
+        ours = [address for address, data in neighbors.items() if _is_ours(data)]
+        if ours:
+            self._configure(
+                ["configure terminal", f"router bgp {self.asn}", *(f"no neighbor {a}" for a in ours), "end"]
+            )
+
+    def _configure(self, commands: list[str]) -> None:
+        output = self.transport.vtysh(*commands)
+        problems = [line for line in output.splitlines() if line.startswith("%")]
+        if problems:
+            raise HarnessError("FRR refused the configuration:\n" + "\n".join(problems))
+
+    def sessions(self) -> list[Session]:
+        neighbors = self._json("show bgp neighbors json")
+        sessions = []
+        for address, data in neighbors.items():
+            state = _FRR_STATES.get(str(data.get("bgpState", "")).lower(), SessionState.UNKNOWN)
+            family = data.get("addressFamilyInfo", {}).get("ipv4Unicast", {})
+            uptime = data.get("bgpTimerUpMsec") if state is SessionState.ESTABLISHED else None
+            description = str(data.get("nbrDesc", ""))
+            sessions.append(
+                Session(
+                    peer=IPv4Address(address),
+                    state=state,
+                    remote_asn=data.get("remoteAs"),
+                    name=description.removeprefix(f"{HARNESS_MARK}:"),
+                    uptime_seconds=uptime / 1000 if isinstance(uptime, int) else None,
+                    received=int(family.get("acceptedPrefixCounter", 0)),
+                    advertised=int(family.get("sentPrefixCounter", 0)),
+                )
+            )
+        return sorted(sessions, key=lambda s: s.peer)
+
+    def bgp_routes(self, prefix: IPv4Network) -> list[Route]:
+        data = self._json(f"show bgp ipv4 unicast {prefix} json")
+        routes = []
+        for path in data.get("paths", []):
+            hops = tuple(
+                IPv4Address(h["ip"]) for h in path.get("nexthops", []) if h.get("afi", "ipv4") == "ipv4"
+            )
+            best = (
+                bool(path.get("bestpath", {}).get("overall"))
+                if isinstance(path.get("bestpath"), dict)
+                else False
+            )
+            active = best or bool(path.get("multipath"))
+            routes.append(Route(prefix, hops, active, "bgp", "bgp"))
+        return sorted(routes, key=lambda r: r.nexthops)
+
+    def fib_routes(self, prefix: IPv4Network) -> list[Route]:
+        text = self.transport.kernel_routes(prefix)
+        entries = json.loads(text) if text.strip() else []
+        routes = []
+        for entry in entries:
+            dst = entry.get("dst", "")
+            if ip_network("0.0.0.0/0" if dst == "default" else dst, strict=False) != prefix:
+                continue
+            hops = [entry["gateway"]] if "gateway" in entry else []
+            hops += [hop["gateway"] for hop in entry.get("nexthops", []) if "gateway" in hop]
+            routes.append(
+                Route(
+                    prefix,
+                    tuple(sorted(IPv4Address(h) for h in hops)),
+                    True,
+                    entry.get("protocol", ""),
+                    "fib",
+                )
+            )
+        return routes
+
+    def dump(self) -> RouterDump:
+        sections = {}
+        for command in (
+            "show version",
+            "show running-config",
+            "show bgp summary",
+            "show bgp neighbors",
+            "show bgp ipv4 unicast",
+            "show ip route",
+        ):
+            try:
+                sections[command] = self.transport.vtysh(command)
+            except HarnessError as exc:
+                sections[command] = f"<failed: {exc}>"
+        return RouterDump(self.name, sections)
+
+
+def _is_ours(neighbor: dict[str, Any]) -> bool:
+    return str(neighbor.get("nbrDesc", "")).startswith(f"{HARNESS_MARK}:")

@@ -1,0 +1,118 @@
+"""The router port: what the harness needs from an upstream BGP router, whatever its make.
+
+Results are plain dataclasses so FRR and RouterOS (or the lab and a real rack) are interchangeable
+behind the port, and so a step's evidence is the same shape on every target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network
+from typing import Protocol, runtime_checkable
+
+
+class SessionState(StrEnum):
+    """BGP FSM states (RFC 4271), spelled as `cilium bgp peers` prints them (FACTS.md)."""
+
+    UNKNOWN = "unknown"
+    IDLE = "idle"
+    CONNECT = "connect"
+    ACTIVE = "active"
+    OPEN_SENT = "open_sent"
+    OPEN_CONFIRM = "open_confirm"
+    ESTABLISHED = "established"
+
+
+@dataclass(frozen=True)
+class BgpPeer:
+    """A neighbor the harness asks the router to accept: one per peering node."""
+
+    name: str
+    address: IPv4Address
+    remote_asn: int
+    local_asn: int
+    default_originate: bool = True
+    keepalive: int = 3
+    hold: int = 9
+    connect_retry: int = 1
+
+    @property
+    def ibgp(self) -> bool:
+        return self.remote_asn == self.local_asn
+
+
+@dataclass(frozen=True)
+class Session:
+    """The router's view of one BGP session."""
+
+    peer: IPv4Address
+    state: SessionState
+    remote_asn: int | None
+    name: str = ""
+    uptime_seconds: float | None = None
+    received: int = 0
+    advertised: int = 0
+
+    @property
+    def established(self) -> bool:
+        return self.state is SessionState.ESTABLISHED
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path (BGP table) or one installed route (FIB) towards a prefix."""
+
+    prefix: IPv4Network
+    nexthops: tuple[IPv4Address, ...]
+    active: bool
+    protocol: str = "bgp"
+    source: str = "bgp"  # "bgp": the BGP table; "fib": the kernel's forwarding table
+
+    def __str__(self) -> str:
+        hops = ",".join(str(hop) for hop in self.nexthops) or "-"
+        return f"{self.prefix} via {hops} ({'active' if self.active else 'candidate'}, {self.source})"
+
+
+@dataclass(frozen=True)
+class RouterDump:
+    """Router state as text blocks titled by the command that produced them, for evidence."""
+
+    router: str
+    sections: dict[str, str] = field(default_factory=dict)
+
+    def render(self) -> str:
+        return "\n\n".join(f"## {title}\n{body.rstrip()}" for title, body in self.sections.items())
+
+
+@runtime_checkable
+class RouterPort(Protocol):
+    """Configure and read the upstream router; adapters exist per make (FRR, RouterOS)."""
+
+    def version(self) -> str:
+        """The router software and version, as the router reports it."""
+        ...
+
+    def configure_peers(self, peers: list[BgpPeer]) -> None:
+        """Accept BGP sessions from these nodes; idempotent, marks what it adds as the harness's."""
+        ...
+
+    def remove_peers(self) -> None:
+        """Remove exactly the peers the harness added, nothing else."""
+        ...
+
+    def sessions(self) -> list[Session]:
+        """Every BGP session the router has, configured by the harness or not."""
+        ...
+
+    def bgp_routes(self, prefix: IPv4Network) -> list[Route]:
+        """Paths for `prefix` in the router's BGP table, one per next hop received."""
+        ...
+
+    def fib_routes(self, prefix: IPv4Network) -> list[Route]:
+        """What the router's kernel forwards `prefix` with: one route, several next hops under ECMP."""
+        ...
+
+    def dump(self) -> RouterDump:
+        """State for the report: sessions, BGP table, routes, configuration."""
+        ...

@@ -1,0 +1,38 @@
+"""The topology: which machines, addresses and BGP settings a run is about, validated before anything runs."""
+
+from bgpconform.topology.loader import load_topology, parse_topology
+from bgpconform.topology.model import (
+    Bgp,
+    BgpTimers,
+    Client,
+    Cluster,
+    Credentials,
+    LbPool,
+    Management,
+    Node,
+    Router,
+    Topology,
+    Waits,
+    Workload,
+)
+from bgpconform.topology.problems import Problem, TopologyError, format_problems
+
+__all__ = [
+    "Bgp",
+    "BgpTimers",
+    "Client",
+    "Cluster",
+    "Credentials",
+    "LbPool",
+    "Management",
+    "Node",
+    "Problem",
+    "Router",
+    "Topology",
+    "TopologyError",
+    "Waits",
+    "Workload",
+    "format_problems",
+    "load_topology",
+    "parse_topology",
+]

@@ -1,0 +1,505 @@
+"""Typed topology: the single description of machines, addresses and BGP settings that every step reads.
+
+Validation is strict (no silent coercion of "8080" to 8080 or of `yes` to a label value) because a
+topology that is almost right produces failures far from their cause: a session that never comes up,
+a route that goes nowhere. Every check raises `Invalid`, which carries a message and a fix per problem
+so the loader can print them against YAML line numbers instead of pydantic's wording.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from bgpconform.errors import ConfigError
+from bgpconform.topology.fields import (
+    Address,
+    AppLabel,
+    Asn,
+    CiliumVersion,
+    ConnectRetry,
+    EnvName,
+    HoldTime,
+    Image,
+    Interface,
+    Invalid,
+    Issue,
+    K3sVersion,
+    Keepalive,
+    Label,
+    Labels,
+    Loc,
+    Network,
+    NonEmpty,
+    PoolCidrs,
+    Port,
+    RouterOsVersion,
+    Seconds,
+    Selector,
+    ServiceName,
+    Subdomain,
+    at_least_one,
+    format_loc,
+)
+
+SHIPPED_EXAMPLE = "topologies/lab.yaml"
+
+# --- models ------------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    # strict: YAML already yields typed values, so a string where a number belongs is a mistake to report.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Cluster(_Model):
+    """Name and versions, so that the lab builds, and the checks expect, what the walkthrough used."""
+
+    name: Label = Field(examples=["k3s-rpi"])
+    node_subnet: Network = Field(examples=["192.168.1.0/24"])
+    k3s_version: K3sVersion = "v1.27.3+k3s1"
+    cilium_version: CiliumVersion = "1.13.4"
+
+
+class Node(_Model):
+    """One machine; its pod CIDR is what the router should learn from it when exportPodCIDR is on."""
+
+    name: Label = Field(examples=["k3s-worker-node-01"])
+    role: Literal["control-plane", "worker"] = Field(examples=["worker"])
+    address: Address = Field(examples=["192.168.1.201"])
+    labels: Labels = Field(default_factory=dict)
+    pod_cidr: Network = Field(examples=["10.136.1.0/24"])
+
+
+class Management(_Model):
+    """Where the harness reaches the router's API (RouterOS: 8728 plain, 8729 TLS)."""
+
+    host: NonEmpty = Field(examples=["192.168.1.1"])
+    port: Port = Field(examples=[8728])
+    tls: bool = False
+    verify_tls: bool = True
+
+
+class Credentials(_Model):
+    """Names of environment variables, so that topology files can be shared and committed safely."""
+
+    username_env: EnvName = Field(examples=["BGPCONFORM_ROUTER_USER"])
+    password_env: EnvName = Field(examples=["BGPCONFORM_ROUTER_PASSWORD"])
+
+    def resolve(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+        """Read the secrets late, at connect time, so loading a topology never needs them."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in (self.username_env, self.password_env) if name not in env]
+        if missing:
+            names = " and ".join(missing)
+            verb = "variable {} is" if len(missing) == 1 else "variables {} are"
+            raise ConfigError(
+                f"router.credentials: environment {verb.format(names)} not set; "
+                f"fix: export {' and '.join(f'{n}=...' for n in missing)} before running the harness"
+            )
+        return env[self.username_env], env[self.password_env]
+
+
+def _routeros_version(value: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in value.split("."))
+
+
+class Router(_Model):
+    """The BGP peer of the nodes and the gateway of the outside client."""
+
+    kind: Literal["frr", "routeros"] = Field(examples=["frr"])
+    name: Label = "router"
+    address: Address = Field(examples=["192.168.1.1"])
+    asn: Asn = Field(examples=[64512])
+    north_address: Interface = Field(examples=["198.51.100.1/24"])
+    management: Management | None = None
+    credentials: Credentials | None = None
+    ecmp: bool = True
+    routeros_version: RouterOsVersion = "7.8"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Router:
+        issues: list[Issue] = []
+        if self.kind == "routeros" and self.credentials is None:
+            issues.append(
+                Issue(
+                    ("credentials",),
+                    "required when kind is 'routeros'",
+                    "add credentials: {username_env: BGPCONFORM_ROUTER_USER, "
+                    "password_env: BGPCONFORM_ROUTER_PASSWORD} and export those variables",
+                )
+            )
+        if self.kind == "routeros" and self.ecmp and _routeros_version(self.routeros_version) < (7, 22):
+            issues.append(
+                Issue(
+                    ("ecmp",),
+                    f"RouterOS {self.routeros_version} has no BGP multipath (it came in 7.22): "
+                    "only one of several equal paths is active",
+                    "set ecmp: false, or routeros_version to 7.22 or later if the router runs it",
+                )
+            )
+        if issues:
+            raise Invalid(issues)
+        return self
+
+
+class BgpTimers(_Model):
+    """Short timers so lab sessions come up and fail over in seconds; Cilium itself takes them from 1.14."""
+
+    connect_retry: ConnectRetry = 1
+    hold: HoldTime = 9
+    keepalive: Keepalive = 3
+
+    @model_validator(mode="after")
+    def _keepalive_within_hold(self) -> BgpTimers:
+        if self.keepalive > self.hold:
+            raise Invalid.one(
+                f"keepalive {self.keepalive} is longer than hold {self.hold}",
+                "use a keepalive of at most the hold time, usually a third of it",
+                at=("keepalive",),
+            )
+        return self
+
+
+class Bgp(_Model):
+    """The CiliumBGPPeeringPolicy the harness applies, and which nodes it selects."""
+
+    node_asn: Asn = Field(examples=[64512])
+    peer_asn: Asn = Field(examples=[64512])
+    node_selector: Selector = Field(examples=["{bgp-policy: a}"])
+    peer_nodes: list[Label] | None = None
+    policy_name: Subdomain = "01-bgp-peering-policy"
+    export_pod_cidr: bool = True
+    timers: BgpTimers = Field(default_factory=BgpTimers)
+
+
+class LbPool(_Model):
+    """A CiliumLoadBalancerIPPool; pools may overlap each other on purpose, to test conflict marking."""
+
+    name: Subdomain = Field(examples=["lb-pool"])
+    cidrs: PoolCidrs = Field(examples=["[172.198.1.0/24]"])
+
+
+class Workload(_Model):
+    """The walkthrough's nginx pod and LoadBalancer service, the thing the client must reach."""
+
+    namespace: Label = "default"
+    pod_name: Subdomain = "simple-pod"
+    app_label: AppLabel = "simple-pod"
+    image: Image = "nginx:latest"
+    service_name: ServiceName = "my-service"
+    port: Port = 8080
+    target_port: Port = 80
+    protocol: Literal["TCP"] = "TCP"
+
+
+class Client(_Model):
+    """The outside machine north of the router that must reach the service only through BGP routes."""
+
+    name: Label = "client"
+    address: Interface = Field(examples=["198.51.100.10/24"])
+    gateway: Address = Field(examples=["198.51.100.1"])
+
+    @model_validator(mode="after")
+    def _gateway_on_link(self) -> Client:
+        net = self.address.network
+        if self.gateway not in net:
+            raise Invalid.one(
+                f"{self.gateway} is outside the client network {net}",
+                f"use the router's north address, which must be in {net}",
+                at=("gateway",),
+            )
+        return self
+
+
+class Waits(_Model):
+    """Upper bounds in seconds for each kind of wait: a check polls until then, never sleeps a fixed time."""
+
+    nodes_ready: Seconds = 60.0
+    pods_running: Seconds = 60.0
+    crd_registered: Seconds = 30.0
+    sessions_established: Seconds = 30.0
+    routes: Seconds = 15.0
+    ip_allocated: Seconds = 15.0
+    http: Seconds = 15.0
+
+
+class Topology(_Model):
+    """A whole test bed: validated once at load so that no step has to doubt its inputs."""
+
+    cluster: Cluster
+    nodes: Annotated[
+        list[Node],
+        AfterValidator(at_least_one("list the machines of the cluster, as in " + SHIPPED_EXAMPLE)),
+    ]
+    router: Router
+    bgp: Bgp
+    lb_pools: Annotated[
+        list[LbPool],
+        AfterValidator(at_least_one("add a pool, e.g. {name: lb-pool, cidrs: [172.198.1.0/24]}")),
+    ]
+    workload: Workload = Field(default_factory=Workload)
+    client: Client
+    waits: Waits = Field(default_factory=Waits)
+    source: Path = Field(exclude=True)
+    digest: str = Field(exclude=True)
+
+    # --- derived views ---------------------------------------------------------------------------
+
+    @property
+    def workers(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == "worker"]
+
+    @property
+    def control_planes(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == "control-plane"]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        known = ", ".join(n.name for n in self.nodes)
+        raise KeyError(f"no node named '{name}' in {self.source}; nodes: {known}")
+
+    @property
+    def bgp_nodes(self) -> list[Node]:
+        """Peering nodes in topology order; `bgp.peer_nodes` unset means every worker peers."""
+        if self.bgp.peer_nodes is None:
+            return self.workers
+        wanted = set(self.bgp.peer_nodes)
+        return [n for n in self.nodes if n.name in wanted]
+
+    @property
+    def ibgp(self) -> bool:
+        return self.bgp.node_asn == self.bgp.peer_asn
+
+    # --- cross-checks ----------------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Topology:
+        issues = [
+            *self._check_roles(),
+            *self._check_names(),
+            *self._check_addresses(),
+            *self._check_pod_cidrs(),
+            *self._check_pools(),
+            *self._check_bgp(),
+            *self._check_client(),
+        ]
+        if issues:
+            raise Invalid(issues)
+        return self
+
+    def _check_roles(self) -> list[Issue]:
+        if self.control_planes:
+            return []
+        return [
+            Issue(
+                ("nodes",),
+                "no node has role 'control-plane'",
+                "add the k3s server as a node with role: control-plane",
+            )
+        ]
+
+    def _check_names(self) -> list[Issue]:
+        issues: list[Issue] = []
+        seen: dict[str, int] = {}
+        for i, n in enumerate(self.nodes):
+            if n.name in seen:
+                issues.append(
+                    Issue(
+                        ("nodes", i, "name"),
+                        f"duplicate node name '{n.name}' (also nodes[{seen[n.name]}])",
+                        "give each node a unique name",
+                    )
+                )
+            else:
+                seen[n.name] = i
+        pools: dict[str, int] = {}
+        for i, p in enumerate(self.lb_pools):
+            if p.name in pools:
+                issues.append(
+                    Issue(
+                        ("lb_pools", i, "name"),
+                        f"duplicate pool name '{p.name}' (also lb_pools[{pools[p.name]}])",
+                        "give each pool a unique name",
+                    )
+                )
+            else:
+                pools[p.name] = i
+        return issues
+
+    def _check_addresses(self) -> list[Issue]:
+        issues: list[Issue] = []
+        subnet = self.cluster.node_subnet
+        south: list[tuple[Loc, IPv4Address]] = [
+            (("nodes", i, "address"), n.address) for i, n in enumerate(self.nodes)
+        ]
+        south.append((("router", "address"), self.router.address))
+        for loc, addr in south:
+            what = "the router's address in" if loc[0] == "router" else "an address in"
+            if addr not in subnet:
+                issues.append(
+                    Issue(
+                        loc,
+                        f"{addr} is outside cluster.node_subnet {subnet}",
+                        f"use {what} {subnet} or change cluster.node_subnet",
+                    )
+                )
+            elif subnet.prefixlen <= 30 and addr in (subnet.network_address, subnet.broadcast_address):
+                kind = "network" if addr == subnet.network_address else "broadcast"
+                issues.append(
+                    Issue(
+                        loc,
+                        f"{addr} is the {kind} address of cluster.node_subnet {subnet}",
+                        f"use a host address, {subnet.network_address + 1} to {subnet.broadcast_address - 1}",
+                    )
+                )
+        everyone = [
+            *south,
+            (("router", "north_address"), self.router.north_address.ip),
+            (("client", "address"), self.client.address.ip),
+        ]
+        owner: dict[IPv4Address, Loc] = {}
+        for loc, addr in everyone:
+            if addr in owner:
+                issues.append(
+                    Issue(
+                        loc,
+                        f"{addr} is already used by {format_loc(owner[addr])}",
+                        "give each machine its own address",
+                    )
+                )
+            else:
+                owner[addr] = loc
+        return issues
+
+    def _check_pod_cidrs(self) -> list[Issue]:
+        issues: list[Issue] = []
+        client_net = self.client.address.network
+        for i, n in enumerate(self.nodes):
+            loc: Loc = ("nodes", i, "pod_cidr")
+            others = [(f"nodes[{j}].pod_cidr", m.pod_cidr) for j, m in enumerate(self.nodes[:i])]
+            others += [
+                ("cluster.node_subnet", self.cluster.node_subnet),
+                ("the client network (client.address)", client_net),
+            ]
+            for label, net in others:
+                if n.pod_cidr.overlaps(net):
+                    issues.append(
+                        Issue(
+                            loc,
+                            f"{n.pod_cidr} overlaps {label} {net}",
+                            "give each node its own pod CIDR, outside the node subnet and the client network",
+                        )
+                    )
+                    break
+        return issues
+
+    def _check_pools(self) -> list[Issue]:
+        issues: list[Issue] = []
+        taken: list[tuple[str, IPv4Network]] = [("cluster.node_subnet", self.cluster.node_subnet)]
+        taken += [(f"nodes[{j}].pod_cidr", n.pod_cidr) for j, n in enumerate(self.nodes)]
+        taken.append(("the client network (client.address)", self.client.address.network))
+        for i, pool in enumerate(self.lb_pools):
+            for k, cidr in enumerate(pool.cidrs):
+                for label, net in taken:
+                    if cidr.overlaps(net):
+                        issues.append(
+                            Issue(
+                                ("lb_pools", i, "cidrs", k),
+                                f"{cidr} overlaps {label} {net}",
+                                "pick a pool CIDR outside the node subnet, "
+                                "the pod CIDRs and the client network",
+                            )
+                        )
+                        break
+        return issues
+
+    def _check_bgp(self) -> list[Issue]:
+        issues: list[Issue] = []
+        bgp = self.bgp
+        if bgp.peer_asn != self.router.asn:
+            issues.append(
+                Issue(
+                    ("bgp", "peer_asn"),
+                    f"{bgp.peer_asn} is not router.asn {self.router.asn}",
+                    f"set bgp.peer_asn to the router's AS number, {self.router.asn}",
+                )
+            )
+        names = [n.name for n in self.nodes]
+        if bgp.peer_nodes is None:
+            if not self.workers:
+                issues.append(
+                    Issue(
+                        ("bgp",),
+                        "no peering nodes: bgp.peer_nodes is unset, so every worker peers, "
+                        "and there is no worker",
+                        "add a worker node or list the peering nodes in bgp.peer_nodes",
+                    )
+                )
+        elif not bgp.peer_nodes:
+            issues.append(
+                Issue(
+                    ("bgp", "peer_nodes"),
+                    "is empty, so no node would peer",
+                    "list at least one node name, or remove peer_nodes so that every worker peers",
+                )
+            )
+        else:
+            listed: set[str] = set()
+            for i, name in enumerate(bgp.peer_nodes):
+                if name in listed:
+                    issues.append(
+                        Issue(("bgp", "peer_nodes", i), f"'{name}' is listed twice", "list each node once")
+                    )
+                elif name not in names:
+                    issues.append(
+                        Issue(
+                            ("bgp", "peer_nodes", i),
+                            f"no node named '{name}'",
+                            f"use one of: {', '.join(names)}",
+                        )
+                    )
+                listed.add(name)
+        peering = {n.name for n in self.bgp_nodes}
+        selector = bgp.node_selector
+        for i, n in enumerate(self.nodes):
+            if n.name not in peering and selector.items() <= n.labels.items():
+                shown = ", ".join(f"{k}={v}" for k, v in selector.items())
+                issues.append(
+                    Issue(
+                        ("nodes", i, "labels"),
+                        f"carries bgp.node_selector ({shown}) but {n.name} is not a peering node",
+                        "remove that label from the node, or add the node to bgp.peer_nodes",
+                    )
+                )
+        return issues
+
+    def _check_client(self) -> list[Issue]:
+        issues: list[Issue] = []
+        north = self.router.north_address.ip
+        if self.client.gateway != north:
+            issues.append(
+                Issue(
+                    ("client", "gateway"),
+                    f"{self.client.gateway} is not router.north_address {north}",
+                    f"set client.gateway to {north}",
+                )
+            )
+        client_net = self.client.address.network
+        if client_net.overlaps(self.cluster.node_subnet):
+            issues.append(
+                Issue(
+                    ("client", "address"),
+                    f"the client network {client_net} overlaps "
+                    f"cluster.node_subnet {self.cluster.node_subnet}",
+                    "put the client north of the router, on a network of its own such as 198.51.100.0/24",
+                )
+            )
+        return issues

@@ -1,0 +1,105 @@
+"""Condition waits with deadlines: the only way the harness waits for anything.
+
+A fixed sleep hides how long convergence took and fails without saying what was seen; `wait_for`
+polls a probe until a predicate holds and, on timeout, reports the expectation next to the last
+observation, as a diff would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from bgpconform.errors import BgpconformError, NonConformance
+
+T = TypeVar("T")
+
+
+class WaitTimeout(NonConformance):
+    """A condition did not hold by its deadline."""
+
+    def __init__(self, expected: str, last_observed: object, waited: float, last_error: str | None) -> None:
+        self.expected = expected
+        self.last_observed = last_observed
+        self.waited = waited
+        self.last_error = last_error
+        lines = [
+            f"timed out after {waited:.1f}s",
+            f"  expected: {expected}",
+            f"  observed: {last_observed!r}"
+            if not isinstance(last_observed, str)
+            else f"  observed: {last_observed}",
+        ]
+        if last_error:
+            lines.append(f"  last probe error: {last_error}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Waited(Generic[T]):
+    """What a successful wait saw and how long it took, for convergence timings."""
+
+    value: T
+    elapsed: float
+    probes: int
+
+
+def wait_for(
+    probe: Callable[[], T],
+    until: Callable[[T], bool],
+    *,
+    expected: str,
+    timeout: float,
+    interval: float = 0.05,
+    max_interval: float = 0.5,
+    describe: Callable[[T], object] | None = None,
+    wake: threading.Event | None = None,
+    tolerate: tuple[type[BaseException], ...] = (),
+) -> Waited[T]:
+    """Poll `probe` until `until(value)` holds or `timeout` seconds pass.
+
+    The poll interval grows from `interval` to `max_interval` so short waits stay fast and long ones
+    stay cheap. `wake`, when given, cuts a pause short (a watch can set it). Exceptions listed in
+    `tolerate` count as "not yet" and are reported if the wait times out; a `BgpconformError` that is
+    not tolerated propagates at once because it means the harness itself is broken.
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    pause = interval
+    probes = 0
+    last_value: object = "<nothing observed yet>"
+    last_error: str | None = None
+    while True:
+        probes += 1
+        try:
+            value = probe()
+        except tolerate as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        except BgpconformError:
+            raise
+        else:
+            last_error = None
+            if until(value):
+                return Waited(value, time.monotonic() - start, probes)
+            last_value = describe(value) if describe else value
+        now = time.monotonic()
+        if now >= deadline:
+            raise WaitTimeout(expected, last_value, now - start, last_error)
+        remaining = deadline - now
+        if wake is not None:
+            if wake.wait(min(pause, remaining)):
+                wake.clear()
+        else:
+            _pause(min(pause, remaining))
+        pause = min(pause * 1.5, max_interval)
+
+
+_never = threading.Event()
+
+
+def _pause(seconds: float) -> None:
+    """Block for one poll interval; an Event wait rather than a sleep keeps it interruptible."""
+    _never.wait(seconds)

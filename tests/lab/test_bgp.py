@@ -1,0 +1,135 @@
+"""The lab's router and speakers with real FRR and GoBGP: sessions, ECMP routes, withdrawal."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from ipaddress import IPv4Address, IPv4Network
+
+import pytest
+
+from bgpconform.lab.commands import run
+from bgpconform.lab.lab import Lab
+from bgpconform.routers.port import Route, SessionState
+from bgpconform.waiting import wait_for
+
+pytestmark = pytest.mark.lab
+
+SESSION_TIMEOUT = 30.0
+ROUTE_TIMEOUT = 15.0
+DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+
+
+def _states(lab: Lab) -> dict[IPv4Address, SessionState]:
+    return {session.peer: session.state for session in lab.router.sessions()}
+
+
+def _peer_addresses(lab: Lab) -> set[IPv4Address]:
+    return {node.address for node in lab.topology.bgp_nodes}
+
+
+def _bgp_nexthops(lab: Lab, prefix: IPv4Network) -> set[IPv4Address]:
+    return {hop for route in lab.router.bgp_routes(prefix) for hop in route.nexthops}
+
+
+def _fib(lab: Lab, prefix: IPv4Network) -> list[Route]:
+    return lab.router.fib_routes(prefix)
+
+
+def _establish(lab: Lab) -> None:
+    lab.router.configure_peers(lab.topology_peers())
+    lab.start_speakers()
+    peers = _peer_addresses(lab)
+    wait_for(
+        lambda: _states(lab),
+        lambda states: all(states.get(p) is SessionState.ESTABLISHED for p in peers),
+        expected=f"sessions with {sorted(map(str, peers))} established",
+        timeout=SESSION_TIMEOUT,
+    )
+
+
+def test_router_sessions_are_active_while_the_speakers_are_down(lab: Lab) -> None:
+    for node in lab.topology.bgp_nodes:
+        lab.speaker(node.name).stop()
+    lab.router.configure_peers(lab.topology_peers())
+    peers = _peer_addresses(lab)
+    observed = wait_for(
+        lambda: _states(lab),
+        lambda states: set(states) == peers and all(s is SessionState.ACTIVE for s in states.values()),
+        expected=f"exactly {sorted(map(str, peers))}, each in state active",
+        timeout=SESSION_TIMEOUT,
+    ).value
+    assert set(observed.values()) == {SessionState.ACTIVE}
+    assert all(session.uptime_seconds is None for session in lab.router.sessions())
+
+
+def test_sessions_establish_once_the_speakers_start(lab: Lab) -> None:
+    _establish(lab)
+    sessions = lab.router.sessions()
+    assert {s.peer for s in sessions} == _peer_addresses(lab)
+    assert all(s.remote_asn == lab.topology.bgp.node_asn for s in sessions)
+    assert all(s.uptime_seconds is not None and s.uptime_seconds >= 0 for s in sessions)
+    assert {s.name for s in sessions} == {peer.name for peer in lab.topology_peers()}
+    for node in lab.topology.bgp_nodes:
+        speaker = lab.speaker(node.name)
+        (peer,) = speaker.peers()
+        assert peer.state is SessionState.ESTABLISHED
+        assert peer.address == lab.topology.router.address
+        # default-originate: every node receives the default route (the walkthrough's Received 1).
+        received_from_router = partial(speaker.received, lab.topology.router.address)
+        wait_for(
+            received_from_router,
+            lambda prefixes: DEFAULT_ROUTE in prefixes,
+            expected=f"{node.name} received 0.0.0.0/0 from the router",
+            timeout=ROUTE_TIMEOUT,
+        )
+
+
+def test_a_prefix_from_every_worker_is_an_ecmp_route_and_withdrawal_removes_one_path(lab: Lab) -> None:
+    _establish(lab)
+    pool = lab.topology.lb_pools[0].cidrs[0]
+    prefix = IPv4Network(f"{next(iter(pool.hosts()))}/32")
+    workers = [node.name for node in lab.topology.bgp_nodes]
+    all_hops = _peer_addresses(lab)
+    lab.originate_everywhere(prefix, workers)
+
+    wait_for(
+        lambda: _bgp_nexthops(lab, prefix),
+        lambda hops: hops == all_hops,
+        expected=f"BGP paths for {prefix} via {sorted(map(str, all_hops))}",
+        timeout=ROUTE_TIMEOUT,
+    )
+    assert len(lab.router.bgp_routes(prefix)) == len(workers)
+    fib = wait_for(
+        lambda: _fib(lab, prefix),
+        lambda routes: len(routes) == 1 and set(routes[0].nexthops) == all_hops,
+        expected=f"one kernel route for {prefix} with next hops {sorted(map(str, all_hops))}",
+        timeout=ROUTE_TIMEOUT,
+    ).value
+    assert fib[0].protocol == "bgp"
+    kernel = json.loads(
+        _router_kernel(lab, prefix)
+    )  # read the kernel directly too, not only through the port
+    assert {hop["gateway"] for hop in kernel[0]["nexthops"]} == {str(h) for h in all_hops}
+
+    withdrawn_on = lab.topology.node(workers[0])
+    lab.speaker(withdrawn_on.name).withdraw(prefix)
+    remaining = all_hops - {withdrawn_on.address}
+    wait_for(
+        lambda: (_bgp_nexthops(lab, prefix), [set(r.nexthops) for r in _fib(lab, prefix)]),
+        lambda seen: seen[0] == remaining and seen[1] == [remaining],
+        expected=f"{prefix} via {sorted(map(str, remaining))} in the BGP table and the kernel",
+        timeout=ROUTE_TIMEOUT,
+    )
+    for name in workers[1:]:
+        lab.speaker(name).withdraw(prefix)
+    wait_for(
+        lambda: (lab.router.bgp_routes(prefix), _fib(lab, prefix)),
+        lambda seen: seen == ([], []),
+        expected=f"{prefix} gone from the router",
+        timeout=ROUTE_TIMEOUT,
+    )
+
+
+def _router_kernel(lab: Lab, prefix: IPv4Network) -> str:
+    return run(["ip", "-n", lab.network.router_ns, "-j", "route", "show", str(prefix)]).stdout
