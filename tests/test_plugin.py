@@ -1,0 +1,69 @@
+"""The pytest plugin's options and its answers to bad input, through a real pytest run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bgpconform.errors import PrerequisiteError
+from bgpconform.lab.prerequisites import check_lab_prerequisites
+
+pytest_plugins = ["pytester"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("target", ["k3d", "pi"])
+def test_unimplemented_targets_say_so(pytester: pytest.Pytester, target: str) -> None:
+    result = pytester.runpytest_subprocess(f"--target={target}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--target={target} * is not implemented yet*run with --target=lab*"])
+
+
+def test_unknown_target_is_refused(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--target=kind")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --target: invalid choice: 'kind'*"])
+
+
+def test_a_bad_topology_is_one_clear_message_without_traceback(pytester: pytest.Pytester) -> None:
+    bad = pytester.path / "bad.yaml"
+    bad.write_text((REPO / "topologies" / "lab.yaml").read_text().replace("asn: 64512", "asn: 0", 1))
+    result = pytester.runpytest_subprocess(f"--topology={bad}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stderr.str()
+    assert f"{bad}:" in text
+    assert "router.asn" in text
+    assert "Traceback" not in text
+
+
+def test_the_topology_fixture_reads_the_given_file(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_names(topology):
+            assert topology.cluster.name == "k3s-rpi"
+            assert [n.name for n in topology.bgp_nodes] == [
+                "k3s-worker-node-01", "k3s-worker-node-02", "k3s-worker-node-03"]
+        """
+    )
+    result = pytester.runpytest_subprocess(f"--topology={REPO / 'topologies' / 'lab.yaml'}")
+    result.assert_outcomes(passed=1)
+
+
+def test_missing_programs_are_named_with_their_packages(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("bgpconform.lab.prerequisites.FRR_DAEMON_DIR", tmp_path)
+    from bgpconform.lab import prerequisites
+
+    tools = tuple(
+        prerequisites.Tool(t.name, str(tmp_path / t.name) if t.path else None, t.package)
+        for t in prerequisites.LAB_TOOLS
+    )
+    monkeypatch.setattr(prerequisites, "LAB_TOOLS", tools)
+    with pytest.raises(PrerequisiteError) as caught:
+        check_lab_prerequisites()
+    message = str(caught.value)
+    assert "missing programs: ip, zebra, bgpd, vtysh, gobgpd, gobgp, nginx, iptables" in message
+    assert "apt-get install frr gobgpd iproute2 iptables nginx-light" in message
