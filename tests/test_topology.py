@@ -807,3 +807,22 @@ def test_models_are_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         topo.cluster.name = "other"
     assert isinstance(topo, Topology)
+
+
+def test_connection_names_default_to_the_walkthrough_and_follow_a_template(tmp_path: Path) -> None:
+    shipped = load_topology(TOPOLOGIES / "lab.yaml")
+    assert [shipped.router.connection_name_for(i, n.name) for i, n in enumerate(shipped.bgp_nodes, 1)] == [
+        "PEER_TO_K3S_WN_1",
+        "PEER_TO_K3S_WN_2",
+        "PEER_TO_K3S_WN_3",
+    ]
+    text = (
+        (TOPOLOGIES / "lab.yaml")
+        .read_text()
+        .replace("  kind: frr ", "  connection_name: 'to-{node}-{zone}'\n  kind: frr ", 1)
+    )
+    bad = tmp_path / "template.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_topology(bad)
+    assert "router.connection_name: 'to-{node}-{zone}' is not a valid name template" in str(caught.value)

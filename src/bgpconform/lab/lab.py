@@ -127,7 +127,7 @@ class Lab:
         timers = self.topology.bgp.timers
         return [
             BgpPeer(
-                name=peer_name(index, node.name),
+                name=self.topology.router.connection_name_for(index, node.name),
                 address=node.address,
                 remote_asn=self.topology.bgp.node_asn,
                 local_asn=self.topology.router.asn,
@@ -178,8 +178,3 @@ class Lab:
     def originate_everywhere(self, prefix: IPv4Network, node_names: list[str]) -> None:
         for name in node_names:
             self.speaker(name).originate(prefix)
-
-
-def peer_name(index: int, node_name: str) -> str:
-    """Router-side connection name; the walkthrough names its connections PEER_TO_K3S_WN_<n>."""
-    return f"PEER_TO_K3S_WN_{index}"

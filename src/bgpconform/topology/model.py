@@ -121,10 +121,26 @@ class Router(_Model):
     credentials: Credentials | None = None
     ecmp: bool = True
     routeros_version: RouterOsVersion = "7.8"
+    # How the router names the connection to the n-th peering node; the walkthrough's names by default.
+    connection_name: str = "PEER_TO_K3S_WN_{index}"
+
+    def connection_name_for(self, index: int, node: str) -> str:
+        """The router-side name of the connection to a peering node (`index` counts from 1)."""
+        return self.connection_name.format(index=index, node=node)
 
     @model_validator(mode="after")
     def _consistent(self) -> Router:
         issues: list[Issue] = []
+        try:
+            self.connection_name_for(1, "node")
+        except (KeyError, IndexError, ValueError):
+            issues.append(
+                Issue(
+                    ("connection_name",),
+                    f"{self.connection_name!r} is not a valid name template",
+                    "use only the placeholders {index} and {node}, e.g. PEER_TO_{node}",
+                )
+            )
         if self.kind == "routeros" and self.credentials is None:
             issues.append(
                 Issue(
