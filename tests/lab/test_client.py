@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from bgpconform.lab.supervisor import Daemon
 from bgpconform.waiting import wait_for
 
 pytestmark = pytest.mark.lab
+STATIC_SERVER = str(Path(__file__).with_name("static_server.py"))
 
 
 def test_client_default_route_is_the_router(lab: Lab) -> None:
@@ -34,16 +36,7 @@ def test_client_reaches_a_node_through_the_router(lab: Lab) -> None:
         "http.server",
         ns_argv(
             lab.network.node_ns[node.name],
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                "--bind",
-                str(node.address),
-                "--directory",
-                str(web_root),
-                "8099",
-            ],
+            [sys.executable, STATIC_SERVER, str(node.address), "8099", str(web_root)],
         ),
         lab.run.directory / "client-test-web.log",
     )

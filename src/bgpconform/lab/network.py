@@ -191,6 +191,9 @@ class LabNetwork:
             attachment = self._pods.pop(pod_key, None)
             if attachment is None:
                 return
+            # Deleting the host end first removes the pair and the node's route at once; a deleted
+            # namespace's links are reaped by the kernel later, too late for an address reused next.
+            ip_batch([f"link delete {attachment.host_device}"], self.node_ns[attachment.node])
             remove_namespace(attachment.namespace)
             self._ipam[attachment.node].release(attachment.ip)
 
