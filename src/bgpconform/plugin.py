@@ -14,6 +14,7 @@ from types import FrameType
 import pytest
 
 from bgpconform.errors import ConfigError
+from bgpconform.lab.lab import Lab
 from bgpconform.targets import IMPLEMENTED_TARGETS, TARGETS, target_not_implemented
 from bgpconform.topology import Topology, load_topology
 
@@ -93,10 +94,8 @@ def target_name(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def lab_network(topology: Topology) -> Iterator[object]:
+def lab_network(topology: Topology) -> Iterator[Lab]:
     """The lab's network half for the session; removed at the end, on Ctrl-C, and on SIGTERM."""
-    from bgpconform.lab.lab import Lab
-
     lab = Lab(topology, purpose="pytest")
     lab.start()
     try:
