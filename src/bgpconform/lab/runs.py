@@ -9,12 +9,14 @@ cannot attribute.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
 import shutil
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -143,29 +145,28 @@ def _alive(pid: int) -> bool:
 
 def terminate_pids(pids: list[int], grace: float = 3.0) -> None:
     """SIGTERM, then SIGKILL whatever outlives the grace period."""
-    for pid in pids:
-        _signal(pid, signal.SIGTERM)
-    try:
-        wait_for(
-            lambda: [pid for pid in pids if _alive(pid)],
-            lambda alive: not alive,
-            expected="processes exited after SIGTERM",
-            timeout=grace,
-            interval=0.01,
-            max_interval=0.1,
-        )
-    except WaitTimeout:
-        survivors = [pid for pid in pids if _alive(pid)]
-        for pid in survivors:
-            _signal(pid, signal.SIGKILL)
-        wait_for(
-            lambda: [pid for pid in survivors if _alive(pid)],
-            lambda alive: not alive,
-            expected="processes exited after SIGKILL",
-            timeout=grace,
-            interval=0.01,
-            max_interval=0.1,
-        )
+    remaining = list(pids)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in remaining:
+            _signal(pid, sig)
+        try:
+            wait_for(
+                functools.partial(_survivors, tuple(remaining)),
+                lambda alive: not alive,
+                expected=f"processes {remaining} exited after {sig.name}",
+                timeout=grace,
+                interval=0.01,
+                max_interval=0.1,
+            )
+            return
+        except WaitTimeout:
+            if sig is signal.SIGKILL:
+                raise
+            remaining = _survivors(remaining)
+
+
+def _survivors(pids: Sequence[int]) -> list[int]:
+    return [pid for pid in pids if _alive(pid)]
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -323,32 +323,9 @@ class Topology(_Model):
         ]
 
     def _check_names(self) -> list[Issue]:
-        issues: list[Issue] = []
-        seen: dict[str, int] = {}
-        for i, n in enumerate(self.nodes):
-            if n.name in seen:
-                issues.append(
-                    Issue(
-                        ("nodes", i, "name"),
-                        f"duplicate node name '{n.name}' (also nodes[{seen[n.name]}])",
-                        "give each node a unique name",
-                    )
-                )
-            else:
-                seen[n.name] = i
-        pools: dict[str, int] = {}
-        for i, p in enumerate(self.lb_pools):
-            if p.name in pools:
-                issues.append(
-                    Issue(
-                        ("lb_pools", i, "name"),
-                        f"duplicate pool name '{p.name}' (also lb_pools[{pools[p.name]}])",
-                        "give each pool a unique name",
-                    )
-                )
-            else:
-                pools[p.name] = i
-        return issues
+        return _duplicate_names("nodes", "node", [n.name for n in self.nodes]) + _duplicate_names(
+            "lb_pools", "pool", [p.name for p in self.lb_pools]
+        )
 
     def _check_addresses(self) -> list[Issue]:
         issues: list[Issue] = []
@@ -519,3 +496,21 @@ class Topology(_Model):
                 )
             )
         return issues
+
+
+def _duplicate_names(section: str, kind: str, names: list[str]) -> list[Issue]:
+    """One issue per repeated name, pointing back at where it was first used."""
+    issues: list[Issue] = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            issues.append(
+                Issue(
+                    (section, i, "name"),
+                    f"duplicate {kind} name '{name}' (also {section}[{seen[name]}])",
+                    f"give each {kind} a unique name",
+                )
+            )
+        else:
+            seen[name] = i
+    return issues
