@@ -30,6 +30,9 @@ FORWARDING = {
     "net.ipv4.conf.all.rp_filter": "0",
     "net.ipv4.conf.default.rp_filter": "0",
 }
+# The router hashes ECMP on the 5-tuple, as Calico's tests set it for spread (FACTS.md), so the flows of
+# one outside client enter through different nodes, as those of many clients would.
+ROUTER_SYSCTLS = {"net.ipv4.fib_multipath_hash_policy": "1"}
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class LabNetwork:
         for node in topo.nodes:
             ip_batch(self._node_commands(node), self.node_ns[node.name])
         for ns in [self.router_ns, *self.node_ns.values()]:
-            set_sysctls(ns, FORWARDING)
+            set_sysctls(ns, {**FORWARDING, **ROUTER_SYSCTLS} if ns == self.router_ns else FORWARDING)
 
     def _node_commands(self, node: Node) -> list[str]:
         subnet = self.topology.cluster.node_subnet
