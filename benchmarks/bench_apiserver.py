@@ -163,6 +163,7 @@ def main() -> None:
             for _ in range(max(more, 0)):
                 client.request("POST", pods, pod(f"pod-{next(names):05d}"))
             print(f"created {max(more, 0)} more pods in {time.perf_counter() - began:.1f} s")
+            client.request("GET", pods)  # every object now also holds its serialized JSON, as in use
             gc.collect()
             count = server.store.count(("", "pods")) + server.store.count(("", "configmaps"))
             print(

@@ -31,6 +31,12 @@ def _exec(core: CoreApi, name: str, command: list[str], **kwargs: Any) -> Any:
     return session
 
 
+def _finish(session: Any) -> None:
+    """Release the client socket: after a server-initiated close, websocket-client's close() skips it."""
+    session.close()
+    session.sock.shutdown()
+
+
 def test_logs_come_from_the_registry(server: ApiServer, core: CoreApi) -> None:
     core.create_namespaced_pod("default", pod_body("agent", ("cilium-agent",)))
     for line in ("level=info msg=starting", "level=info msg=ready"):
@@ -93,6 +99,7 @@ def test_exec_runs_the_registered_handler(server: ApiServer, core: CoreApi) -> N
     assert session.read_stdout() == '[{"peer-address":"192.168.1.1"}]\n'
     assert session.read_stderr() == "warning\n"
     assert session.returncode == 0
+    _finish(session)
     assert calls == [(["cilium", "bgp", "peers", "-o", "json"], None)]
 
 
@@ -102,6 +109,7 @@ def test_exec_reports_the_exit_code(server: ApiServer, core: CoreApi) -> None:
     session = _exec(core, "p", ["false"])
     assert session.read_stderr() == "nope\n"
     assert session.returncode == 3
+    _finish(session)
 
 
 def test_exec_stdin_is_delivered_when_closed(server: ApiServer, core: CoreApi) -> None:
@@ -124,12 +132,14 @@ def test_exec_stdin_is_delivered_when_closed(server: ApiServer, core: CoreApi) -
     session.run_forever(timeout=10)
     assert session.read_stdout() == "olleh"
     assert session.returncode == 0
+    _finish(session)
 
 
 def test_exec_without_a_handler_fails_cleanly(core: CoreApi) -> None:
     core.create_namespaced_pod("default", pod_body("p"))
     session = _exec(core, "p", ["ls"])
     error = session.read_channel(3)
+    _finish(session)
     assert '"status": "Failure"' in error
     assert "no exec handler is registered" in error
 

@@ -52,16 +52,17 @@ def test_stop_ends_open_watches_and_log_streams(tmp_path: Path) -> None:
         except Exception as exc:  # the connection may also be cut; either way the consumer is released
             outcomes[name] = exc
 
+    server.logs.append("default", "p", "app", "hello")
     watching = Watch().stream(core.list_namespaced_pod, "default", timeout_seconds=60)
     following = Watch().stream(core.read_namespaced_pod_log, name="p", namespace="default", follow=True)
-    assert next(watching)["type"] == "ADDED"
+    assert next(watching)["type"] == "ADDED"  # both streams are open and waiting from here on
+    assert next(following) == "hello"
     threads = [
         threading.Thread(target=consume, args=("watch", watching)),
         threading.Thread(target=consume, args=("logs", following)),
     ]
     for thread in threads:
         thread.start()
-    server.logs.append("default", "p", "app", "hello")
     server.stop()
     for thread in threads:
         thread.join(timeout=20)

@@ -206,12 +206,6 @@ def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
     )
 
 
-def not_acceptable(accepted: list[str]) -> ApiError:
-    return ApiError(
-        406, "NotAcceptable", f"only the following media types are accepted: {', '.join(accepted)}"
-    )
-
-
 def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 

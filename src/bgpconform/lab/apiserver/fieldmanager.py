@@ -8,7 +8,9 @@ write records who set which fields, in the `FieldsV1` notation clients see (`f:s
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +124,7 @@ def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> str:
 def leaves(obj: dict[str, Any], keys: ListKeys) -> set[Path]:
     out: set[Path] = set()
     for name, value in obj.items():
-        _walk(value, (name,), ("f:" + name,), keys, out)
+        _walk(value, (name,), (_field(name),), keys, out)
     return out
 
 
@@ -131,7 +133,7 @@ def _walk(value: Any, names: tuple[str, ...], prefix: Path, keys: ListKeys, out:
         if not value:
             out.add(prefix)
         for name, child in value.items():
-            _walk(child, (*names, name), (*prefix, "f:" + name), keys, out)
+            _walk(child, (*names, name), (*prefix, _field(name)), keys, out)
     elif isinstance(value, list):
         strategy = keys.strategy(names)
         if strategy.keys and value and all(isinstance(item, dict) for item in value):
@@ -139,7 +141,7 @@ def _walk(value: Any, names: tuple[str, ...], prefix: Path, keys: ListKeys, out:
                 item_prefix = (*prefix, _item_key(item, strategy.keys))
                 out.add((*item_prefix, "."))
                 for name, child in item.items():
-                    _walk(child, (*names, name), (*item_prefix, "f:" + name), keys, out)
+                    _walk(child, (*names, name), (*item_prefix, _field(name)), keys, out)
         elif strategy.primitive_set and value:
             for item in value:
                 out.add((*prefix, "v:" + json.dumps(item, separators=(",", ":"))))
@@ -216,12 +218,23 @@ def path_string(path: Path) -> str:
 
 
 def encode_fields(paths: set[Path]) -> dict[str, Any]:
+    """The FieldsV1 tree; objects with the same fields share one (stored objects are never mutated)."""
+    return _encode(frozenset(paths))
+
+
+@functools.lru_cache(maxsize=4096)
+def _encode(paths: frozenset[Path]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for path in sorted(paths):
         node = root
         for element in path:
             node = node.setdefault(element, {})
     return root
+
+
+def _field(name: str) -> str:
+    """Path elements repeat across every object: interned, thousands of them cost one string each."""
+    return sys.intern("f:" + name)
 
 
 def decode_fields(fields: Any, prefix: Path = ()) -> set[Path]:

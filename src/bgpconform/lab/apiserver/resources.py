@@ -215,12 +215,6 @@ class Registry:
             return None
         return resource
 
-    def by_kind(self, group: str, kind: str) -> ResourceType | None:
-        for resource in self.all():
-            if resource.group == group and resource.kind == kind:
-                return resource
-        return None
-
     def all(self) -> list[ResourceType]:
         return [*self._builtin.values(), *self._custom.values()]
 

@@ -38,6 +38,7 @@ from bgpconform.lab.apiserver.operations import (
 from bgpconform.lab.apiserver.resources import Registry, ResourceType
 from bgpconform.lab.apiserver.selectors import FieldSelector, parse_fields, parse_labels
 from bgpconform.lab.apiserver.store import Store, Stored, dumps
+from bgpconform.lab.apiserver.util import now
 from bgpconform.lab.apiserver.watch import Closing, WatchRequest, default_render, stream
 
 log = logging.getLogger(__name__)
@@ -539,8 +540,6 @@ class Routes:
         lines, position = self.state.logs.since(key, 0)
         since_seconds = _int_param(query, "sinceSeconds")
         if since_seconds is not None:
-            from bgpconform.lab.apiserver.util import now
-
             cutoff = now().timestamp() - since_seconds
             lines = [line for line in lines if line.at.timestamp() >= cutoff]
         tail = _int_param(query, "tailLines")
@@ -581,7 +580,7 @@ class Routes:
         def wake() -> None:
             if threading.get_ident() == loop_thread:
                 changed.set()
-            else:
+            elif not loop.is_closed():
                 loop.call_soon_threadsafe(changed.set)
 
         uid = pod.obj["metadata"].get("uid")

@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -57,7 +58,7 @@ class ApiServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
-        self._connections: list[asyncio.BaseProtocol] = []
+        self._transports: set[asyncio.Transport] = set()
         self._state: ServerState | None = None
         self._url: str | None = None
         self._bootstrap()
@@ -153,10 +154,8 @@ class ApiServer:
             assert server is not None
 
             def connection() -> asyncio.BaseProtocol:
-                """aiohttp's handler, remembered so that stop() can close every connection."""
-                protocol = server()
-                self._connections.append(protocol)
-                return protocol
+                """aiohttp's handler behind a shim that remembers the transport, for stop()."""
+                return _Tracked(server(), self._transports)
 
             self._listener = loop.run_until_complete(loop.create_server(connection, sock=sock))
             self._state, self._runner = state, runner
@@ -176,14 +175,13 @@ class ApiServer:
             loop.close()
 
     def _abort_connections(self) -> None:
-        """Close connections aiohttp no longer tracks (accepted during shutdown), so no client hangs."""
-        for protocol in self._connections:
-            transport = getattr(protocol, "transport", None)
-            if transport is not None and not transport.is_closing():
+        """The last resort after the loop stops: no connection outlives stop(), so no client hangs."""
+        assert self._loop is not None
+        for transport in list(self._transports):
+            if not transport.is_closing():
                 transport.abort()
-        self._connections.clear()
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.run_until_complete(asyncio.sleep(0))  # let the aborts close their sockets
+        self._transports.clear()
+        self._loop.run_until_complete(asyncio.sleep(0))  # let the aborts close their sockets
 
     async def _shutdown(self) -> None:
         assert self._state is not None
@@ -196,8 +194,17 @@ class ApiServer:
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"server shutting down")
         if self._listener is not None:
-            self._listener.close()
+            # Stop accepting first and let connections accepted a moment ago reach aiohttp (task,
+            # protocol, connection_made take a few loop turns), so that the cleanup below closes them
+            # like any other. Closing the asyncio Server at this point would strand them: Python 3.11
+            # leaks a socket whose accept is still in flight when its Server closes.
+            for listening in self._listener.sockets:
+                asyncio.get_running_loop().remove_reader(listening.fileno())
+            for _ in range(3):
+                await asyncio.sleep(0)
         await self._runner.cleanup()
+        if self._listener is not None:
+            self._listener.close()
 
     def stop(self) -> None:
         """Close watches, log streams and exec sessions, stop serving and join the thread; idempotent."""
@@ -224,3 +231,36 @@ class ApiServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class _Tracked(asyncio.Protocol):
+    """Passes everything to aiohttp's protocol; keeps the set of open transports up to date."""
+
+    def __init__(self, inner: Any, transports: set[asyncio.Transport]) -> None:
+        self._inner = inner
+        self._transports = transports
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._transports.add(transport)
+        self._inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._transports.discard(self._transport)
+        self._inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        result: bool | None = self._inner.eof_received()
+        return result
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()

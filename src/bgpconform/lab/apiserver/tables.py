@@ -8,13 +8,13 @@ lab serves; custom resources use their CRD's `additionalPrinterColumns`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from bgpconform.lab.apiserver.resources import ResourceType
-from bgpconform.lab.apiserver.store import Stored
 from bgpconform.lab.apiserver.util import now, parse_timestamp
 
 Obj = dict[str, Any]
@@ -516,8 +516,6 @@ def _custom_cell(column: Obj, obj: Obj) -> Any:
     if kind == "boolean":
         return value if isinstance(value, bool) else None
     if isinstance(value, dict | list):
-        import json
-
         return json.dumps(value, separators=(",", ":"))
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -615,7 +613,3 @@ def table(
         out["columnDefinitions"] = column_definitions(resource, version)
     out["rows"] = [row(resource, version, obj, include) for obj in objects]
     return out
-
-
-def stored_objects(items: list[Stored]) -> list[Obj]:
-    return [s.obj for s in items]

@@ -10,7 +10,6 @@ shape client-go and the Python client's `Watch` turn into a relist.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -105,7 +104,7 @@ async def stream(
     def deliver(event: Event | None) -> None:
         if threading.get_ident() == loop_thread:
             queue.put_nowait(event)
-        else:
+        elif not loop.is_closed():
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
     namespace = request.namespace
@@ -150,7 +149,3 @@ async def stream(
                 yield render(kind, live.stored)
     finally:
         store.unsubscribe(subscription)
-
-
-def error_line(status: dict[str, Any]) -> bytes:
-    return json.dumps({"type": "ERROR", "object": status}).encode() + b"\n"
