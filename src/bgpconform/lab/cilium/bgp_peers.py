@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bgpconform.lab.cilium.versions import cilium_minor
 from bgpconform.routers.port import SessionState
 
 DEFAULT_PEER_PORT = 179
@@ -48,15 +49,11 @@ _SECOND = 1_000_000_000
 
 
 def _minor(version: str) -> tuple[int, int]:
-    text = version.strip().removeprefix("v")
-    parts = text.split(".")
-    try:
-        major, minor = int(parts[0]), int(parts[1].split("-")[0])
-    except (IndexError, ValueError):
-        raise ValueError(f"not a Cilium version: {version!r}") from None
-    if (major, minor) < (1, 13):
-        raise ValueError(f"`cilium bgp peers` does not exist in Cilium {version} (1.13 got it by backport)")
-    return major, minor
+    return cilium_minor(
+        version,
+        since=(1, 13),
+        missing="`cilium bgp peers` does not exist in Cilium {version} (1.13 got it by backport)",
+    )
 
 
 @dataclass(frozen=True)

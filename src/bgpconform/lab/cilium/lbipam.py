@@ -52,6 +52,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from typing import Any
 
 from bgpconform.lab.cilium.selectors import SelectorError, pool_selects_service
+from bgpconform.lab.cilium.versions import cilium_minor
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
@@ -82,15 +83,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def parse_version(version: str) -> tuple[int, int]:
     """`1.13`, `v1.13.4`, `1.15.0-rc.1` -> (1, 13); LB IPAM does not exist before 1.13."""
-    text = version.strip().removeprefix("v")
-    parts = text.split(".")
-    try:
-        major, minor = int(parts[0]), int(parts[1].split("-")[0])
-    except (IndexError, ValueError):
-        raise ValueError(f"not a Cilium version: {version!r}") from None
-    if (major, minor) < (1, 13):
-        raise ValueError(f"Cilium {version} has no LB IPAM (it first shipped in 1.13)")
-    return major, minor
+    return cilium_minor(
+        version, since=(1, 13), missing="Cilium {version} has no LB IPAM (it first shipped in 1.13)"
+    )
 
 
 @dataclass(frozen=True)
