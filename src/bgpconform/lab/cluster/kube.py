@@ -1,0 +1,266 @@
+"""Plain-dict access to Kubernetes resources through the official client, for emulated components.
+
+The lab's controllers, kubelet and Cilium emulation are clients of the API like the real ones: every
+read and write goes over HTTP through `kubernetes.client.ApiClient`. They work on plain JSON dicts
+rather than generated models, because the emulated decisions (LB IPAM, BGP policy selection) are pure
+functions over the objects as the API serves them, and CRDs have no generated models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes.client
+import kubernetes.config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+__all__ = ["ApiException", "Kube", "KubeResource", "Resources", "WatchStream", "new_api_client"]
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+
+
+def new_api_client(kubeconfig: str) -> kubernetes.client.ApiClient:
+    """A client of its own per component (and per thread that streams), as each binary has its own."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, client_configuration=configuration
+    )
+    return kubernetes.client.ApiClient(configuration)
+
+
+@dataclass(frozen=True)
+class KubeResource:
+    """A resource's REST coordinates: group ("" for core), version, plural, and whether namespaced."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace is not None:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{name}"
+            if subresource:
+                base += f"/{subresource}"
+        return base
+
+
+class Resources:
+    """The resources the lab's components use, as `KubeResource` constants."""
+
+    NODES = KubeResource("", "v1", "nodes", False, "Node")
+    PODS = KubeResource("", "v1", "pods", True, "Pod")
+    SERVICES = KubeResource("", "v1", "services", True, "Service")
+    CONFIGMAPS = KubeResource("", "v1", "configmaps", True, "ConfigMap")
+    SERVICE_ACCOUNTS = KubeResource("", "v1", "serviceaccounts", True, "ServiceAccount")
+    SECRETS = KubeResource("", "v1", "secrets", True, "Secret")
+    EVENTS = KubeResource("", "v1", "events", True, "Event")
+    ENDPOINTS = KubeResource("", "v1", "endpoints", True, "Endpoints")
+    ENDPOINT_SLICES = KubeResource("discovery.k8s.io", "v1", "endpointslices", True, "EndpointSlice")
+    DAEMONSETS = KubeResource("apps", "v1", "daemonsets", True, "DaemonSet")
+    DEPLOYMENTS = KubeResource("apps", "v1", "deployments", True, "Deployment")
+    REPLICASETS = KubeResource("apps", "v1", "replicasets", True, "ReplicaSet")
+    CRDS = KubeResource(
+        "apiextensions.k8s.io", "v1", "customresourcedefinitions", False, "CustomResourceDefinition"
+    )
+    LEASES = KubeResource("coordination.k8s.io", "v1", "leases", True, "Lease")
+    BGP_PEERING_POLICIES = KubeResource(
+        "cilium.io", "v2alpha1", "ciliumbgppeeringpolicies", False, "CiliumBGPPeeringPolicy"
+    )
+    LB_IP_POOLS = KubeResource(
+        "cilium.io", "v2alpha1", "ciliumloadbalancerippools", False, "CiliumLoadBalancerIPPool"
+    )
+    CILIUM_NODES = KubeResource("cilium.io", "v2", "ciliumnodes", False, "CiliumNode")
+
+
+class WatchStream:
+    """One open watch: iterate its events; `close()` from any thread ends the iteration."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._closed = threading.Event()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            for line in iter_resp_lines(self._response):  # type: ignore[no-untyped-call]
+                if self._closed.is_set():
+                    return
+                if line:
+                    event: dict[str, Any] = json.loads(line)
+                    yield event
+        except Exception:
+            if self._closed.is_set():
+                return
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                self._response.release_conn()
+
+    def close(self) -> None:
+        """Shut the socket down: a thread blocked reading it wakes at once instead of at the timeout."""
+        self._closed.set()
+        connection = getattr(self._response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self._response.close()
+
+
+class Kube:
+    """Raw JSON calls on one `ApiClient`: get, list, watch, create, patch, delete."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+        self.api_client = api_client
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        stream: bool = False,
+        timeout: float | tuple[float, float] | None = 30.0,
+    ) -> Any:
+        method, url, headers, body, _ = self.api_client.param_serialize(
+            method,
+            path,
+            query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(method, url, headers, body, _request_timeout=timeout)
+        if stream and 200 <= response.status <= 299:
+            return response.response
+        data: bytes = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+            raise ApiException.from_response(http_resp=response, body=text, data=None)
+        return json.loads(data) if data else None
+
+    def get(self, resource: KubeResource, name: str, namespace: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", resource.path(namespace, name))
+        return result
+
+    def get_or_none(
+        self, resource: KubeResource, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        try:
+            return self.get(resource, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def listing(
+        self,
+        resource: KubeResource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict[str, Any]:
+        """The whole list object (items and metadata.resourceVersion, for a watch to start from)."""
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        result: dict[str, Any] = self._call("GET", resource.path(namespace), query=query)
+        return result
+
+    def items(
+        self, resource: KubeResource, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        listed = self.listing(resource, namespace, label_selector=label_selector)
+        items: list[dict[str, Any]] = listed["items"]
+        return items
+
+    def watch(
+        self,
+        resource: KubeResource,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int = 60,
+    ) -> WatchStream:
+        query = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+        }
+        response = self._call(
+            "GET", resource.path(namespace), query=query, stream=True, timeout=(10.0, timeout_seconds + 10.0)
+        )
+        return WatchStream(response)
+
+    def create(
+        self, resource: KubeResource, obj: Mapping[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        body = {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
+        result: dict[str, Any] = self._call("POST", resource.path(namespace), body=body)
+        return result
+
+    def replace(
+        self, resource: KubeResource, obj: Mapping[str, Any], subresource: str = ""
+    ) -> dict[str, Any]:
+        meta = obj["metadata"]
+        body = {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
+        result: dict[str, Any] = self._call(
+            "PUT", resource.path(meta.get("namespace"), meta["name"], subresource), body=body
+        )
+        return result
+
+    def patch(
+        self,
+        resource: KubeResource,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        content_type: str = MERGE_PATCH,
+        subresource: str = "",
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        query = {"fieldManager": field_manager}
+        result: dict[str, Any] = self._call(
+            "PATCH",
+            resource.path(namespace, name, subresource),
+            query=query,
+            body=patch,
+            content_type=content_type,
+        )
+        return result
+
+    def delete(
+        self, resource: KubeResource, name: str, namespace: str | None = None, *, missing_ok: bool = True
+    ) -> None:
+        try:
+            self._call("DELETE", resource.path(namespace, name))
+        except ApiException as exc:
+            if exc.status == 404 and missing_ok:
+                return
+            raise
