@@ -53,6 +53,7 @@ def test_json_patch_operations() -> None:
     [
         ([{"op": "remove", "path": "/missing"}], PatchError),
         ([{"op": "replace", "path": "/items/9", "value": 1}], PatchError),
+        ([{"op": "replace", "path": "/missing/key", "value": 1}], PatchError),
         ([{"op": "test", "path": "/items/0", "value": True}], PatchError),
         ([{"op": "jump", "path": "/x"}], MalformedPatch),
         ({"op": "add"}, MalformedPatch),
@@ -62,6 +63,12 @@ def test_json_patch_operations() -> None:
 def test_json_patch_errors(ops: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         json_patch({"items": [1]}, ops)
+
+
+def test_json_patch_replace_sets_a_missing_key_as_kube_apiserver_does() -> None:
+    """LB IPAM's first status write on a new pool is a `replace` of `/status`, which does not exist yet."""
+    patched = json_patch({"spec": {}}, [{"op": "replace", "path": "/status", "value": {"conditions": []}}])
+    assert patched == {"spec": {}, "status": {"conditions": []}}
 
 
 def test_strategic_merge_merges_containers_by_name() -> None:

@@ -148,8 +148,13 @@ def json_patch(document: Any, operations: Any) -> Any:
         elif op == "remove":
             doc, _ = _remove(doc, path)
         elif op == "replace":
-            _get(doc, path)
-            doc, _ = _remove(doc, path)
+            # evanphx/json-patch v4, which kube-apiserver uses, lets `replace` set a missing object
+            # key like `add` (evanphx/json-patch#204); Cilium's operator relies on it for `/status`.
+            parts = _pointer(path)
+            parent = _parent(doc, parts, path) if parts else None
+            if not (isinstance(parent, dict) and parts[-1] not in parent):
+                _get(doc, path)
+                doc, _ = _remove(doc, path)
             doc = _add(doc, path, jcopy(operation["value"])) if doc is not None else operation["value"]
         elif op == "move":
             doc, value = _remove(doc, operation.get("from"))

@@ -1,0 +1,61 @@
+"""What installing Cilium takes, whatever the target: the values and the installer contract.
+
+The values are what the walkthrough's bare `cilium install` (cilium-cli v0.15.4, Cilium 1.13.4) ends up
+with on its k3s cluster: it auto-detects kind k3s, the cluster name (`k3s-rpi`), datapath mode tunnel
+(`tunnel=vxlan`) and that kube-proxy is absent, so Cilium replaces it entirely (1.13:
+`kubeProxyReplacement=strict`, with `k8sServiceHost`/`k8sServicePort` pointing at the API server, FACTS.md
+"k3s and k3d"). It sets `operator.replicas=1` (cilium-cli `install/helm.go`) and leaves the chart's
+cluster-pool IPAM and `enable-bgp-control-plane: false` (walkthrough: `cilium config view | grep -i bgp`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bgpconform.topology import Topology
+
+DEFAULT_K8S_SERVICE_PORT = 6443
+
+
+@dataclass(frozen=True)
+class CiliumValues:
+    """The install's parameters; `extra_config` adds or overrides `cilium-config` keys."""
+
+    version: str = "1.13.4"
+    namespace: str = "kube-system"
+    cluster_name: str = "default"
+    k8s_service_host: str | None = None
+    k8s_service_port: int = DEFAULT_K8S_SERVICE_PORT
+    kube_proxy_replacement: str = "strict"
+    ipam_mode: str = "cluster-pool"
+    cluster_pool_ipv4_cidr: str = "10.0.0.0/8"
+    cluster_pool_ipv4_mask_size: int = 24
+    tunnel: str = "vxlan"
+    enable_bgp_control_plane: bool = False
+    operator_replicas: int = 1
+    extra_config: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_topology(cls, topology: Topology, **overrides: Any) -> CiliumValues:
+        """The walkthrough's auto-detected values for a topology: its cluster name, Cilium version, and
+        the control plane's address as `k8sServiceHost` (port 6443, k3s's API port)."""
+        control_plane = next((n for n in topology.nodes if n.role == "control-plane"), None)
+        values = cls(
+            version=str(topology.cluster.cilium_version),
+            cluster_name=str(topology.cluster.name),
+            k8s_service_host=str(control_plane.address) if control_plane is not None else None,
+        )
+        return replace(values, **overrides)
+
+
+class CiliumInstaller(Protocol):
+    """Puts Cilium on a target and takes it off again; both are idempotent."""
+
+    def install(self, values: CiliumValues) -> None:
+        """Create or update what `cilium install` creates; returns once it is submitted, not ready."""
+
+    def uninstall(self) -> None:
+        """Remove what `install` created (CRDs and custom resources stay, as with `cilium uninstall`)."""

@@ -1,0 +1,188 @@
+"""cilium-cli v0.15's operations, done the way it does them, through the Kubernetes API only.
+
+- `cilium config view` / `config set` (FACTS.md, "CRD registration, config, logs"): `set` patches
+  ConfigMap `cilium-config` and deletes the agent pods (`k8s-app=cilium`) so that they restart with it;
+  up to cilium-cli v0.18.6 the operator is NOT restarted, which is why the walkthrough's BGP policy CRD
+  stays missing until the operator pod is deleted by hand (`restart_operator`).
+- `cilium bgp peers` (FACTS.md, "`cilium bgp peers`"): exec `cilium bgp peers -o json` in container
+  `cilium-agent` of every agent pod and key the result by the pod's node.
+
+Every call goes over the API, so the same code drives the lab, k3d and a real cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import kubernetes.client
+from kubernetes.stream import stream
+
+from bgpconform.errors import HarnessError
+from bgpconform.lab.cilium.bgp_peers import BgpPeer, parse_agent_json
+from bgpconform.lab.cluster.kube import MERGE_PATCH, Kube, Resources
+
+__all__ = [
+    "AGENT_CONTAINER",
+    "AGENT_SELECTOR",
+    "BGP_PEERS_COMMAND",
+    "CONFIG_MAP",
+    "OPERATOR_SELECTOR",
+    "CiliumOperationError",
+    "CiliumOperations",
+]
+
+CONFIG_MAP = "cilium-config"
+AGENT_SELECTOR = "k8s-app=cilium"
+OPERATOR_SELECTOR = "io.cilium/app=operator"
+AGENT_CONTAINER = "cilium-agent"
+BGP_PEERS_COMMAND = ("cilium", "bgp", "peers", "-o", "json")
+EXEC_TIMEOUT = 30.0
+ERROR_CHANNEL = 3
+
+# The `kubernetes` client's generated API classes are untyped.
+_CoreV1Api: Any = kubernetes.client.CoreV1Api
+
+
+def _exit_status(text: str) -> tuple[int, str]:
+    """The exit code and message from the exec's status channel (a `metav1.Status`).
+
+    Success is 0; a command that ran and failed carries `ExitCode` in `details.causes`; anything else
+    (no such container, the runtime refused) counts as -1 with the Status message.
+    """
+    if not text.strip():
+        return -1, "the exec stream ended without an exit status"
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return -1, text
+    if status.get("status") == "Success":
+        return 0, ""
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message")), str(status.get("message") or "")
+            except (TypeError, ValueError):
+                break
+    return -1, str(status.get("message") or text)
+
+
+class CiliumOperationError(HarnessError):
+    """A cilium operation could not be carried out; the message says which pod and what it answered."""
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str(obj["metadata"]["name"])
+
+
+class CiliumOperations:
+    """cilium-cli's operations against the cluster `kube` talks to, Cilium living in `namespace`."""
+
+    def __init__(self, kube: Kube, namespace: str = "kube-system") -> None:
+        self.kube = kube
+        self.namespace = namespace
+
+    # -- config -----------------------------------------------------------------------------------
+    def config_get(self) -> dict[str, str]:
+        """`cilium config view`: the ConfigMap's data."""
+        found = self.kube.get(Resources.CONFIGMAPS, CONFIG_MAP, self.namespace)
+        return {str(k): str(v) for k, v in (found.get("data") or {}).items()}
+
+    def config_set(self, key: str, value: str, *, restart: bool = True) -> list[str]:
+        """`cilium config set KEY VALUE`: patch the ConfigMap, then delete the agent pods (only them,
+        as cilium-cli v0.15 does; `--restart=false` skips it). Returns the deleted pods' names."""
+        self.kube.patch(
+            Resources.CONFIGMAPS, CONFIG_MAP, {"data": {key: value}}, self.namespace, content_type=MERGE_PATCH
+        )
+        return self._delete_pods(AGENT_SELECTOR) if restart else []
+
+    def restart_operator(self) -> list[str]:
+        """What the walkthrough does by hand (`k delete pod ... cilium-operator-...`) and cilium-cli
+        v0.18.7+ does after `config set`: delete the operator pods. Returns their names."""
+        return self._delete_pods(OPERATOR_SELECTOR)
+
+    def _delete_pods(self, selector: str) -> list[str]:
+        deleted: list[str] = []
+        for pod in self.kube.items(Resources.PODS, self.namespace, label_selector=selector):
+            self.kube.delete(Resources.PODS, _name(pod), self.namespace)
+            deleted.append(_name(pod))
+        return deleted
+
+    # -- pods -------------------------------------------------------------------------------------
+    def agent_pods(self) -> list[dict[str, Any]]:
+        """The agent pods (`k8s-app=cilium`), as the API returns them."""
+        return self.kube.items(Resources.PODS, self.namespace, label_selector=AGENT_SELECTOR)
+
+    def operator_pods(self) -> list[dict[str, Any]]:
+        """The operator pods (`io.cilium/app=operator`)."""
+        return self.kube.items(Resources.PODS, self.namespace, label_selector=OPERATOR_SELECTOR)
+
+    # -- bgp --------------------------------------------------------------------------------------
+    def bgp_peers(self) -> dict[str, list[BgpPeer]]:
+        """`cilium bgp peers`: node name -> that agent's peers, from an exec in each agent pod.
+
+        Pods being deleted or not yet on a node are skipped; any other pod whose exec fails or whose
+        output does not parse fails the whole call, naming every pod that failed and what it said.
+        """
+        result: dict[str, list[BgpPeer]] = {}
+        failures: list[str] = []
+        for pod in self.agent_pods():
+            meta, spec = pod["metadata"], pod.get("spec") or {}
+            node = spec.get("nodeName")
+            if meta.get("deletionTimestamp") or not node:
+                continue
+            try:
+                stdout = self.exec(_name(pod), list(BGP_PEERS_COMMAND), container=AGENT_CONTAINER)
+                result[str(node)] = parse_agent_json(stdout)
+            except (CiliumOperationError, ValueError) as exc:
+                failures.append(f"{_name(pod)} on {node}: {exc}")
+        if failures:
+            raise CiliumOperationError("cilium bgp peers failed:\n  " + "\n  ".join(failures))
+        return result
+
+    def exec(self, pod: str, command: list[str], *, container: str = AGENT_CONTAINER) -> str:
+        """Run `command` in a container over the API's exec (WebSocket) and return its stdout.
+
+        A separate `ApiClient` is used: `kubernetes.stream.stream` swaps the client's request method for
+        the duration of the call, which would break other threads sharing `self.kube`'s client.
+        """
+        api_client = kubernetes.client.ApiClient(self.kube.api_client.configuration)
+        try:
+            core = _CoreV1Api(api_client)
+            session: Any = stream(
+                core.connect_get_namespaced_pod_exec,
+                pod,
+                self.namespace,
+                command=command,
+                container=container,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+            )
+            try:
+                session.run_forever(timeout=EXEC_TIMEOUT)
+                stdout = str(session.read_stdout() or "")
+                stderr = str(session.read_stderr() or "")
+                status = str(session.read_channel(ERROR_CHANNEL) or "")
+            finally:
+                session.close()
+                with contextlib.suppress(Exception):
+                    session.sock.shutdown()  # after a server-side close, close() leaves the socket open
+        except kubernetes.client.ApiException as exc:
+            raise CiliumOperationError(
+                f"exec {' '.join(command)} in {pod}/{container}: {exc.status} {exc.reason}"
+            ) from exc
+        finally:
+            api_client.close()  # type: ignore[no-untyped-call]
+        code, message = _exit_status(status)
+        if code != 0:
+            detail = (stderr or message or stdout).strip()
+            raise CiliumOperationError(
+                f"exec {' '.join(command)} in {pod}/{container} exited {code}"
+                + (f": {detail}" if detail else "")
+            )
+        return stdout

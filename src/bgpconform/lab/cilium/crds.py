@@ -1,0 +1,362 @@
+"""The CustomResourceDefinitions Cilium 1.13's operator registers, as the objects it sends.
+
+Names, scopes and short names are the walkthrough's `kubectl api-resources | grep -i cilium` (and
+`bgpp` once BGP is on); the set registered follows `pkg/k8s/synced/crd.go` (FACTS.md, "CRD
+registration, config, logs"). The two CRDs the harness exercises carry their 1.13 structural schemas
+(FACTS.md, "BGP control plane v1" and "LB IPAM": exact fields, pool printer columns DISABLED,
+CONFLICTING, IPS AVAILABLE, AGE, pool status subresource); every other one gets a permissive schema
+(`x-kubernetes-preserve-unknown-fields`), enough for the lab, which never reads them.
+
+Every CRD is labelled `io.cilium/k8s-crd-schema-version` with the release's schema version (1.26.7 for
+v1.13.0 to v1.13.13, Cilium's `Documentation/network/kubernetes/compatibility-table.rst`); the operator
+updates a CRD whose label is missing or older. The operator's `constructV1CRD` copies kind, plural,
+singular and short names but not categories until cilium/cilium#33387 (1.16), so `definition()` leaves
+categories out for older releases: `kubectl get cilium` lists nothing on a 1.13 cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bgpconform.lab.cilium.versions import cilium_minor
+
+GROUP = "cilium.io"
+SCHEMA_VERSION_LABEL = "io.cilium/k8s-crd-schema-version"
+_SCHEMA_VERSIONS = {(1, 13): "1.26.7", (1, 14): "1.26.10", (1, 15): "1.27.1"}
+
+Schema = dict[str, Any]
+
+
+def schema_version(cilium_version: str) -> str:
+    """The `io.cilium/k8s-crd-schema-version` a release labels its CRDs with (1.15+ unverified)."""
+    minor = cilium_minor(cilium_version, since=(1, 13), missing="no CRD set known for Cilium {version}")
+    return _SCHEMA_VERSIONS.get(minor, _SCHEMA_VERSIONS[(1, 15)])
+
+
+def _label_selector() -> Schema:
+    """`slim_metav1.LabelSelector` as controller-gen renders it in 1.13."""
+    return {
+        "type": "object",
+        "properties": {
+            "matchExpressions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["key", "operator"],
+                    "properties": {
+                        "key": {"type": "string"},
+                        "operator": {"type": "string", "enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+                        "values": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+            "matchLabels": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "string",
+                    "maxLength": 63,
+                    "pattern": "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$",
+                },
+            },
+        },
+    }
+
+
+def _asn() -> Schema:
+    return {"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295}
+
+
+def _root(spec: Schema, *, spec_required: bool = False, status: Schema | None = None) -> Schema:
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": spec,
+    }
+    if status is not None:
+        properties["status"] = status
+    return {
+        "type": "object",
+        "required": ["metadata", "spec"] if spec_required else ["metadata"],
+        "properties": properties,
+    }
+
+
+def bgp_peering_policy_schema() -> Schema:
+    """1.13's CiliumBGPPeeringPolicy: nodeSelector, virtualRouters[] (localASN, exportPodCIDR,
+    serviceSelector, neighbors[] of peerAddress and peerASN) and nothing else (FACTS.md)."""
+    neighbor = {
+        "type": "object",
+        "required": ["peerASN", "peerAddress"],
+        "properties": {"peerASN": _asn(), "peerAddress": {"type": "string", "format": "cidr"}},
+    }
+    router = {
+        "type": "object",
+        "required": ["localASN", "neighbors"],
+        "properties": {
+            "localASN": _asn(),
+            "exportPodCIDR": {"type": "boolean"},
+            "serviceSelector": _label_selector(),
+            "neighbors": {"type": "array", "minItems": 1, "items": neighbor},
+        },
+    }
+    spec = {
+        "type": "object",
+        "required": ["virtualRouters"],
+        "properties": {
+            "nodeSelector": _label_selector(),
+            "virtualRouters": {"type": "array", "minItems": 1, "items": router},
+        },
+    }
+    return _root(spec)
+
+
+def _conditions() -> Schema:
+    """`[]metav1.Condition`, a list-map keyed by type."""
+    return {
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "required": ["lastTransitionTime", "message", "reason", "status", "type"],
+            "properties": {
+                "lastTransitionTime": {"type": "string", "format": "date-time"},
+                "message": {"type": "string", "maxLength": 32768},
+                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+                "reason": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "minLength": 1,
+                    "pattern": "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+                },
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+                "type": {"type": "string", "maxLength": 316},
+            },
+        },
+    }
+
+
+def lb_ip_pool_schema() -> Schema:
+    """1.13's CiliumLoadBalancerIPPool: `spec.cidrs[]{cidr}`, `serviceSelector`, `disabled`; status
+    conditions (FACTS.md, "LB IPAM", 1.13-1.14 fields)."""
+    spec = {
+        "type": "object",
+        "required": ["cidrs"],
+        "properties": {
+            "cidrs": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["cidr"],
+                    "properties": {"cidr": {"type": "string", "format": "cidr"}},
+                },
+            },
+            "disabled": {"type": "boolean", "default": False},
+            "serviceSelector": _label_selector(),
+        },
+    }
+    status = {"type": "object", "properties": {"conditions": _conditions()}}
+    return _root(spec, status=status)
+
+
+def permissive_schema() -> Schema:
+    """Any content is kept: for the CRDs whose fields the lab neither writes nor checks."""
+    open_object: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {
+        "type": "object",
+        "required": ["metadata"],
+        "x-kubernetes-preserve-unknown-fields": True,
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": copy.deepcopy(open_object),
+            "status": copy.deepcopy(open_object),
+        },
+    }
+
+
+POOL_PRINTER_COLUMNS: tuple[Mapping[str, str], ...] = (
+    {"name": "Disabled", "type": "boolean", "jsonPath": ".spec.disabled"},
+    {
+        "name": "Conflicting",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="io.cilium/conflict")].status',
+    },
+    {
+        "name": "IPs Available",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="io.cilium/ips-available")].message',
+    },
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+
+
+@dataclass(frozen=True, eq=False)
+class CiliumCRD:
+    """One CRD: its names, scope, schema and subresources; `name` and `log_name` as Cilium prints them.
+
+    Compared by identity: the module's constants are the CRDs.
+    """
+
+    kind: str
+    version: str
+    plural: str
+    short_names: tuple[str, ...] = ()
+    namespaced: bool = False
+    categories: tuple[str, ...] = ("cilium",)
+    schema: Schema = field(default_factory=permissive_schema)
+    printer_columns: tuple[Mapping[str, str], ...] = ()
+    status_subresource: bool = False
+
+    @property
+    def name(self) -> str:
+        """`metadata.name`, e.g. `ciliumbgppeeringpolicies.cilium.io`."""
+        return f"{self.plural}.{GROUP}"
+
+    @property
+    def log_name(self) -> str:
+        """The `name=` of the operator's log lines, e.g. `CiliumBGPPeeringPolicy/v2alpha1`."""
+        return f"{self.kind}/{self.version}"
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    def definition(self, cilium_version: str = "1.13.4") -> dict[str, Any]:
+        """The CustomResourceDefinition object the operator of `cilium_version` creates."""
+        names: dict[str, Any] = {"kind": self.kind, "plural": self.plural, "singular": self.singular}
+        if self.short_names:
+            names["shortNames"] = list(self.short_names)
+        minor = cilium_minor(cilium_version, since=(1, 13), missing="no CRD set known for Cilium {version}")
+        if minor >= (1, 16) and self.categories:
+            names["categories"] = list(self.categories)
+        served: dict[str, Any] = {
+            "name": self.version,
+            "served": True,
+            "storage": True,
+            "schema": {"openAPIV3Schema": copy.deepcopy(self.schema)},
+        }
+        if self.status_subresource:
+            served["subresources"] = {"status": {}}
+        if self.printer_columns:
+            served["additionalPrinterColumns"] = [dict(column) for column in self.printer_columns]
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {
+                "name": self.name,
+                "labels": {SCHEMA_VERSION_LABEL: schema_version(cilium_version)},
+            },
+            "spec": {
+                "group": GROUP,
+                "names": names,
+                "scope": "Namespaced" if self.namespaced else "Cluster",
+                "versions": [served],
+            },
+        }
+
+
+CNP = CiliumCRD(
+    "CiliumNetworkPolicy",
+    "v2",
+    "ciliumnetworkpolicies",
+    ("cnp", "ciliumnp"),
+    namespaced=True,
+    categories=("cilium", "ciliumpolicy"),
+    status_subresource=True,
+)
+CCNP = CiliumCRD(
+    "CiliumClusterwideNetworkPolicy",
+    "v2",
+    "ciliumclusterwidenetworkpolicies",
+    ("ccnp",),
+    categories=("cilium", "ciliumpolicy"),
+    status_subresource=True,
+)
+CEP = CiliumCRD("CiliumEndpoint", "v2", "ciliumendpoints", ("cep", "ciliumep"), namespaced=True)
+CID = CiliumCRD("CiliumIdentity", "v2", "ciliumidentities", ("ciliumid",))
+CN = CiliumCRD("CiliumNode", "v2", "ciliumnodes", ("cn", "ciliumn"))
+CEW = CiliumCRD("CiliumExternalWorkload", "v2", "ciliumexternalworkloads", ("cew",), status_subresource=True)
+CNC = CiliumCRD("CiliumNodeConfig", "v2alpha1", "ciliumnodeconfigs", namespaced=True)
+CLRP = CiliumCRD(
+    "CiliumLocalRedirectPolicy",
+    "v2",
+    "ciliumlocalredirectpolicies",
+    ("clrp",),
+    namespaced=True,
+    status_subresource=True,
+)
+CEGP = CiliumCRD("CiliumEgressGatewayPolicy", "v2", "ciliumegressgatewaypolicies")
+CES = CiliumCRD("CiliumEndpointSlice", "v2alpha1", "ciliumendpointslices", ("ces",))
+CCEC = CiliumCRD("CiliumClusterwideEnvoyConfig", "v2", "ciliumclusterwideenvoyconfigs", ("ccec",))
+CEC = CiliumCRD("CiliumEnvoyConfig", "v2", "ciliumenvoyconfigs", ("cec",), namespaced=True)
+BGPP = CiliumCRD(
+    "CiliumBGPPeeringPolicy",
+    "v2alpha1",
+    "ciliumbgppeeringpolicies",
+    ("bgpp",),
+    categories=("cilium", "ciliumbgp"),
+    schema=bgp_peering_policy_schema(),
+)
+LB_IP_POOL = CiliumCRD(
+    "CiliumLoadBalancerIPPool",
+    "v2alpha1",
+    "ciliumloadbalancerippools",
+    ("ippools", "ippool", "lbippool", "lbippools"),
+    schema=lb_ip_pool_schema(),
+    printer_columns=POOL_PRINTER_COLUMNS,
+    status_subresource=True,
+)
+
+ALL_1_13: tuple[CiliumCRD, ...] = (
+    CEW,
+    CNC,
+    LB_IP_POOL,
+    CEP,
+    CID,
+    CN,
+    CCNP,
+    CNP,
+    CES,
+    CEGP,
+    CLRP,
+    CCEC,
+    CEC,
+    BGPP,
+)
+"""Every CRD a 1.13 operator may register, in the order the walkthrough's operator log reports them."""
+
+
+def _on(config: Mapping[str, str], key: str, default: bool = False) -> bool:
+    value = config.get(key)
+    return default if value is None else value.strip().lower() == "true"
+
+
+def crds_for_config(config: Mapping[str, str]) -> list[CiliumCRD]:
+    """The CRDs a 1.13 operator registers for a `cilium-config` (`agentCRDResourceNames` + CEW).
+
+    Always: CNP, CCNP, CN, CID, CNC, CEW and the LB pool (LB IPAM is always on, dormant until a pool
+    exists). CEP unless `disable-endpoint-crd`, CES with `enable-cilium-endpoint-slice`, CEGP with
+    `enable-ipv4-egress-gateway`, CLRP with `enable-local-redirect-policy`, CCEC and CEC with
+    `enable-envoy-config`, and the BGP peering policy only with `enable-bgp-control-plane` (FACTS.md).
+    """
+    wanted = {CNP, CCNP, CN, CID, CNC, CEW, LB_IP_POOL}
+    if not _on(config, "disable-endpoint-crd"):
+        wanted.add(CEP)
+        if _on(config, "enable-cilium-endpoint-slice"):
+            wanted.add(CES)
+    if _on(config, "enable-ipv4-egress-gateway"):
+        wanted.add(CEGP)
+    if _on(config, "enable-local-redirect-policy"):
+        wanted.add(CLRP)
+    if _on(config, "enable-envoy-config"):
+        wanted.update((CCEC, CEC))
+    if _on(config, "enable-bgp-control-plane"):
+        wanted.add(BGPP)
+    return [crd for crd in ALL_1_13 if crd in wanted]

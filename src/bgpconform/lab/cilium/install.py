@@ -1,0 +1,56 @@
+"""`cilium install` and `cilium uninstall` for the lab: the manifests applied through the API.
+
+The lab's kubelet then runs the DaemonSet's and the Deployment's pods with the emulated agent and
+operator, exactly as a real cluster pulls and runs the images; nothing here starts a program itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bgpconform.cilium.install import CiliumInstaller, CiliumValues
+from bgpconform.lab.cilium.manifests import manifests
+from bgpconform.lab.cluster.kube import ApiException, Kube, KubeResource
+
+__all__ = ["LabCiliumInstaller"]
+
+
+class LabCiliumInstaller(CiliumInstaller):
+    """Create-or-replace on install (so a second install with other values updates in place),
+    delete in reverse order on uninstall. The operator's CRDs and custom resources are left alone."""
+
+    def __init__(self, kube: Kube, namespace: str = "kube-system") -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self._installed: list[tuple[KubeResource, dict[str, Any]]] = []
+
+    def install(self, values: CiliumValues) -> None:
+        self.namespace = values.namespace
+        objects = manifests(values)
+        for resource, obj in objects:
+            self._apply(resource, obj)
+        self._installed = objects
+
+    def _apply(self, resource: KubeResource, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        namespace = meta.get("namespace")
+        for _ in range(5):
+            found = self.kube.get_or_none(resource, meta["name"], namespace)
+            try:
+                if found is None:
+                    self.kube.create(resource, obj, namespace)
+                else:
+                    merged_meta = dict(meta, resourceVersion=found["metadata"]["resourceVersion"])
+                    self.kube.replace(resource, {**obj, "metadata": merged_meta})
+                return
+            except ApiException as exc:
+                if exc.status not in (409,):  # created or changed meanwhile: read it again
+                    raise
+        raise RuntimeError(f"could not apply {resource.kind} {meta['name']}: it kept changing")
+
+    def uninstall(self) -> None:
+        objects = self._installed or manifests(CiliumValues(namespace=self.namespace))
+        for resource, obj in reversed(objects):
+            meta = obj["metadata"]
+            self.kube.delete(resource, meta["name"], meta.get("namespace"))
+        self._installed = []
