@@ -29,7 +29,7 @@ def test_core_and_group_lists(server: ApiServer) -> None:
     assert core["kind"] == "APIVersions"
     assert core["versions"] == ["v1"]
     groups = {g["name"]: g for g in _get(server, "/apis")["groups"]}
-    assert set(groups) == {"apps", "apiextensions.k8s.io"}
+    assert set(groups) == {"apps", "apiextensions.k8s.io", "discovery.k8s.io", "coordination.k8s.io"}
     assert groups["apps"]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
     assert _get(server, "/apis/apps")["kind"] == "APIGroup"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bgpconform.lab.cilium.bgp_peers import (
+from bgpconform.cilium.bgp_peers import (
     BgpPeer,
     GracefulRestart,
     PeerFamily,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bgpconform.cilium import CiliumOperationError, CiliumOperations
+from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily
 from bgpconform.lab.apiserver import ApiServer, ExecResult
-from bgpconform.lab.cilium.bgp_peers import BgpPeer, PeerFamily
 from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
 from bgpconform.routers.port import SessionState
 

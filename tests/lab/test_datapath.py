@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bgpconform.errors import CommandError
+from bgpconform.errors import CommandError, LabError
 from bgpconform.lab.datapath import (
     SERVICE_CHAIN_PREFIX,
     Backend,
@@ -116,7 +116,7 @@ def stage(lab: Lab) -> Iterator[Stage]:
         _establish_and_announce(lab, built.prefix)
         yield built
     finally:
-        datapath.remove(built.service)
+        built.datapath.remove(built.service)  # a test may have replaced the object
         nginx.stop()
         lab.network.detach_pod(pod_key)
 
@@ -316,6 +316,45 @@ def test_removing_the_service_stops_answers_and_its_rules(stage: Stage) -> None:
         lambda: _get(stage),
         lambda body: body == STOCK_INDEX_HTML,
         expected="the page again once the service is back",
+        timeout=lab.topology.waits.http,
+        tolerate=(CommandError,),
+    ).value
+
+
+def test_a_fresh_per_node_datapath_takes_over_and_removes_what_it_does_not_hold(stage: Stage) -> None:
+    """A restarted agent's datapath (one node, empty memory) keeps serving and drops stale chains."""
+    lab = stage.lab
+    node = stage.backend_node.name
+    others = [n.name for n in lab.topology.nodes if n.name != node]
+    stale = "default/left-behind"
+    stage.datapath.program(stale, IPv4Address("172.198.1.250"), 9090, "TCP", stage.backends)
+    try:
+        fresh = ServiceDatapath(lab.network, nodes=[node])
+        assert fresh.nodes == (node,)
+        entry = fresh.program(stage.service, stage.lb_ip, stage.port, "TCP", stage.backends)
+        dumps = ServiceDatapath(lab.network).dump()
+        assert service_chain(stale) not in dumps[node], (
+            "the fresh datapath removed the chain it does not hold"
+        )
+        assert all(service_chain(stale) in dumps[other] for other in others), "other nodes untouched"
+        assert f"-j {entry.chain}" in dumps[node]
+        assert _get(stage) == STOCK_INDEX_HTML
+        fresh.sync([entry])  # already so: no write, counters kept
+        fresh.sync([])
+        assert SERVICE_CHAIN_PREFIX not in ServiceDatapath(lab.network).dump()[node]
+        with pytest.raises(LabError):
+            ServiceDatapath(lab.network, nodes=["no-such-node"])
+    finally:
+        # The stage's object no longer knows what the node holds; a fresh one for every node takes over,
+        # removing the stale service everywhere and rewriting the stage's.
+        stage.datapath = ServiceDatapath(lab.network)
+        stage.serve()
+    dumps = stage.datapath.dump()
+    assert all(service_chain(stale) not in dump for dump in dumps.values())
+    assert wait_for(
+        lambda: _get(stage),
+        lambda body: body == STOCK_INDEX_HTML,
+        expected="the page again once the node is reprogrammed",
         timeout=lab.topology.waits.http,
         tolerate=(CommandError,),
     ).value

@@ -20,8 +20,8 @@ from typing import Any
 import kubernetes.client
 from kubernetes.stream import stream
 
+from bgpconform.cilium.bgp_peers import BgpPeer, parse_agent_json
 from bgpconform.errors import HarnessError
-from bgpconform.lab.cilium.bgp_peers import BgpPeer, parse_agent_json
 from bgpconform.lab.cluster.kube import MERGE_PATCH, Kube, Resources
 
 __all__ = [

@@ -26,7 +26,12 @@ What each node gets, all inside its own namespace:
 Programming is atomic per node: one `iptables-restore --noflush` rewrites the shared dispatch chains
 and the service's own chain together (a `:CHAIN` line flushes a chain even with --noflush), so a node
 never holds half a service. Nodes are programmed one after another, as each Cilium agent programs its
-own node independently.
+own node independently; a `ServiceDatapath` given `nodes` owns only those (the emulated agent owns
+its own node's).
+
+The rules outlive the object, as Cilium's BPF maps outlive an agent restart: a fresh object (the next
+agent) takes over a node's chains without a gap. Its first write to a node reads the node's existing
+`BGPC-SVC-*` chains and deletes those it does not hold, and `sync` replaces the whole set at once.
 
 Deviations from Cilium, none of which a step can observe from outside: Cilium translates in eBPF at
 the device (tc/XDP) with its own connection tracking, Maglev or random backend selection and socket LB
@@ -148,16 +153,26 @@ def render_restore(
 
 
 class ServiceDatapath:
-    """Programs LoadBalancer services into every node of a lab, as each node's Cilium agent would.
+    """Programs LoadBalancer services into nodes of a lab, as each node's Cilium agent would.
 
-    One per lab: it owns the BGPC chains of every node and rewrites the shared ones from what it holds.
+    It owns the BGPC chains of its nodes (every node of the lab by default, or `nodes`, e.g. the one
+    node of an emulated agent) and rewrites the shared ones from what it holds.
     """
 
-    def __init__(self, network: LabNetwork) -> None:
+    def __init__(self, network: LabNetwork, nodes: Sequence[str] | None = None) -> None:
         self.network = network
+        if nodes is not None:
+            unknown = sorted(set(nodes) - set(network.node_ns))
+            if unknown:
+                raise LabError(f"no such lab nodes: {', '.join(unknown)}")
+        self.nodes: tuple[str, ...] = tuple(nodes) if nodes is not None else tuple(network.node_ns)
         self._services: dict[str, ServiceEntry] = {}
         self._hooked: set[str] = set()
         self._lock = threading.Lock()
+
+    def _namespaces(self) -> dict[str, str]:
+        """Owned node -> its namespace."""
+        return {node: self.network.node_ns[node] for node in self.nodes}
 
     @property
     def services(self) -> dict[str, ServiceEntry]:
@@ -176,25 +191,11 @@ class ServiceDatapath:
 
         Idempotent: programming what is already there touches no node, so counters keep counting.
         """
-        if protocol != "TCP":
-            raise LabError(f"service {service}: only TCP is emulated, not {protocol}")
-        if not _SERVICE_KEY.match(service):
-            raise LabError(f"service key {service!r} must look like namespace/name")
-        entry = ServiceEntry(
-            service=service,
-            frontend=IPv4Address(frontend_ip),
-            port=port,
-            protocol=protocol,
-            backends=tuple(sorted({Backend(IPv4Address(ip), p) for ip, p in backends})),
-        )
+        entry = make_entry(service, frontend_ip, port, protocol, backends)
         with self._lock:
             if self._services.get(service) == entry:
                 return entry
-            for other in self._services.values():
-                if other.service != service and (other.frontend, other.port) == (entry.frontend, entry.port):
-                    raise LabError(
-                        f"{entry.frontend}:{entry.port} is already the frontend of {other.service}"
-                    )
+            _check_frontends([*self._services.values(), entry], entry)
             wanted = {**self._services, service: entry}
             self._apply(list(wanted.values()), rewrite=[entry], delete=[])
             self._services = wanted
@@ -209,10 +210,35 @@ class ServiceDatapath:
             self._apply(list(wanted.values()), rewrite=[], delete=[service_chain(service)])
             self._services = wanted
 
+    def sync(self, entries: Sequence[ServiceEntry]) -> None:
+        """Make the nodes hold exactly `entries` (see `make_entry`), in one restore per node.
+
+        Services whose entry is unchanged keep their chains and counters; the rest are rewritten, and
+        services not in `entries` are removed. Nothing is written when nothing changed.
+        """
+        wanted = {entry.service: entry for entry in entries}
+        if len(wanted) != len(entries):
+            raise LabError("sync: a service key appears twice")
+        for entry in entries:
+            _check_frontends(entries, entry)
+        with self._lock:
+            if wanted == self._services and self._hooked.issuperset(self._namespaces().values()):
+                return
+            rewrite = [entry for key, entry in wanted.items() if self._services.get(key) != entry]
+            delete = [service_chain(key) for key in self._services if key not in wanted]
+            self._apply(list(wanted.values()), rewrite=rewrite, delete=delete)
+            self._services = wanted
+
     def _apply(self, services: list[ServiceEntry], *, rewrite: list[ServiceEntry], delete: list[str]) -> None:
-        for node, namespace in self.network.node_ns.items():
-            missing = None if namespace in self._hooked else _missing_hooks(namespace)
-            text = render_restore(services, rewrite=rewrite, delete=delete, missing_hooks=missing)
+        for node, namespace in self._namespaces().items():
+            node_delete = list(delete)
+            missing = None
+            if namespace not in self._hooked:
+                # First write to this node by this object: take over what an earlier one left there.
+                missing = _missing_hooks(namespace)
+                keep = {entry.chain for entry in services}
+                node_delete += sorted(_service_chains(namespace) - keep - set(delete))
+            text = render_restore(services, rewrite=rewrite, delete=node_delete, missing_hooks=missing)
             try:
                 run(ns_argv(namespace, ["iptables-restore", "-w", "--noflush"]), input_text=text)
             except CommandError as exc:
@@ -223,7 +249,7 @@ class ServiceDatapath:
         """Per node, new connections translated to each backend since the service was last programmed."""
         chain = service_chain(service)
         counts: dict[str, dict[Backend, int]] = {}
-        for node, namespace in self.network.node_ns.items():
+        for node, namespace in self._namespaces().items():
             per_backend: dict[Backend, int] = {}
             for line in _save(namespace, counters=True).splitlines():
                 found = _COUNTED_DNAT.match(line)
@@ -239,12 +265,52 @@ class ServiceDatapath:
 
     def dump(self) -> dict[str, str]:
         """Every node's nat and filter tables with counters, for evidence."""
-        return {node: _save(namespace, counters=True) for node, namespace in self.network.node_ns.items()}
+        return {node: _save(namespace, counters=True) for node, namespace in self._namespaces().items()}
+
+
+def make_entry(
+    service: str,
+    frontend_ip: IPv4Address,
+    port: int,
+    protocol: str = "TCP",
+    backends: Sequence[tuple[IPv4Address, int]] = (),
+) -> ServiceEntry:
+    """A validated entry: TCP only, a namespace/name-like key, backends deduplicated and sorted."""
+    if protocol != "TCP":
+        raise LabError(f"service {service}: only TCP is emulated, not {protocol}")
+    if not _SERVICE_KEY.match(service):
+        raise LabError(f"service key {service!r} must look like namespace/name")
+    return ServiceEntry(
+        service=service,
+        frontend=IPv4Address(frontend_ip),
+        port=port,
+        protocol="TCP",
+        backends=tuple(sorted({Backend(IPv4Address(ip), p) for ip, p in backends})),
+    )
+
+
+def _check_frontends(entries: Sequence[ServiceEntry], entry: ServiceEntry) -> None:
+    """Two services cannot share a frontend: the dispatch chain would only ever reach the first."""
+    for other in entries:
+        if other.service != entry.service and (other.frontend, other.port) == (entry.frontend, entry.port):
+            raise LabError(f"{entry.frontend}:{entry.port} is already the frontend of {other.service}")
 
 
 def _save(namespace: str, *, counters: bool = False) -> str:
     argv = ["iptables-save"] + (["-c"] if counters else [])
     return run(ns_argv(namespace, argv)).stdout
+
+
+def _service_chains(namespace: str) -> set[str]:
+    """The `BGPC-SVC-*` chains a node's nat table holds, whoever created them."""
+    chains: set[str] = set()
+    table = ""
+    for line in _save(namespace).splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif table == "nat" and line.startswith(f":{SERVICE_CHAIN_PREFIX}"):
+            chains.add(line[1:].split()[0])
+    return chains
 
 
 def _missing_hooks(namespace: str) -> dict[str, list[tuple[str, str]]]:

@@ -171,8 +171,17 @@ class GoBgpSpeaker:
 
     def peers(self) -> list[SpeakerPeer]:
         """Every configured neighbor with its state and per-family counts."""
-        raw: list[dict[str, Any]] = json.loads(self._cli("-j", "neighbor") or "[]")
-        return [_peer_from_json(entry, self.asn) for entry in raw]
+        listed: list[dict[str, Any]] = json.loads(self._cli("-j", "neighbor") or "[]")
+        peers = []
+        for entry in listed:
+            # Only the per-neighbor query carries the advertised count (the API's EnableAdvertised,
+            # which Cilium sets); the list leaves it out.
+            address = entry.get("state", {}).get("neighbor_address") or entry.get("conf", {}).get(
+                "neighbor_address"
+            )
+            detail: dict[str, Any] = json.loads(self._cli("-j", "neighbor", str(address)) or "{}") or entry
+            peers.append(_peer_from_json(detail, self.asn))
+        return peers
 
 
 def _peer_from_json(entry: dict[str, Any], local_asn: int) -> SpeakerPeer:

@@ -151,7 +151,7 @@ def json_patch(document: Any, operations: Any) -> Any:
             # evanphx/json-patch v4, which kube-apiserver uses, lets `replace` set a missing object
             # key like `add` (evanphx/json-patch#204); Cilium's operator relies on it for `/status`.
             parts = _pointer(path)
-            parent = _parent(doc, parts, path) if parts else None
+            parent = _parent(doc, parts, str(path)) if parts else None
             if not (isinstance(parent, dict) and parts[-1] not in parent):
                 _get(doc, path)
                 doc, _ = _remove(doc, path)

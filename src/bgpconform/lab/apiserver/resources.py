@@ -88,6 +88,7 @@ def _apps(plural: str, singular: str, kind: str, **kw: Any) -> ResourceType:
 
 BUILTINS: tuple[ResourceType, ...] = (
     _core("configmaps", "configmap", "ConfigMap", True, short_names=("cm",)),
+    _core("endpoints", "endpoints", "Endpoints", True, short_names=("ep",)),
     _core(
         "events",
         "event",
@@ -170,6 +171,18 @@ BUILTINS: tuple[ResourceType, ...] = (
         short_names=("rs",),
         extra_field_labels=("status.replicas",),
     ),
+    # The EndpointSlice controller writes these and Cilium's agents read them for service backends.
+    ResourceType(
+        "discovery.k8s.io",
+        ("v1",),
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        True,
+        extra_field_labels=("addressType",),
+    ),
+    # Kubelets renew their node's lease here (kube-node-lease), as the node heartbeat.
+    ResourceType("coordination.k8s.io", ("v1",), "leases", "lease", "Lease", True),
     ResourceType(
         "apiextensions.k8s.io",
         ("v1",),

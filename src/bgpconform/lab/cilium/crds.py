@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bgpconform.lab.cilium.versions import cilium_minor
+from bgpconform.cilium.versions import cilium_minor
 
 GROUP = "cilium.io"
 SCHEMA_VERSION_LABEL = "io.cilium/k8s-crd-schema-version"

@@ -51,8 +51,8 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
+from bgpconform.cilium.versions import cilium_minor
 from bgpconform.lab.cilium.selectors import SelectorError, pool_selects_service
-from bgpconform.lab.cilium.versions import cilium_minor
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network

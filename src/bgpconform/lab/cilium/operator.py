@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bgpconform.cilium.versions import cilium_minor
 from bgpconform.lab.cilium import crds as cilium_crds
 from bgpconform.lab.cilium.crds import SCHEMA_VERSION_LABEL, CiliumCRD
 from bgpconform.lab.cilium.lbipam import (
@@ -41,7 +42,6 @@ from bgpconform.lab.cilium.lbipam import (
     LBIPAMResult,
     status_patch,
 )
-from bgpconform.lab.cilium.versions import cilium_minor
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.kube import (
     JSON_PATCH,

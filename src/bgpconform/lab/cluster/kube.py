@@ -66,6 +66,7 @@ class KubeResource:
 class Resources:
     """The resources the lab's components use, as `KubeResource` constants."""
 
+    NAMESPACES = KubeResource("", "v1", "namespaces", False, "Namespace")
     NODES = KubeResource("", "v1", "nodes", False, "Node")
     PODS = KubeResource("", "v1", "pods", True, "Pod")
     SERVICES = KubeResource("", "v1", "services", True, "Service")
@@ -159,6 +160,18 @@ class Kube:
             text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
             raise ApiException.from_response(http_resp=response, body=text, data=None)
         return json.loads(data) if data else None
+
+    def api_resources(self, group_version: str) -> list[dict[str, Any]]:
+        """What a group version serves (discovery); empty when it is not served at all."""
+        base = f"/apis/{group_version}" if "/" in group_version else f"/api/{group_version}"
+        try:
+            listing: dict[str, Any] = self._call("GET", base)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+        resources: list[dict[str, Any]] = listing.get("resources", [])
+        return resources
 
     def get(self, resource: KubeResource, name: str, namespace: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", resource.path(namespace, name))

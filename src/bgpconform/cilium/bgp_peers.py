@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bgpconform.lab.cilium.versions import cilium_minor
+from bgpconform.cilium.versions import cilium_minor
 from bgpconform.routers.port import SessionState
 
 DEFAULT_PEER_PORT = 179

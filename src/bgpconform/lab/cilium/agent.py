@@ -1,0 +1,689 @@
+"""The emulated Cilium 1.13 agent of one node: config, CRD wait, CNI config, BGP control plane, service NAT.
+
+What it does, in the order a real agent does it (FACTS.md, "Cilium: CRD registration, config, logs"):
+- reads ConfigMap `kube-system/cilium-config` once at start: a change only takes effect in a new
+  agent, which is why `cilium config set` deletes the agent pods;
+- with `enable-bgp-control-plane: "true"` it needs `ciliumbgppeeringpolicies.cilium.io`; while that is
+  not served it is not ready (pod 0/1) and logs the walkthrough's `k8sError` line on every failed list,
+  retrying with a capped backoff like client-go's reflector, and after `crd_wait_timeout` (Cilium's
+  `crd-wait-timeout`, 5m) it exits fatally so the kubelet restarts it;
+- once its resources sync it writes `05-cilium.conflist` (the kubelet then marks the node Ready) and
+  runs two level-triggered controllers: BGP (`bgp_control` decisions applied to GoBGP speakers in the
+  node's namespace) and the service datapath (`ServiceDatapath` for this node only);
+- answers `cilium bgp peers [-o json]`, `cilium version` and `cilium status --brief` by exec.
+
+Deviations from Cilium 1.13, none visible to a step beyond what is said here:
+- BGP timers: 1.13 has no timer fields and uses GoBGP's defaults (connect retry 120 s, hold 90 s);
+  the lab dials with the topology's `bgp.timers` (1 s / 9 s / 3 s by default) so sessions come up in
+  seconds, as cilium-cli's own BGP tests shorten them (FACTS.md, "How peers verify").
+- GoBGP is a separate `gobgpd` per virtual router instead of embedded; a change of ASN or neighbor set
+  restarts it (Cilium adds and removes peers in place), resetting that router's sessions.
+- The pod CIDR announced is the topology's (the wire routes it); the CiliumNode is created with it
+  when the CRD is served and never overwritten.
+- The reflector's backoff is 1 s doubling to `list_backoff_max` (5 s) instead of client-go's 0.8 s
+  to 30 s, so the lab converges soon after the operator registers the CRD.
+- Startup log lines resemble 1.13's; the version line names the lab instead of a git commit, and the
+  fatal CRD-timeout wording is unverified.
+- The CNI config stays on stop, as with `cni.uninstall=false`, so an agent restart does not flap the
+  node's readiness; the datapath stays too, as BPF maps outlive the agent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily, agent_json, format_uptime, tabwriter
+from bgpconform.errors import HarnessError
+from bgpconform.lab.apiserver.exec_registry import ExecResult
+from bgpconform.lab.cilium.agent_services import desired_entries, slices_from_pods
+from bgpconform.lab.cilium.bgp_control import (
+    BgpDecision,
+    PolicyConflict,
+    VirtualRouter,
+    node_bgp_config,
+)
+from bgpconform.lab.cluster.controller import Controller
+from bgpconform.lab.cluster.kube import ApiException, Kube, Resources, new_api_client
+from bgpconform.lab.datapath import ServiceDatapath
+from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
+
+if TYPE_CHECKING:
+    from bgpconform.lab.cluster.runtime import ContainerContext
+    from bgpconform.lab.network import LabNetwork
+    from bgpconform.topology import Node, Topology
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAMESPACE = "kube-system"
+CONFIG_MAP = "cilium-config"
+CNI_CONFIG_NAME = "05-cilium.conflist"
+BGP_CRD = "ciliumbgppeeringpolicies.cilium.io"
+# The walkthrough's line (its line 178), `resource.go:183` being the reflector's caller in 1.13.
+BGP_CRD_MISSING = (
+    'level=error msg=k8sError error="github.com/cilium/cilium/pkg/k8s/resource/resource.go:183: '
+    "Failed to watch *v2alpha1.CiliumBGPPeeringPolicy: failed to list *v2alpha1.CiliumBGPPeeringPolicy: "
+    f'the server could not find the requested resource (get {BGP_CRD})" subsys=k8s'
+)
+# The 1.13 CNI config (`plugins/cilium-cni` default template, `cni-chaining-mode: none`).
+CNI_CONFIG: dict[str, Any] = {
+    "cniVersion": "0.3.1",
+    "name": "cilium",
+    "plugins": [{"type": "cilium-cni", "enable-debug": False, "log-file": "/var/run/cilium/cilium-cni.log"}],
+}
+_SECOND_NS = 1_000_000_000
+_SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes; keep a margin
+
+
+def _quote(value: str) -> str:
+    """logfmt quoting as logrus' text formatter does it."""
+    if value and re.fullmatch(r"[A-Za-z0-9\-._/@^+]+", value):
+        return value
+    return json.dumps(value)
+
+
+def logfmt(level: str, msg: str, subsys: str, **fields: object) -> str:
+    """One logrus text line: level and msg first, then the fields sorted by key, subsys among them."""
+    data = {**{k: str(v) for k, v in fields.items()}, "subsys": subsys}
+    rest = " ".join(f"{key}={_quote(data[key])}" for key in sorted(data))
+    return f"level={level} msg={_quote(msg)} {rest}"
+
+
+def go_duration(seconds: float) -> str:
+    """`time.Duration.String()`: `1.5s`, `6.645362s`; from a minute on, rounded to the second (`5m0s`)."""
+    if seconds < 60:
+        text = f"{seconds:.9f}".rstrip("0").rstrip(".")
+        return f"{text or '0'}s"
+    return format_uptime(round(seconds * _SECOND_NS))
+
+
+class Agent:
+    """One node's agent; `start()` returns at once, `ready()` tells when the pod would be 1/1."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        node: Node,
+        topology: Topology,
+        network: LabNetwork,
+        directory: Path,
+        cni_config_dir: Path,
+        log: Callable[[str], None],
+        version: str = "1.13.4",
+        crd_wait_timeout: float = 300.0,
+        list_backoff_max: float = 5.0,
+        resync: float = 5.0,
+    ) -> None:
+        self.kube = kube
+        self.node = node
+        self.topology = topology
+        self.network = network
+        self.directory = Path(directory)
+        self.cni_config_dir = Path(cni_config_dir)
+        self.log = log
+        self.version = version
+        self.crd_wait_timeout = crd_wait_timeout
+        self.list_backoff_max = list_backoff_max
+        self.resync = resync
+        self.config: dict[str, str] | None = None
+        self.bgp: BgpController | None = None
+        self.services: ServiceController | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._exit_code: int | None = None
+        self._thread: threading.Thread | None = None
+        self._cilium_node_done = False
+
+    # -- ContainerProgram ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._main, name=f"cilium-agent-{self.node.name}", daemon=True)
+        self._thread.start()
+
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._exit_code is None and not self._stop.is_set()
+
+    def exit_code(self) -> int | None:
+        return self._exit_code
+
+    def stop(self) -> None:
+        """Shut down as the agent does on SIGTERM: controllers stop, every BGP session is withdrawn."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+        for controller in (self.bgp, self.services):
+            if controller is not None:
+                controller.stop()
+        self._ready.clear()
+
+    @property
+    def bgp_enabled(self) -> bool:
+        return (self.config or {}).get("enable-bgp-control-plane") == "true"
+
+    # -- start-up -----------------------------------------------------------------------------------
+    def _main(self) -> None:
+        began = time.monotonic()
+        try:
+            self.log(logfmt("info", f"Cilium {self.version} bgpconform-lab go version go1.19.10", "daemon"))
+            config = self._read_config()
+            if config is None:
+                return
+            self.config = config
+            for key in sorted(config):
+                self.log(logfmt("info", f"  --{key}='{config[key]}'", "daemon"))
+            self.log(logfmt("info", "Initializing daemon", "daemon"))
+            if self.bgp_enabled and not self._wait_for_policies(began):
+                return
+            self.services = ServiceController(self)
+            self.services.start()
+            if self.bgp_enabled:
+                self.bgp = BgpController(self)
+                self.bgp.start()
+            if not self._wait(lambda: all(c.synced() for c in self._controllers())):
+                return
+            self._write_cni_config()
+            self._ready.set()
+            self.log(
+                logfmt(
+                    "info",
+                    "Daemon initialization completed",
+                    "daemon",
+                    bootstrapTime=go_duration(time.monotonic() - began),
+                )
+            )
+        except Exception as exc:
+            if self._stop.is_set():
+                return
+            log.exception("cilium agent on %s failed", self.node.name)
+            self.log(logfmt("fatal", "Error while creating daemon", "daemon", error=str(exc)))
+            self._exit_code = 1
+
+    def _controllers(self) -> list[Controller]:
+        return [c for c in (self.services, self.bgp) if c is not None]
+
+    def _wait(self, condition: Callable[[], bool], step: float = 0.05) -> bool:
+        """Wait for `condition` until the agent stops; False when it stopped first."""
+        while not self._stop.is_set():
+            if condition():
+                return True
+            self._stop.wait(step)
+        return False
+
+    def _read_config(self) -> dict[str, str] | None:
+        """The ConfigMap's data, read once; until it exists the agent waits (a pod's volume would too)."""
+        said = False
+        while not self._stop.is_set():
+            found = self.kube.get_or_none(Resources.CONFIGMAPS, CONFIG_MAP, CONFIG_NAMESPACE)
+            if found is not None:
+                return {str(k): str(v) for k, v in (found.get("data") or {}).items()}
+            if not said:
+                self.log(
+                    logfmt(
+                        "warning", f"ConfigMap {CONFIG_NAMESPACE}/{CONFIG_MAP} not found, waiting", "daemon"
+                    )
+                )
+                said = True
+            self._stop.wait(1.0)
+        return None
+
+    def _wait_for_policies(self, began: float) -> bool:
+        """List policies until the CRD is served, logging each failure; False on stop or timeout."""
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                self.kube.listing(Resources.BGP_PEERING_POLICIES)
+                return True
+            except ApiException as exc:
+                if exc.status == 404:
+                    self.log(BGP_CRD_MISSING)
+                else:
+                    self.log(self._list_error(f"{exc.status} {exc.reason}"))
+            except Exception as exc:
+                self.log(self._list_error(str(exc)))
+            if time.monotonic() - began >= self.crd_wait_timeout:
+                self.log(
+                    logfmt(
+                        "fatal",
+                        "Unable to find all Cilium CRDs necessary within "
+                        f"{go_duration(self.crd_wait_timeout)} timeout. Please ensure that Cilium Operator "
+                        "is running, as it's responsible for registering all the Cilium CRDs. "
+                        f"The following CRDs were not found: [crd:{BGP_CRD}]",
+                        "k8s",
+                    )
+                )
+                self._exit_code = 1
+                return False
+            remaining = self.crd_wait_timeout - (time.monotonic() - began)
+            self._stop.wait(max(0.0, min(backoff, remaining)))
+            backoff = min(backoff * 2, self.list_backoff_max)
+        return False
+
+    @staticmethod
+    def _list_error(reason: str) -> str:
+        return logfmt(
+            "error",
+            "k8sError",
+            "k8s",
+            error="github.com/cilium/cilium/pkg/k8s/resource/resource.go:183: Failed to watch "
+            "*v2alpha1.CiliumBGPPeeringPolicy: failed to list *v2alpha1.CiliumBGPPeeringPolicy: " + reason,
+        )
+
+    def _write_cni_config(self) -> None:
+        """Write the conflist atomically: the kubelet must never read half a file."""
+        self.cni_config_dir.mkdir(parents=True, exist_ok=True)
+        target = self.cni_config_dir / CNI_CONFIG_NAME
+        temporary = self.cni_config_dir / f".{CNI_CONFIG_NAME}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps(CNI_CONFIG, indent=2) + "\n")
+        os.replace(temporary, target)
+        self.log(logfmt("info", f"Wrote CNI configuration file to {target}", "cni-config"))
+
+    # -- the node's objects -------------------------------------------------------------------------
+    @property
+    def pod_cidrs(self) -> list[IPv4Network]:
+        return [self.node.pod_cidr]
+
+    def ensure_cilium_node(self) -> None:
+        """Create this node's CiliumNode (pod CIDR for exportPodCIDR) once its CRD is served."""
+        if self._cilium_node_done:
+            return
+        try:
+            if self.kube.get_or_none(Resources.CILIUM_NODES, self.node.name) is None:
+                gateway = next(iter(self.node.pod_cidr.hosts()))
+                body = {
+                    "metadata": {"name": self.node.name, "labels": dict(self.node.labels)},
+                    "spec": {
+                        "addresses": [
+                            {"type": "InternalIP", "ip": str(self.node.address)},
+                            {"type": "CiliumInternalIP", "ip": str(gateway)},
+                        ],
+                        "ipam": {"podCIDRs": [str(cidr) for cidr in self.pod_cidrs]},
+                    },
+                }
+                self.kube.create(Resources.CILIUM_NODES, body)
+            self._cilium_node_done = True
+        except ApiException as exc:
+            if exc.status not in (404, 409):  # CRD not served yet, or created meanwhile
+                raise
+            self._cilium_node_done = exc.status == 409
+
+    # -- exec -----------------------------------------------------------------------------------------
+    def peers(self) -> list[BgpPeer]:
+        """This node's sessions as `cilium bgp peers` reports them (empty without a policy)."""
+        return self.bgp.peers() if self.bgp is not None else []
+
+    def exec(self, argv: list[str], stdin: bytes | None = None) -> ExecResult:
+        """`kubectl exec` into container cilium-agent: the in-agent `cilium` (or `cilium-dbg`) CLI."""
+        if not argv or os.path.basename(argv[0]) not in ("cilium", "cilium-dbg"):
+            name = argv[0] if argv else ""
+            message = (
+                f'exec: "{name}": executable file not found in $PATH: unknown\n'
+                if name
+                else "no command given\n"
+            )
+            return ExecResult(stderr=message.encode(), exit_code=127 if name else 1)
+        binary = os.path.basename(argv[0])
+        words, output = _parse_flags(argv[1:])
+        if words in (["bgp", "peers"], ["bgp", "neighbors"]):
+            return self._bgp_peers(output)
+        if words == ["version"]:
+            line = f"{self.version} bgpconform-lab go version go1.19.10 linux/amd64"
+            return ExecResult(stdout=f"Client: {line}\nDaemon: {line}\n".encode())
+        if words == ["status"] and output == "brief":
+            if self.ready():
+                return ExecResult(stdout=b"OK\n")
+            return ExecResult(stderr=b"error: agent is not ready\n", exit_code=1)
+        shown = " ".join(words) or "<none>"
+        message = f'Error: unknown command "{shown}" for "{binary}"\nRun \'{binary} --help\' for usage.\n'
+        return ExecResult(stderr=message.encode(), exit_code=1)
+
+    def _bgp_peers(self, output: str | None) -> ExecResult:
+        if not self.bgp_enabled:
+            return ExecResult(
+                stderr=b"Error: cannot get peers list: [GET /bgp/peers][501] getBgpPeersDisabled "
+                b" BGP Control Plane disabled\n\n",
+                exit_code=1,
+            )
+        peers = self.peers()
+        if output == "json":
+            return ExecResult(stdout=agent_json(peers, self.version).encode())
+        if output is not None and output != "brief":
+            return ExecResult(stderr=f"Error: unknown output format {output}\n".encode(), exit_code=1)
+        return ExecResult(stdout=agent_table(peers).encode())
+
+
+def _parse_flags(args: list[str]) -> tuple[list[str], str | None]:
+    """Positional words and the `-o`/`--output` value (`--brief` counts as output "brief")."""
+    words: list[str] = []
+    output: str | None = None
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-o", "--output") and index + 1 < len(args):
+            output = args[index + 1]
+            index += 2
+            continue
+        if arg.startswith(("--output=", "-o=")):
+            output = arg.split("=", 1)[1]
+        elif arg.startswith("-o") and len(arg) > 2:
+            output = arg[2:]
+        elif arg == "--brief":
+            output = "brief"
+        elif not arg.startswith("-"):
+            words.append(arg)
+        index += 1
+    return words, output
+
+
+def agent_table(peers: list[BgpPeer]) -> str:
+    """The in-agent `cilium bgp peers` table of 1.13 (`cilium/cmd/bgp_peer_list.go` printSummary).
+
+    Go's tabwriter (min width 5, padding 3); peers in that command's order; a peer without families
+    prints no newline, as the Go code does.
+    """
+    ordered = list(peers)
+    for i in range(1, len(ordered)):  # sort.Slice's insertion sort for short slices (see bgp_peers)
+        j = i
+        while j > 0 and (
+            ordered[j].local_asn < ordered[j - 1].local_asn
+            or ordered[j].peer_address < ordered[j - 1].peer_address
+        ):
+            ordered[j], ordered[j - 1] = ordered[j - 1], ordered[j]
+            j -= 1
+    parts = ["Local AS\tPeer AS\tPeer Address\tSession\tUptime\tFamily\tReceived\tAdvertised\n"]
+    for peer in ordered:
+        parts.append(f"{peer.local_asn}\t{peer.peer_asn}\t{peer.peer_address}\t{peer.session_state}\t")
+        parts.append(f"{peer.uptime}\t")
+        for position, family in enumerate(peer.families):
+            if position > 0:
+                parts.append("\t" * 5)
+            parts.append(f"{family.afi}/{family.safi}\t{family.received}\t{family.advertised}\t\n")
+    return tabwriter("".join(parts), minwidth=5, padding=3)
+
+
+class BgpController(Controller):
+    """Cilium's BGP control plane for one node: policies, its Node's labels and services -> speakers."""
+
+    name = "cilium-bgp-control-plane"
+
+    def __init__(self, agent: Agent) -> None:
+        super().__init__(agent.kube, resync=agent.resync)
+        self.agent = agent
+        self.policies = self.inform(Resources.BGP_PEERING_POLICIES)
+        self.nodes = self.inform(Resources.NODES, field_selector=f"metadata.name={agent.node.name}")
+        self.service_cache = self.inform(Resources.SERVICES)
+        self.decision: BgpDecision = None
+        self._speakers: dict[int, GoBgpSpeaker] = {}
+        self._speakers_lock = threading.Lock()
+        self._decided = False
+
+    def start(self) -> BgpController:
+        super().start()
+        self.agent.log(
+            logfmt(
+                "info",
+                "Cilium BGP Control Plane Controller now running...",
+                "bgp-control-plane",
+                component="Controller.Run",
+            )
+        )
+        return self
+
+    def reconcile(self) -> None:
+        node = self.nodes.get(self.agent.node.name)
+        if node is None:
+            return  # the agent waits for its own Node object
+        labels = node.get("metadata", {}).get("labels") or {}
+        decision = node_bgp_config(
+            self.policies.objects(), labels, self.agent.pod_cidrs, self.service_cache.objects()
+        )
+        changed = not self._decided or decision != self.decision
+        self.decision = decision
+        self._decided = True
+        if isinstance(decision, PolicyConflict):
+            if changed:
+                for line in decision.log_lines:
+                    self.agent.log(line)
+            self._apply([])
+            return
+        if decision is None:
+            self._apply([])
+            return
+        if changed:
+            for problem in decision.problems:
+                self.agent.log(
+                    logfmt("warning", problem, "bgp-control-plane", component="Controller.Reconcile")
+                )
+        self._apply(list(decision.routers))
+
+    def _apply(self, routers: list[VirtualRouter]) -> None:
+        wanted = {router.local_asn: router for router in routers}
+        with self._speakers_lock:
+            current = dict(self._speakers)
+        for asn in sorted(set(current) - set(wanted)):
+            self._remove(asn, current[asn])
+        for asn, router in wanted.items():
+            speaker = current.get(asn)
+            neighbors = self._neighbors(router)
+            if speaker is not None and (speaker.neighbors != neighbors or not speaker.running):
+                self._remove(asn, speaker)
+                speaker = None
+            if speaker is None:
+                speaker = self._add(router, neighbors)
+            originated = set(speaker.originated())
+            desired = set(router.prefixes)
+            for prefix in sorted(desired - originated):
+                speaker.originate(prefix)
+            for prefix in sorted(originated - desired):
+                speaker.withdraw(prefix)
+
+    def _neighbors(self, router: VirtualRouter) -> list[Neighbor]:
+        timers = self.agent.topology.bgp.timers
+        return [
+            Neighbor(
+                n.address,
+                n.asn,
+                connect_retry=timers.connect_retry,
+                hold=timers.hold,
+                keepalive=timers.keepalive,
+            )
+            for n in router.neighbors
+        ]
+
+    def _speaker_directory(self, asn: int) -> Path:
+        """Under the agent's directory unless the socket path would be too long for a unix socket."""
+        directory = self.agent.directory / "bgp" / str(asn)
+        if len(str(directory / "gobgpd.sock")) <= _SOCKET_PATH_LIMIT:
+            return directory
+        digest = hashlib.sha1(f"{self.agent.node.name}/{asn}".encode()).hexdigest()[:10]
+        return self.agent.network.run.directory / "agent-bgp" / digest
+
+    def _add(self, router: VirtualRouter, neighbors: list[Neighbor]) -> GoBgpSpeaker:
+        node = self.agent.node
+        speaker = GoBgpSpeaker(
+            node=node.name,
+            namespace=self.agent.network.node_ns[node.name],
+            directory=self._speaker_directory(router.local_asn),
+            router_id=node.address,
+            asn=router.local_asn,
+            neighbors=neighbors,
+        )
+        self.agent.log(
+            logfmt(
+                "info",
+                f"Registering BGP servers for policy with local ASN {router.local_asn}",
+                "bgp-control-plane",
+                component="manager.registerBGPServer",
+            )
+        )
+        speaker.start()
+        with self._speakers_lock:
+            self._speakers[router.local_asn] = speaker
+        for neighbor in neighbors:
+            self.agent.log(
+                logfmt(
+                    "info",
+                    "Adding peer to BGP server",
+                    "bgp-control-plane",
+                    asn=router.local_asn,
+                    component="gobgp.BgpServerInstance",
+                    peer=f"{neighbor.address}/32",
+                    peerASN=neighbor.asn,
+                )
+            )
+        return speaker
+
+    def _remove(self, asn: int, speaker: GoBgpSpeaker) -> None:
+        with self._speakers_lock:
+            self._speakers.pop(asn, None)
+        speaker.stop()
+        self.agent.log(
+            logfmt(
+                "info",
+                f"Removing BGP server with local ASN {asn}",
+                "bgp-control-plane",
+                component="manager.withdrawAll",
+            )
+        )
+
+    def on_stop(self) -> None:
+        with self._speakers_lock:
+            speakers = dict(self._speakers)
+        for asn, speaker in speakers.items():
+            self._remove(asn, speaker)
+
+    def speakers(self) -> dict[int, GoBgpSpeaker]:
+        with self._speakers_lock:
+            return dict(self._speakers)
+
+    def peers(self) -> list[BgpPeer]:
+        """Every session of every speaker; a speaker being replaced right now is left out."""
+        found: list[BgpPeer] = []
+        for speaker in self.speakers().values():
+            try:
+                facts = speaker.peers()
+            except HarnessError:
+                continue
+            for peer in facts:
+                found.append(
+                    BgpPeer.from_facts(
+                        local_asn=peer.local_asn,
+                        peer_asn=peer.peer_asn,
+                        peer_address=str(peer.address),
+                        session_state=peer.state,
+                        uptime_seconds=peer.uptime_seconds,
+                        families=[
+                            PeerFamily("ipv4", "unicast", peer.received, peer.accepted, peer.advertised),
+                            PeerFamily("ipv6", "unicast"),
+                        ],
+                    )
+                )
+        return found
+
+
+class ServiceController(Controller):
+    """Kube-proxy replacement for this node: LoadBalancer frontends -> ready endpoints, in its netfilter.
+
+    Endpoints come from EndpointSlices. Deviation: while the API server does not serve them, they are
+    derived from the selected pods as the EndpointSlice controller would write them (Cilium itself
+    would fall back to v1 Endpoints).
+    """
+
+    name = "cilium-service-datapath"
+
+    def __init__(self, agent: Agent) -> None:
+        super().__init__(agent.kube, resync=agent.resync)
+        self.agent = agent
+        self.service_cache = self.inform(Resources.SERVICES)
+        self.slices = self.inform(Resources.ENDPOINT_SLICES, retry=2.0)
+        self.pods = self.inform(Resources.PODS)
+        self.datapath = ServiceDatapath(agent.network, nodes=[agent.node.name])
+        self._reported: set[str] = set()
+
+    def _slices_served(self) -> bool:
+        return self.slices.synced.is_set()
+
+    def synced(self) -> bool:
+        slices_missing = getattr(self.slices.last_error, "status", None) == 404
+        return (
+            self.service_cache.synced.is_set()
+            and self.pods.synced.is_set()
+            and (self._slices_served() or slices_missing)
+        )
+
+    def reconcile(self) -> None:
+        services = self.service_cache.objects()
+        if self._slices_served():
+            slices = self.slices.objects()
+        else:
+            slices = slices_from_pods(services, self.pods.objects())
+        entries, problems = desired_entries(services, slices)
+        for problem in problems:
+            if problem not in self._reported:
+                self.agent.log(logfmt("warning", problem, "service"))
+        self._reported = set(problems)
+        self.datapath.sync(entries)
+        self.agent.ensure_cilium_node()
+
+
+def _image_version(image: str, fallback: str) -> str:
+    """`quay.io/cilium/cilium:v1.13.4@sha256:...` -> `1.13.4`; other tags give `fallback`."""
+    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
+    found = re.fullmatch(r"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)", tag)
+    return found.group(1) if found else fallback
+
+
+class AgentProgram:
+    """The kubelet's program for image `quay.io/cilium/cilium:*` (container `cilium-agent`).
+
+    Expects `ctx.extra["cni_config_dir"]` (the node's `etc/cni/net.d`); optional
+    `ctx.extra["crd_wait_timeout"]` (seconds, default 300) and `ctx.extra["resync"]`.
+    """
+
+    def __init__(self, ctx: ContainerContext) -> None:
+        self.ctx = ctx
+        self.api_client = new_api_client(ctx.kubeconfig)
+        image = str(ctx.container.get("image", ""))
+        cni_dir = ctx.extra.get("cni_config_dir")
+        self._missing_cni_dir = cni_dir is None
+        self.agent = Agent(
+            Kube(self.api_client),
+            node=ctx.node,
+            topology=ctx.topology,
+            network=ctx.network,
+            directory=ctx.directory,
+            cni_config_dir=Path(cni_dir) if cni_dir is not None else ctx.directory / "net.d",
+            log=ctx.log,
+            version=_image_version(image, str(ctx.topology.cluster.cilium_version)),
+            crd_wait_timeout=float(ctx.extra.get("crd_wait_timeout", 300.0)),
+            resync=float(ctx.extra.get("resync", 5.0)),
+        )
+
+    def start(self) -> None:
+        if self._missing_cni_dir:
+            raise HarnessError("the cilium agent program needs ctx.extra['cni_config_dir'] from the kubelet")
+        self.ctx.register_exec(self.agent.exec)
+        self.agent.start()
+
+    def ready(self) -> bool:
+        return self.agent.ready()
+
+    def exit_code(self) -> int | None:
+        return self.agent.exit_code()
+
+    def stop(self) -> None:
+        try:
+            self.agent.stop()
+        finally:
+            with contextlib.suppress(Exception):
+                self.api_client.close()  # type: ignore[no-untyped-call]

@@ -1,0 +1,208 @@
+"""The decisions of Cilium 1.13's BGP control plane (v1) for one node, as pure functions over API objects.
+
+The 1.13 agent (`pkg/bgpv1/agent/controller.go`) reconciles level-triggered: on any event it lists
+every CiliumBGPPeeringPolicy, selects the ones whose `nodeSelector` matches its node's labels and
+(FACTS.md, "Cilium: BGP control plane v1"):
+- none: no BGP at all (every session torn down, "full withdrawal");
+- two or more: the same full withdrawal, plus the error `ErrMultiplePolicies` logged as
+  `POLICY_SELECTION_FAILED` (the wording, "more then one", is Cilium's);
+- exactly one: one BGP server per virtual router (`localASN`), dialing each neighbor (`peerAddress`
+  is a CIDR, /32 for a host), announcing the node's pod CIDR when `exportPodCIDR` is set and a /32 per
+  `status.loadBalancer.ingress[].ip` of each LoadBalancer service its `serviceSelector` matches. The
+  selector sees the service's labels plus `io.kubernetes.service.name` / `.namespace`; a nil selector
+  announces no services (`selectors.bgp_selects_service`).
+
+Not emulated (none exists in 1.13 or the lab cannot use it): IPv6 neighbors and prefixes (the lab's
+wire is IPv4 only; they are skipped and reported in `problems`), the router-id annotation, and the
+1.14+ additions (`loadBalancerClass` filtering, `externalTrafficPolicy: Local` awareness, timers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+from typing import Any
+
+from bgpconform.lab.cilium.selectors import SelectorError, bgp_selects_node, bgp_selects_service
+
+SERVICE_NAME_LABEL = "io.kubernetes.service.name"
+SERVICE_NAMESPACE_LABEL = "io.kubernetes.service.namespace"
+# `ErrMultiplePolicies` in pkg/bgpv1/agent/controller.go, sic.
+ERR_MULTIPLE_POLICIES = (
+    "more then one CiliumBGPPeeringPolicy applies to this node, "
+    "please ensure only a single Policy matches this node's labels"
+)
+# What `Controller.Reconcile` logs (logrus text format, keys sorted), as Cilium's BGP troubleshooting
+# guide quotes it; `Controller.Run` then logs the same error once more as a failed reconciliation.
+POLICY_SELECTION_FAILED = (
+    f'level=error msg="Policy selection failed" component=Controller.Reconcile '
+    f'error="{ERR_MULTIPLE_POLICIES}" subsys=bgp-control-plane'
+)
+RECONCILIATION_FAILED = (
+    f'level=error msg="Encountered error during reconciliation" component=Controller.Run '
+    f'error="{ERR_MULTIPLE_POLICIES}" subsys=bgp-control-plane'
+)
+
+
+@dataclass(frozen=True, order=True)
+class DesiredNeighbor:
+    """A neighbor to dial: `peerAddress` without its prefix length, and `peerASN`."""
+
+    address: IPv4Address
+    asn: int
+
+
+@dataclass(frozen=True)
+class VirtualRouter:
+    """One BGP server of the node: its ASN, whom it dials and what it announces (sorted, unique)."""
+
+    local_asn: int
+    neighbors: tuple[DesiredNeighbor, ...]
+    export_pod_cidr: bool
+    pod_cidrs: tuple[IPv4Network, ...]
+    service_prefixes: tuple[IPv4Network, ...]
+
+    @property
+    def prefixes(self) -> tuple[IPv4Network, ...]:
+        """Everything the router originates: the pod CIDRs it exports, then the LB /32s."""
+        return tuple(sorted({*self.pod_cidrs, *self.service_prefixes}))
+
+
+@dataclass(frozen=True)
+class NodeBgpConfig:
+    """The node's BGP config under the one policy that selects it."""
+
+    policy: str
+    routers: tuple[VirtualRouter, ...]
+    problems: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PolicyConflict:
+    """Two or more policies select the node: Cilium clears its BGP config and logs the error."""
+
+    policies: tuple[str, ...]
+    error: str = ERR_MULTIPLE_POLICIES
+
+    @property
+    def log_lines(self) -> tuple[str, str]:
+        return (POLICY_SELECTION_FAILED, RECONCILIATION_FAILED)
+
+
+BgpDecision = NodeBgpConfig | PolicyConflict | None
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str(obj.get("metadata", {}).get("name", ""))
+
+
+def selecting_policies(
+    policies: Sequence[Mapping[str, Any]], node_labels: Mapping[str, str] | None
+) -> list[Mapping[str, Any]]:
+    """The policies whose `nodeSelector` matches the node; an invalid selector matches nothing.
+
+    (1.13 logs "Failed to convert CiliumBGPPeeringPolicy's NodeSelector" and goes on with the others.)
+    """
+    selected = []
+    for policy in policies:
+        try:
+            if bgp_selects_node(policy.get("spec", {}).get("nodeSelector"), node_labels):
+                selected.append(policy)
+        except SelectorError:
+            continue
+    return selected
+
+
+def service_selector_labels(service: Mapping[str, Any]) -> dict[str, str]:
+    """A service's labels as BGP `serviceSelector` sees them: plus its name and namespace (FACTS.md)."""
+    meta = service.get("metadata", {})
+    labels = dict(meta.get("labels") or {})
+    labels[SERVICE_NAME_LABEL] = str(meta.get("name", ""))
+    labels[SERVICE_NAMESPACE_LABEL] = str(meta.get("namespace", ""))
+    return labels
+
+
+def is_load_balancer(service: Mapping[str, Any]) -> bool:
+    return bool(service.get("spec", {}).get("type") == "LoadBalancer")
+
+
+def ingress_ips(service: Mapping[str, Any]) -> list[IPv4Address]:
+    """The IPv4 addresses of `status.loadBalancer.ingress[].ip` (hostname-only entries carry none)."""
+    found = []
+    for ingress in service.get("status", {}).get("loadBalancer", {}).get("ingress") or []:
+        try:
+            address = ip_address(str(ingress.get("ip", "")))
+        except ValueError:
+            continue
+        if isinstance(address, IPv4Address):
+            found.append(address)
+    return found
+
+
+def announced_services(
+    selector: Mapping[str, Any] | None, services: Sequence[Mapping[str, Any]]
+) -> tuple[IPv4Network, ...]:
+    """The /32s a virtual router announces: one per ingress IP of each selected LoadBalancer service."""
+    prefixes: set[IPv4Network] = set()
+    for service in services:
+        if not is_load_balancer(service):
+            continue
+        try:
+            selected = bgp_selects_service(selector, service_selector_labels(service))
+        except SelectorError:
+            return ()
+        if selected:
+            prefixes.update(IPv4Network(f"{ip}/32") for ip in ingress_ips(service))
+    return tuple(sorted(prefixes))
+
+
+def _neighbors(router: Mapping[str, Any], problems: list[str]) -> tuple[DesiredNeighbor, ...]:
+    found: set[DesiredNeighbor] = set()
+    for neighbor in router.get("neighbors") or []:
+        text = str(neighbor.get("peerAddress", ""))
+        try:
+            address = ip_network(text, strict=False).network_address
+        except ValueError:
+            problems.append(f"neighbor peerAddress {text!r} is not a CIDR; skipped")
+            continue
+        if not isinstance(address, IPv4Address):
+            problems.append(f"neighbor {text}: IPv6 peers are not emulated; skipped")
+            continue
+        found.add(DesiredNeighbor(address, int(neighbor.get("peerASN", 0))))
+    return tuple(sorted(found))
+
+
+def node_bgp_config(
+    policies: Sequence[Mapping[str, Any]],
+    node_labels: Mapping[str, str] | None,
+    pod_cidrs: Sequence[IPv4Network],
+    services: Sequence[Mapping[str, Any]],
+) -> BgpDecision:
+    """The node's desired BGP state: None (no policy), a `PolicyConflict`, or its virtual routers.
+
+    Virtual routers are keyed by `localASN` as 1.13's router manager keys its BGP servers; a second
+    virtual router with an ASN already seen is ignored and reported in `problems`.
+    """
+    selected = selecting_policies(policies, node_labels)
+    if not selected:
+        return None
+    if len(selected) > 1:
+        return PolicyConflict(tuple(sorted(_name(policy) for policy in selected)))
+    policy = selected[0]
+    problems: list[str] = []
+    routers: dict[int, VirtualRouter] = {}
+    for router in policy.get("spec", {}).get("virtualRouters") or []:
+        asn = int(router.get("localASN", 0))
+        if asn in routers:
+            problems.append(f"a second virtual router with localASN {asn} is ignored")
+            continue
+        export = bool(router.get("exportPodCIDR", False))
+        routers[asn] = VirtualRouter(
+            local_asn=asn,
+            neighbors=_neighbors(router, problems),
+            export_pod_cidr=export,
+            pod_cidrs=tuple(sorted(set(pod_cidrs))) if export else (),
+            service_prefixes=announced_services(router.get("serviceSelector"), services),
+        )
+    return NodeBgpConfig(_name(policy), tuple(routers.values()), tuple(problems))
