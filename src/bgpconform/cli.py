@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from bgpconform.errors import BgpconformError
+from bgpconform.errors import BgpconformError, ConfigError
 
 
 def _topology_check(args: argparse.Namespace) -> int:
@@ -35,6 +36,88 @@ def _lab_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_TOPOLOGY = Path("topologies/lab.yaml")
+
+
+def _topology_file(given: Path | None) -> Path:
+    path = given if given is not None else DEFAULT_TOPOLOGY
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no such topology file; run from the repository root or pass --topology FILE"
+        )
+    return path.resolve()
+
+
+def _lab_up(args: argparse.Namespace) -> int:
+    from bgpconform.lab.interactive import up
+    from bgpconform.lab.prerequisites import check_lab_prerequisites
+    from bgpconform.topology import load_topology
+
+    check_lab_prerequisites()
+    path = _topology_file(args.topology)
+    load_topology(path)  # a bad file is reported here, not in the background process's log
+    state = up(path, timeout=args.timeout)
+    details = state.details
+    timings = details.get("timings", {})
+    total = sum(float(v) for v in timings.values())
+    client = state.client_namespace
+    print(f"lab {details['run_id']} is up in {total:.2f}s (topology {path})")
+    print("A minimal k3s without CNI: nodes NotReady, coredns and local-path-provisioner Pending.")
+    print()
+    print(f"  export KUBECONFIG={state.kubeconfig}")
+    print("  kubectl get nodes")
+    print()
+    print(
+        f"Outside client ({details['client_address']}, north of the router): ip netns exec {client} curl ..."
+    )
+    print(f"Router (FRR): vtysh -N {details['namespaces']['router']} -c 'show bgp summary'")
+    print("Stop and remove everything: bgpconform lab down")
+    return 0
+
+
+def _lab_status(args: argparse.Namespace) -> int:
+    from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
+    from bgpconform.lab.interactive import read_state
+
+    state = read_state()
+    if state is None or not state.alive:
+        print("no lab is up")
+        return 1
+    details = state.details
+    print(f"lab {details['run_id']} up (pid {state.pid}, topology {state.topology})")
+    print(f"  export KUBECONFIG={state.kubeconfig}")
+    print(f"  API {details['api_url']}")
+    kube = Kube(new_api_client(state.kubeconfig))
+    for node in kube.items(Resources.NODES):
+        ready: dict[str, Any] = next(
+            (c for c in node.get("status", {}).get("conditions", []) if c.get("type") == "Ready"), {}
+        )
+        status = "Ready" if ready.get("status") == "True" else "NotReady"
+        print(f"  node {node['metadata']['name']}: {status}")
+    namespaces = details["namespaces"]
+    print(f"  client namespace {namespaces['client']}, router namespace {namespaces['router']}")
+    return 0
+
+
+def _lab_down(args: argparse.Namespace) -> int:
+    from bgpconform.lab.interactive import down
+    from bgpconform.lab.prerequisites import check_lab_prerequisites
+
+    check_lab_prerequisites()
+    state = down(timeout=args.timeout)
+    if state is None:
+        print("no lab was up; stale runs (if any) removed")
+    else:
+        print(f"lab {state.details['run_id']} is down; everything it made is removed")
+    return 0
+
+
+def _lab_serve(args: argparse.Namespace) -> int:
+    from bgpconform.lab.interactive import serve
+
+    return serve(args.topology)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bgpconform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
     sweep = lab_commands.add_parser("sweep", help="remove what killed lab runs left behind")
     sweep.set_defaults(handler=_lab_sweep)
+    lab_up = lab_commands.add_parser(
+        "up", help="start a lab in the background, as a minimal k3s install leaves a cluster"
+    )
+    lab_up.add_argument("--topology", type=Path, help=f"topology file (default {DEFAULT_TOPOLOGY})")
+    lab_up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the lab")
+    lab_up.set_defaults(handler=_lab_up)
+    lab_status = lab_commands.add_parser("status", help="show the background lab")
+    lab_status.set_defaults(handler=_lab_status)
+    lab_down = lab_commands.add_parser("down", help="stop the background lab and remove everything")
+    lab_down.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it to stop")
+    lab_down.set_defaults(handler=_lab_down)
+    serve = lab_commands.add_parser("serve", help=argparse.SUPPRESS)
+    serve.add_argument("--topology", type=Path, required=True)
+    serve.set_defaults(handler=_lab_serve)
     return parser
 
 

@@ -1,0 +1,216 @@
+"""The whole lab target: the wire (namespaces, FRR), the embedded API, and the emulated k3s and Cilium.
+
+`LabCluster.start()` leaves the lab as a minimal k3s install leaves a cluster (FACTS.md, "k3s and
+k3d"; walkthrough, first `kubectl get nodes` and `get pods -A`): the API answers, every topology node
+has registered and is NotReady for want of a CNI, CoreDNS and the local-path provisioner are Pending,
+and no Cilium is installed. Installing Cilium is a separate step (`bgpconform.lab.cilium.install`), as
+it is on a real cluster.
+
+Every component is a client of the API with its own connection, as separate binaries would be.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from bgpconform.lab.apiserver import ApiServer
+from bgpconform.lab.cluster.controller import Controller
+from bgpconform.lab.cluster.daemonset import DaemonSetController
+from bgpconform.lab.cluster.deployment import DeploymentController
+from bgpconform.lab.cluster.endpointslices import EndpointsController, EndpointSliceController
+from bgpconform.lab.cluster.images import builtin_images
+from bgpconform.lab.cluster.k3s import deploy_bootstrap
+from bgpconform.lab.cluster.kube import Kube, new_api_client
+from bgpconform.lab.cluster.kubelet import Kubelet
+from bgpconform.lab.cluster.nodelifecycle import NodeLifecycleController
+from bgpconform.lab.cluster.replicaset import ReplicaSetController
+from bgpconform.lab.cluster.runtime import ContainerContext, ContainerProgram, ImageRegistry
+from bgpconform.lab.cluster.scheduler import Scheduler
+from bgpconform.lab.lab import Lab
+from bgpconform.topology import Topology
+
+log = logging.getLogger(__name__)
+
+AGENT_IMAGE_PATTERN = "quay.io/cilium/cilium:*"
+OPERATOR_IMAGE_PATTERN = "quay.io/cilium/operator-generic:*"
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+@dataclass
+class ClusterTimings:
+    """Bring-up phases in seconds, for `lab up`, the benchmark and the report."""
+
+    network: float = 0.0
+    api: float = 0.0
+    components: float = 0.0
+    teardown: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class LabCluster:
+    """Owns every part of the lab target; `stop()` removes all of it, also after a failed start."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        purpose: str = "lab",
+        *,
+        init_step: float | None = None,
+    ) -> None:
+        self.topology = topology
+        self.purpose = purpose
+        self.init_step = init_step
+        self.timings = ClusterTimings()
+        self.lab = Lab(topology, purpose)
+        self._api: ApiServer | None = None
+        self._kube: Kube | None = None
+        self._controllers: list[Controller] = []
+        self._kubelets: dict[str, Kubelet] = {}
+        self._started: list[_Stoppable] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> LabCluster:
+        began = time.monotonic()
+        self.lab.start()
+        self.timings.network = time.monotonic() - began
+        try:
+            began = time.monotonic()
+            self._api = ApiServer(
+                self.lab.run.directory / "api",
+                cluster_name=self.topology.cluster.name,
+                k3s_version=self.topology.cluster.k3s_version,
+            )
+            self._api.start()
+            self._started.append(self._api)
+            self._kube = self.new_kube()
+            self.timings.api = time.monotonic() - began
+            began = time.monotonic()
+            self._start_components()
+            deploy_bootstrap(self._kube)
+            self.timings.components = time.monotonic() - began
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_components(self) -> None:
+        for controller_type in (
+            NodeLifecycleController,
+            Scheduler,
+            ReplicaSetController,
+            DeploymentController,
+            DaemonSetController,
+            EndpointSliceController,
+            EndpointsController,
+        ):
+            controller: Controller = controller_type(self.new_kube())
+            controller.start()
+            self._controllers.append(controller)
+            self._started.append(controller)
+        images = self._images()
+        api = self.api
+        for node in self.topology.nodes:
+            kubelet = Kubelet(
+                self.new_kube(),
+                node=node,
+                topology=self.topology,
+                network=self.lab.network,
+                images=images,
+                logs=api.logs,
+                exec_handlers=api.exec_handlers,
+                kubeconfig=str(api.kubeconfig_path),
+                directory=self.lab.run.directory / "nodes" / node.name,
+                k3s_version=self.topology.cluster.k3s_version,
+                **({} if self.init_step is None else {"init_step": self.init_step}),
+            )
+            kubelet.start()
+            self._kubelets[node.name] = kubelet
+            self._started.append(kubelet)
+
+    def _images(self) -> ImageRegistry:
+        """The images the lab can run: the k3s addons, nginx, and Cilium's agent and operator."""
+        from bgpconform.lab.cilium.agent import AgentProgram
+        from bgpconform.lab.cilium.operator import OperatorProgram
+
+        images = builtin_images()
+
+        def agent(ctx: ContainerContext) -> ContainerProgram:
+            ctx.extra.setdefault("cni_config_dir", self._kubelets[ctx.node.name].cni_config_dir)
+            return AgentProgram(ctx)
+
+        images.register(AGENT_IMAGE_PATTERN, agent)
+        images.register(OPERATOR_IMAGE_PATTERN, OperatorProgram)
+        return images
+
+    def stop(self) -> None:
+        """Stop kubelets first (their programs hold speakers and nginx), then controllers, API, wire."""
+        began = time.monotonic()
+        for part in reversed(self._started):
+            try:
+                part.stop()
+            except Exception:
+                log.exception("stopping %s failed; going on with the rest", type(part).__name__)
+        self._started.clear()
+        self._controllers.clear()
+        self._kubelets.clear()
+        self._api = None
+        self._kube = None
+        self.lab.stop()
+        self.timings.teardown = time.monotonic() - began
+
+    def __enter__(self) -> LabCluster:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- parts -----------------------------------------------------------------------------------
+    @property
+    def api(self) -> ApiServer:
+        if self._api is None:
+            raise RuntimeError("the lab cluster is not running")
+        return self._api
+
+    @property
+    def kube(self) -> Kube:
+        """The harness's own client (other components each have theirs)."""
+        if self._kube is None:
+            raise RuntimeError("the lab cluster is not running")
+        return self._kube
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.api.kubeconfig_path
+
+    def new_kube(self) -> Kube:
+        return Kube(new_api_client(str(self.api.kubeconfig_path)))
+
+    @property
+    def kubelets(self) -> dict[str, Kubelet]:
+        return dict(self._kubelets)
+
+    def describe(self) -> dict[str, Any]:
+        """Where everything is, for `lab up`'s state file and the report."""
+        network = self.lab.network
+        return {
+            "run_id": self.lab.run.run_id,
+            "run_directory": str(self.lab.run.directory),
+            "kubeconfig": str(self.kubeconfig),
+            "api_url": self.api.url,
+            "namespaces": {
+                "client": network.client_ns,
+                "router": network.router_ns,
+                "nodes": dict(network.node_ns),
+            },
+            "client_address": str(self.topology.client.address),
+        }

@@ -1,0 +1,191 @@
+"""`bgpconform lab up / status / down`: one lab kept running in the background for a person to explore.
+
+`up` starts a detached `bgpconform lab serve` process that owns the lab (its run record names that
+process, so if it is killed the next sweep removes everything) and returns once the lab is usable,
+printing how to reach it. `down` asks that process to stop and waits until it has removed everything.
+The state file lives in the run state root (tmpfs), beside the run directories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bgpconform.errors import LabError
+from bgpconform.lab.runs import process_start_ticks, state_root, sweep_stale_runs
+from bgpconform.waiting import WaitTimeout, wait_for
+
+STATE_FILE = "interactive.json"
+LOG_FILE = "interactive.log"
+
+
+def state_path() -> Path:
+    return state_root() / STATE_FILE
+
+
+def log_path() -> Path:
+    return state_root() / LOG_FILE
+
+
+@dataclass(frozen=True)
+class LabState:
+    """What `lab up` hands a person: the serving process and where the lab's parts are."""
+
+    pid: int
+    start_ticks: int
+    topology: str
+    details: dict[str, Any]
+
+    @property
+    def alive(self) -> bool:
+        return process_start_ticks(self.pid) == self.start_ticks
+
+    @property
+    def kubeconfig(self) -> str:
+        return str(self.details["kubeconfig"])
+
+    @property
+    def client_namespace(self) -> str:
+        return str(self.details["namespaces"]["client"])
+
+
+def read_state() -> LabState | None:
+    try:
+        data = json.loads(state_path().read_text())
+        return LabState(
+            int(data["pid"]), int(data["start_ticks"]), str(data["topology"]), dict(data["details"])
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_state(state: LabState) -> None:
+    path = state_path()
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    staging.write_text(
+        json.dumps(
+            {
+                "pid": state.pid,
+                "start_ticks": state.start_ticks,
+                "topology": state.topology,
+                "details": state.details,
+            },
+            indent=2,
+        )
+    )
+    staging.rename(path)
+
+
+def serve(topology_file: Path) -> int:
+    """The body of the background process: bring the lab up, publish its state, hold it until told to stop."""
+    from bgpconform.lab.cluster.cluster import LabCluster
+    from bgpconform.topology import load_topology
+
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _stop)
+    topology = load_topology(topology_file)
+    cluster = LabCluster(topology, purpose="interactive")
+    try:
+        cluster.start()
+        ticks = process_start_ticks(os.getpid())
+        assert ticks is not None
+        details = cluster.describe()
+        details["timings"] = {
+            "network": cluster.timings.network,
+            "api": cluster.timings.api,
+            "components": cluster.timings.components,
+        }
+        _write_state(LabState(os.getpid(), ticks, str(topology_file), details))
+        print(f"lab {details['run_id']} is up", flush=True)
+        while not stop.wait(3600):
+            pass
+    finally:
+        cluster.stop()
+        with contextlib.suppress(FileNotFoundError):
+            state_path().unlink()
+        print("lab is down", flush=True)
+    return 0
+
+
+def up(topology_file: Path, timeout: float = 60.0) -> LabState:
+    """Start the background lab and return once its API answers and its nodes have registered."""
+    current = read_state()
+    if current is not None and current.alive:
+        raise LabError(
+            f"a lab is already up (pid {current.pid}, kubeconfig {current.kubeconfig}); "
+            "run `bgpconform lab down` first"
+        )
+    sweep_stale_runs()
+    with contextlib.suppress(FileNotFoundError):
+        state_path().unlink()
+    root = state_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with log_path().open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bgpconform.cli", "lab", "serve", "--topology", str(topology_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def probe() -> LabState | int | None:
+        code = process.poll()
+        if code is not None:
+            return code
+        state = read_state()
+        return state if state is not None and state.pid == process.pid else None
+
+    try:
+        waited = wait_for(probe, lambda seen: seen is not None, expected="the lab to be up", timeout=timeout)
+    except WaitTimeout:
+        process.terminate()
+        process.wait(timeout=30)
+        raise LabError(f"the lab did not come up within {timeout:.0f}s; its log:\n{_log_tail()}") from None
+    if isinstance(waited.value, int):
+        raise LabError(f"the lab failed to start (exit code {waited.value}); its log:\n{_log_tail()}")
+    assert isinstance(waited.value, LabState)
+    return waited.value
+
+
+def down(timeout: float = 60.0) -> LabState | None:
+    """Stop the background lab; returns what was stopped, or None when no lab was up."""
+    state = read_state()
+    if state is None or not state.alive:
+        sweep_stale_runs()
+        with contextlib.suppress(FileNotFoundError):
+            state_path().unlink()
+        return None
+    os.kill(state.pid, signal.SIGTERM)
+    try:
+        wait_for(
+            lambda: state.alive, lambda alive: not alive, expected="the lab process to exit", timeout=timeout
+        )
+    except WaitTimeout:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGKILL)
+        wait_for(lambda: state.alive, lambda alive: not alive, expected="the lab process to die", timeout=10)
+    sweep_stale_runs()
+    with contextlib.suppress(FileNotFoundError):
+        state_path().unlink()
+    return state
+
+
+def _log_tail(lines: int = 30) -> str:
+    try:
+        return "\n".join(log_path().read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "<no log>"
