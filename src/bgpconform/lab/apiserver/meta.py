@@ -46,12 +46,12 @@ QUALIFIED_NAME_MESSAGE = (
 # Names that must be DNS labels; everything else is a DNS subdomain.
 _LABEL_NAMED = {("", "namespaces"): "1123", ("", "services"): "1035"}
 
-_GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def generated_name(prefix: str) -> str:
     """`names.SimpleNameGenerator`: the prefix plus five random characters from its alphabet."""
-    return prefix[:58] + "".join(random.choice(_GENERATE_ALPHABET) for _ in range(5))
+    return prefix[:58] + "".join(random.choice(GENERATE_ALPHABET) for _ in range(5))
 
 
 def new_uid() -> str:

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from bgpconform.lab.apiserver.meta import _GENERATE_ALPHABET as SAFE_ALPHABET
+from bgpconform.lab.apiserver.meta import GENERATE_ALPHABET as SAFE_ALPHABET  # k8s utilrand alphabet
 from bgpconform.lab.apiserver.meta import generated_name
 
 __all__ = ["SAFE_ALPHABET", "fnv32a", "generated_name", "pod_template_hash", "random_suffix", "safe_encode"]

@@ -1,0 +1,92 @@
+"""`bgpconform lab up / status / down` as a person runs them: a lab to explore, then nothing left."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bgpconform.lab.interactive import read_state, state_path
+from bgpconform.lab.runs import list_namespaces
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bgpconform(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bgpconform.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture
+def lab_up() -> Iterator[subprocess.CompletedProcess[str]]:
+    started = bgpconform("lab", "up")
+    try:
+        yield started
+    finally:
+        bgpconform("lab", "down")
+
+
+def test_up_explore_down_leaves_nothing(lab_up: subprocess.CompletedProcess[str]) -> None:
+    assert lab_up.returncode == 0, lab_up.stderr
+    state = read_state()
+    assert state is not None
+    assert state.alive
+    assert f"export KUBECONFIG={state.kubeconfig}" in lab_up.stdout
+    assert f"ip netns exec {state.client_namespace}" in lab_up.stdout
+
+    env = {**os.environ, "KUBECONFIG": state.kubeconfig}
+    nodes = subprocess.run(
+        ["kubectl", "get", "nodes", "-o", "json"], env=env, capture_output=True, text=True, check=True
+    )
+    conditions = {
+        item["metadata"]["name"]: next(c for c in item["status"]["conditions"] if c["type"] == "Ready")
+        for item in json.loads(nodes.stdout)["items"]
+    }
+    assert set(conditions) == set(state.details["namespaces"]["nodes"])
+    assert {c["status"] for c in conditions.values()} == {"False"}
+
+    router_north = subprocess.run(
+        ["ip", "netns", "exec", state.client_namespace, "ip", "-j", "route", "show", "default"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(router_north.stdout)[0]["gateway"]
+
+    status = bgpconform("lab", "status")
+    assert status.returncode == 0
+    assert "NotReady" in status.stdout
+
+    again = bgpconform("lab", "up")
+    assert again.returncode == 2
+    assert "already up" in again.stderr
+
+    prefix = f"bgpc-{state.details['run_id']}-"
+    down = bgpconform("lab", "down")
+    assert down.returncode == 0, down.stderr
+    assert not [ns for ns in list_namespaces() if ns.startswith(prefix)]
+    assert not Path(state.details["run_directory"]).exists()
+    assert not state_path().exists()
+    assert not state.alive
+    assert bgpconform("lab", "status").returncode == 1
+
+
+def test_up_with_a_bad_topology_says_which_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("cluster:\n  name: x\n")
+    result = bgpconform("lab", "up", "--topology", str(broken))
+    assert result.returncode == 2
+    assert str(broken) in result.stderr
+    assert read_state() is None
