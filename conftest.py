@@ -1,6 +1,13 @@
-"""Root conftest: the harness's plugin is loaded through its entry point; step modules are added here
-as the features arrive, so every feature file sees every step."""
+"""Root conftest: the harness's plugin is loaded through its entry point; the features' fixtures and
+step definitions are plugins here, so every feature file sees every step."""
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins = [
+    "fixtures.target",
+    "steps.common",
+    "steps.cluster_steps",
+    "steps.bgp_steps",
+    "steps.lbipam_steps",
+    "steps.reachability_steps",
+]

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from bgpconform.lab.apiserver import ApiServer
 from bgpconform.lab.apiserver.resources import BUILTINS, ResourceType
@@ -127,6 +128,62 @@ def test_node_and_service_columns() -> None:
     assert cells(_builtin("Service"), "v1", service)[3] == "172.198.1.246"
 
 
+def test_endpoints_and_endpointslice_columns() -> None:
+    """`kubectl get endpoints,endpointslices`: ip:port pairs, port numbers, 3 then `+ N more...`."""
+    ips = ["10.136.1.7", "10.136.2.9", "10.136.3.4", "10.136.4.2", "10.136.5.8"]
+    meta = {"name": "my-service", "creationTimestamp": timestamp(now() - timedelta(seconds=20))}
+    endpoints: dict[str, Any] = {
+        "metadata": meta,
+        "subsets": [
+            {"addresses": [{"ip": ip} for ip in ips[:2]], "ports": [{"port": 80, "protocol": "TCP"}]}
+        ],
+    }
+    assert cells(_builtin("Endpoints"), "v1", endpoints) == [
+        "my-service",
+        "10.136.1.7:80,10.136.2.9:80",
+        "20s",
+    ]
+    endpoints["subsets"][0]["addresses"] = [{"ip": ip} for ip in ips]
+    assert cells(_builtin("Endpoints"), "v1", endpoints)[1] == (
+        "10.136.1.7:80,10.136.2.9:80,10.136.3.4:80 + 2 more..."
+    )
+    headless = {"metadata": meta, "subsets": [{"addresses": [{"ip": "fd00::7"}]}]}
+    assert cells(_builtin("Endpoints"), "v1", headless)[1] == "fd00::7"
+    ipv6 = {"metadata": meta, "subsets": [{"addresses": [{"ip": "fd00::7"}], "ports": [{"port": 80}]}]}
+    assert cells(_builtin("Endpoints"), "v1", ipv6)[1] == "[fd00::7]:80"
+    assert cells(_builtin("Endpoints"), "v1", {"metadata": meta})[1] == "<none>"
+    not_ready = {
+        "metadata": meta,
+        "subsets": [{"notReadyAddresses": [{"ip": ips[0]}], "ports": [{"port": 80}]}],
+    }
+    assert cells(_builtin("Endpoints"), "v1", not_ready)[1] == ""
+
+    slices = _builtin("EndpointSlice")
+    endpoint_slice: dict[str, Any] = {
+        "metadata": {**meta, "name": "my-service-x7k2p"},
+        "addressType": "IPv4",
+        "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ips[:3]],
+    }
+    assert cells(slices, "v1", endpoint_slice) == [
+        "my-service-x7k2p",
+        "IPv4",
+        "80",
+        "10.136.1.7,10.136.2.9,10.136.3.4",
+        "20s",
+    ]
+    endpoint_slice["endpoints"] = [{"addresses": [ip]} for ip in ips]
+    endpoint_slice["ports"] = [{"port": p} for p in (80, 443, 8080, 9090)] + [{"name": "metrics"}, {}]
+    assert cells(slices, "v1", endpoint_slice)[2:4] == [
+        "80,443,8080 + 3 more...",
+        "10.136.1.7,10.136.2.9,10.136.3.4 + 2 more...",
+    ]
+    endpoint_slice["ports"] = [{"name": "metrics"}, {}]
+    assert cells(slices, "v1", endpoint_slice)[2] == "metrics,*"
+    empty: dict[str, Any] = {"metadata": meta, "addressType": "IPv4", "ports": None, "endpoints": []}
+    assert cells(slices, "v1", empty)[1:4] == ["IPv4", "<unset>", "<unset>"]
+
+
 def test_json_path_subset() -> None:
     obj = {
         "status": {
@@ -162,6 +219,36 @@ def test_list_as_table(server: ApiServer, core: CoreApi) -> None:
     assert table["rows"][0]["cells"][:3] == ["simple-pod", "0/1", "Pending"]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
     assert table["rows"][0]["object"]["metadata"]["namespace"] == "default"
+
+
+def test_endpoints_and_endpointslices_list_as_tables(
+    server: ApiServer, api_client: Any, core: CoreApi
+) -> None:
+    discovery: Any = client.DiscoveryV1Api(api_client)
+    subset = {"addresses": [{"ip": "10.136.1.7"}], "ports": [{"port": 80, "protocol": "TCP"}]}
+    core.create_namespaced_endpoints("default", {"metadata": {"name": "my-service"}, "subsets": [subset]})
+    discovery.create_namespaced_endpoint_slice(
+        "default",
+        {
+            "metadata": {"name": "my-service-x7k2p", "labels": {"kubernetes.io/service-name": "my-service"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["10.136.1.7"]}],
+        },
+    )
+    endpoints = _table(server, "/api/v1/namespaces/default/endpoints")
+    assert [c["name"] for c in endpoints["columnDefinitions"]] == ["Name", "Endpoints", "Age"]
+    rows = {r["cells"][0]: r["cells"] for r in endpoints["rows"]}
+    assert rows["my-service"][1] == "10.136.1.7:80"
+    endpoint_slices = _table(server, "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices")
+    assert [c["name"] for c in endpoint_slices["columnDefinitions"]] == [
+        "Name",
+        "AddressType",
+        "Ports",
+        "Endpoints",
+        "Age",
+    ]
+    assert endpoint_slices["rows"][0]["cells"][:4] == ["my-service-x7k2p", "IPv4", "80", "10.136.1.7"]
 
 
 def test_custom_resource_table_uses_printer_columns(

@@ -297,6 +297,33 @@ def test_the_newer_overlapping_pool_is_marked_and_allocates_nothing() -> None:
     assert condition(result, "wants-newer")["message"] == MESSAGE_NO_POOL
 
 
+def test_pools_created_in_the_same_second_are_ordered_by_arrival() -> None:
+    """Timestamps have one-second resolution; the operator marks the pool whose event came later."""
+    first = {
+        **pool("zz-first", "10.0.0.0/24"),
+        "metadata": {
+            "name": "zz-first",
+            "resourceVersion": "5",
+            "creationTimestamp": "2023-07-26T14:00:00Z",
+            "generation": 1,
+        },
+    }
+    engine = LBIPAM()
+    engine.reconcile([first], [], now=NOW)
+    second = {
+        **pool("aa-second", "10.0.0.0/25"),
+        "metadata": {
+            "name": "aa-second",
+            "resourceVersion": "9",
+            "creationTimestamp": "2023-07-26T14:00:00Z",
+            "generation": 1,
+        },
+    }
+    result = engine.reconcile([second, first], [], now=NOW)
+    assert result.pools["aa-second"].conflicting
+    assert not result.pools["zz-first"].conflicting
+
+
 def test_the_older_pool_keeps_allocating_during_the_overlap() -> None:
     pools = [pool("older", "10.0.0.0/24"), pool("newer", "10.0.0.0/24", created="2023-07-26T14:05:00Z")]
     result = reconcile(pools, [service("web")], now=NOW)

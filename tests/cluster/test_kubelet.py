@@ -7,9 +7,11 @@ person would see the walkthrough's cluster. No scheduler runs here: pods are bou
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from bgpconform.lab.cluster.kubelet import CNI_NOT_INITIALIZED, NETWORK_NOT_READ
 from bgpconform.lab.cluster.runtime import ContainerContext
 from bgpconform.lab.lab import Lab
 from bgpconform.lab.runs import list_namespaces
+from bgpconform.lab.workloads import PROBE_USER_AGENT, STOCK_INDEX_HTML
 from bgpconform.topology import Topology, load_topology
 from bgpconform.waiting import wait_for
 
@@ -326,6 +329,58 @@ def test_pods_wait_for_the_network_then_nginx_serves_from_the_nodes_pod_cidr(clu
         lambda: (namespace in list_namespaces(), pod_processes(directory), directory.exists()),
         lambda seen: seen == (False, [], False),
         expected="the pod's namespace, nginx processes and directory gone after deletion",
+        timeout=15,
+    )
+
+
+def test_nginx_logs_each_request_in_combined_format(cluster: KubeletLab) -> None:
+    """As the official image's access log on stdout: one `combined` line per request, probes left out."""
+    node, other = cluster.topology.workers[1], cluster.topology.workers[0]
+    cluster.cni_ready(node.name)
+    cluster.core.create_namespaced_pod("default", pod_body("logged-pod", node.name))
+    pod = cluster.wait_phase("logged-pod", "Running")
+    paths = ["/?request=1", "/?request=2"]
+
+    def fetch(path: str) -> str:
+        url = f"http://{pod.status.pod_ip}{path}"
+        return cluster.lab.node_exec(other.name, ["curl", "-sS", "--fail", "--max-time", "2", url])
+
+    for path in paths:
+        wait_for(
+            partial(fetch, path),
+            lambda page: page == STOCK_INDEX_HTML,
+            expected=f"the nginx page for {path} from {other.name}",
+            timeout=10,
+            tolerate=(CommandError,),
+        )
+    stamp = r"\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000\]"
+    patterns = [
+        re.compile(
+            rf'^{re.escape(str(other.address))} - - {stamp} "GET {re.escape(path)} HTTP/1\.1" 200 '
+            rf'{len(STOCK_INDEX_HTML.encode())} "-" "curl/[^"]+"$'
+        )
+        for path in paths
+    ]
+
+    def request_lines() -> list[str]:
+        text = cluster.core.read_namespaced_pod_log("logged-pod", "default")
+        return [line for line in text.splitlines() if '"GET ' in line]
+
+    lines = wait_for(
+        request_lines,
+        lambda found: len(found) >= len(paths),
+        expected=f"{len(paths)} request lines in kubectl logs logged-pod",
+        timeout=10,
+    ).value
+    assert len(lines) == len(paths), lines  # once each, and not the readiness probe's GETs
+    for pattern, line in zip(patterns, lines, strict=True):
+        assert pattern.match(line), line
+    assert PROBE_USER_AGENT not in cluster.core.read_namespaced_pod_log("logged-pod", "default")
+    cluster.core.delete_namespaced_pod("logged-pod", "default")
+    wait_for(
+        lambda: [a.namespace for a in cluster.lab.network.pods.values()],
+        lambda namespaces: namespaces == [],
+        expected="logged-pod's namespace released after deletion",
         timeout=15,
     )
 

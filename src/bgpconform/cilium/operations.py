@@ -119,6 +119,10 @@ class CiliumOperations:
         """The operator pods (`io.cilium/app=operator`)."""
         return self.kube.items(Resources.PODS, self.namespace, label_selector=OPERATOR_SELECTOR)
 
+    def logs(self, pod: str, container: str) -> str:
+        """`kubectl logs POD -c CONTAINER`: what the steps compare with the documented log lines."""
+        return self.kube.pod_log(pod, container, self.namespace)
+
     # -- bgp --------------------------------------------------------------------------------------
     def bgp_peers(self) -> dict[str, list[BgpPeer]]:
         """`cilium bgp peers`: node name -> that agent's peers, from an exec in each agent pod.

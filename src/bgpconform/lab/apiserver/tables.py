@@ -319,6 +319,57 @@ def _event(obj: Obj) -> list[Any]:
     ]
 
 
+def _more(shown: list[str], count: int, limit: int = 3) -> str:
+    """`listWithMoreString` without its `<unset>`: the first `limit` items, then how many were left out."""
+    text = ",".join(shown)
+    return f"{text} + {count - limit} more..." if count > limit else text
+
+
+def _host_port(ip: str, port: Any) -> str:
+    """Go's `net.JoinHostPort`: an IPv6 address is bracketed."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _endpoints(obj: Obj) -> list[Any]:
+    """`formatEndpoints`: ready `ip:port` pairs (bare IPs in a subset without ports); no subsets: `<none>`.
+
+    Subsets that exist but hold no ready address print an empty cell, as kube-apiserver does.
+    """
+    subsets = obj.get("subsets") or []
+    shown: list[str] = []
+    count = 0
+    for subset in subsets:
+        ips = [str(a.get("ip", "")) for a in subset.get("addresses") or []]
+        pairs = (
+            ips
+            if not subset.get("ports")
+            else [_host_port(ip, port.get("port")) for port in subset["ports"] for ip in ips]
+        )
+        count += len(pairs)
+        shown.extend(pairs[: max(3 - len(shown), 0)])
+    return [
+        obj["metadata"]["name"],
+        _more(shown, count) if subsets else "<none>",
+        age(obj["metadata"].get("creationTimestamp")),
+    ]
+
+
+def _endpointslice(obj: Obj) -> list[Any]:
+    """`printEndpointSlice`: port numbers (else the port's name, else `*`) and endpoint addresses."""
+    ports = [
+        str(p["port"]) if p.get("port") is not None else "*" if p.get("name") is None else str(p["name"])
+        for p in obj.get("ports") or []
+    ]
+    addresses = [str(a) for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [
+        obj["metadata"]["name"],
+        obj.get("addressType", ""),
+        _more(ports[:3], len(ports)) or "<unset>",
+        _more(addresses[:3], len(addresses)) or "<unset>",
+        age(obj["metadata"].get("creationTimestamp")),
+    ]
+
+
 _S, _I, _D = "string", "integer", "date"
 BUILTIN_COLUMNS: dict[str, tuple[list[Column], Callable[[Obj], list[Any]]]] = {
     "Pod": (
@@ -451,6 +502,17 @@ BUILTIN_COLUMNS: dict[str, tuple[list[Column], Callable[[Obj], list[Any]]]] = {
             ("Name", _S, 1),
         ],
         _event,
+    ),
+    "Endpoints": ([("Name", _S, 0), ("Endpoints", _S, 0), ("Age", _S, 0)], _endpoints),
+    "EndpointSlice": (
+        [
+            ("Name", _S, 0),
+            ("AddressType", _S, 0),
+            ("Ports", _S, 0),
+            ("Endpoints", _S, 0),
+            ("Age", _S, 0),
+        ],
+        _endpointslice,
     ),
     "CustomResourceDefinition": (
         [("Name", _S, 0), ("Created At", _D, 0)],

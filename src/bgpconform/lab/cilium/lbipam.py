@@ -250,6 +250,7 @@ class _Pool:
             list(self.original_status.get("conditions") or [])
         )
         self.naming = naming
+        self.rank = 0  # position in creation order, set by `reconcile`
         self.errors: list[str] = []
         self.ranges: list[_Range] = []
         for block in spec.get("cidrs") or []:
@@ -262,10 +263,6 @@ class _Pool:
             self.ranges.append(_Range(self, network))
         self.known = _first_of(self.conditions, naming.conflict) is not None
         self.conflicting = self.known and self._marked()
-
-    @property
-    def order(self) -> tuple[datetime, str]:
-        return (self.created, self.name)
 
     def _marked(self) -> bool:
         """Whether the status says conflicting, read the way each version reads it."""
@@ -601,6 +598,7 @@ def reconcile(
     ipv4_enabled: bool = True,
     ipv6_enabled: bool = False,
     rng: random.Random | None = None,
+    arrival: Mapping[str, int] | None = None,
 ) -> LBIPAMResult:
     """Decide every pool's and LoadBalancer service's status from the objects as they stand.
 
@@ -608,14 +606,21 @@ def reconcile(
     pools it decides nothing unless it was (FACTS.md: "dormant until the first pool exists").
     `lb_classes` are the `loadBalancerClass` values served besides none (1.14+ adds
     `io.cilium/bgp-control-plane` when the BGP control plane is on). `rng` switches allocation from
-    lowest-free to the random-start scan of 1.13's allocator.
+    lowest-free to the random-start scan of 1.13's allocator. `arrival` ranks pools by when the
+    caller first saw them: the operator marks the pool whose event came later, and two pools created
+    within one second share a creationTimestamp.
     """
     naming = Naming.for_version(version)
     stamp = _now_text(now)
     if not pools and not active:
         return LBIPAMResult(active=False, pools={}, services={})
 
-    parsed_pools = sorted((_Pool(obj, naming) for obj in pools), key=lambda p: p.order)
+    seen = arrival or {}
+    parsed_pools = sorted(
+        (_Pool(obj, naming) for obj in pools), key=lambda p: (p.created, seen.get(p.name, 0), p.name)
+    )
+    for rank, pool in enumerate(parsed_pools):
+        pool.rank = rank
     errors: list[str] = [error for pool in parsed_pools for error in pool.errors]
     _settle_conflicts(parsed_pools, naming, stamp)
     ranges = [rng_ for pool in parsed_pools for rng_ in pool.ranges]
@@ -670,7 +675,7 @@ def _settle_conflicts(pools: Sequence[_Pool], naming: Naming, now: str) -> None:
             overlap = outer.overlapping(inner)
             if overlap is None:
                 continue
-            if outer.order < inner.order:
+            if outer.rank < inner.rank:
                 _mark(inner, outer, overlap[1], overlap[0], naming, now=now)
             else:
                 _mark(outer, inner, overlap[0], overlap[1], naming, now=now)
@@ -882,6 +887,8 @@ class LBIPAM:
         self.ipv6_enabled = ipv6_enabled
         self.rng = rng
         self.active = False
+        self._arrival: dict[str, int] = {}
+        self._arrivals = 0
 
     def reconcile(
         self,
@@ -889,9 +896,17 @@ class LBIPAM:
         services: Sequence[Mapping[str, Any]],
         now: datetime | None = None,
     ) -> LBIPAMResult:
+        names = {str((pool.get("metadata") or {}).get("name") or "") for pool in pools}
+        self._arrival = {name: rank for name, rank in self._arrival.items() if name in names}
+        for pool in sorted(pools, key=lambda p: int((p.get("metadata") or {}).get("resourceVersion") or 0)):
+            name = str((pool.get("metadata") or {}).get("name") or "")
+            if name not in self._arrival:
+                self._arrivals += 1
+                self._arrival[name] = self._arrivals
         result = reconcile(
             pools,
             services,
+            arrival=self._arrival,
             version=self.version,
             active=self.active,
             now=now,

@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 
 from bgpconform.lab.cluster.runtime import ContainerContext, ContainerProgram, ImageRegistry
 from bgpconform.lab.network import PodAttachment
-from bgpconform.lab.workloads import NginxContainer
+from bgpconform.lab.workloads import NginxContainer, parse_access_log
 
 log = logging.getLogger(__name__)
 
 NGINX_START_TIMEOUT = 10.0
+# How often a running nginx's access log is read for new requests: how late they show in its pod log.
+ACCESS_LOG_TICK = 0.1
 
 # The official nginx image's entrypoint prints these before nginx starts (docker-nginx
 # `docker-entrypoint.sh` and its `/docker-entrypoint.d` scripts).
@@ -51,6 +53,14 @@ class NginxProgram:
     `NginxContainer.start` waits for the page, so it runs in a thread of its own: the kubelet's loop
     never blocks on it, and `ready()` turns True when it returned. A hostNetwork pod's nginx listens
     in the node's namespace on the node's address.
+
+    The official image links its access log to stdout, so `kubectl logs` shows each request in the
+    `combined` format; so does this one. That thread follows the JSON access log nginx already keeps
+    for evidence, reading new bytes by offset on a short tick: the file is the one record nginx writes,
+    so no request is lost, repeated or reordered, and `stop()` forwards what the last tick missed from
+    the copy the container keeps. A second, `syslog:server=unix:` access log would be event-driven
+    but lossy: nginx writes it non-blocking and drops what a full socket buffer or an absent listener
+    refuses. Readiness probe GETs are left out: a pod without a probe logs none.
     """
 
     def __init__(self, ctx: ContainerContext) -> None:
@@ -68,6 +78,8 @@ class NginxProgram:
         self._ready = threading.Event()
         self._failed: Exception | None = None
         self._stopping = threading.Event()
+        self._log_lock = threading.Lock()
+        self._log_offset = 0
 
     def start(self) -> None:
         for line in NGINX_ENTRYPOINT_LINES:
@@ -88,6 +100,28 @@ class NginxProgram:
         self.ctx.log(f'{stamp} [notice] {pid}#{pid}: using the "epoll" event method')
         self.ctx.log(f"{stamp} [notice] {pid}#{pid}: start worker processes")
         self._ready.set()
+        while not self._stopping.wait(ACCESS_LOG_TICK):
+            self._forward_access_log()
+
+    def _forward_access_log(self) -> None:
+        """Log the requests nginx logged since the last call, in the format the real image logs."""
+        with self._log_lock:
+            try:
+                lines, self._log_offset = self.container.access_log_since(self._log_offset)
+            except Exception as exc:
+                log.warning("nginx in pod %s: reading its access log failed: %s", self.ctx.pod_name, exc)
+                return
+            for line in lines:
+                try:
+                    entry = parse_access_log([line])[0]
+                    text = entry.combined()
+                except (ValueError, KeyError) as exc:
+                    log.warning(
+                        "nginx in pod %s: unreadable access log line %r: %s", self.ctx.pod_name, line, exc
+                    )
+                    continue
+                if not entry.probe:
+                    self.ctx.log(text)
 
     def ready(self) -> bool:
         return self._ready.is_set() and self.container.running
@@ -104,6 +138,7 @@ class NginxProgram:
         if self._thread is not None:
             self._thread.join(timeout=NGINX_START_TIMEOUT + 5)
         self.container.stop()
+        self._forward_access_log()  # requests since the last tick, from the copy stop() kept
 
 
 class IdleProgram:

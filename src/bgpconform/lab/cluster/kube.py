@@ -268,6 +268,19 @@ class Kube:
         )
         return result
 
+    def pod_log(self, pod: str, container: str, namespace: str) -> str:
+        """`kubectl logs POD -c CONTAINER -n NAMESPACE`."""
+        path = Resources.PODS.path(namespace, pod, "log")
+        method, url, headers, body, _ = self.api_client.param_serialize(
+            "GET", path, query_params=[("container", container)], auth_settings=["BearerToken"]
+        )
+        response = self.api_client.call_api(method, url, headers, body, _request_timeout=30.0)
+        data: bytes = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            text = data.decode("utf-8", "replace")
+            raise ApiException.from_response(http_resp=response, body=text, data=None)
+        return data.decode("utf-8", "replace")
+
     def delete(
         self, resource: KubeResource, name: str, namespace: str | None = None, *, missing_ok: bool = True
     ) -> None:

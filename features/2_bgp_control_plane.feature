@@ -1,0 +1,17 @@
+Feature: Enabling Cilium's BGP control plane
+  The agents read the BGP setting when they start; the operator registers the peering policy
+  resource only when it starts. Enabling BGP restarts the agents but not the operator, so the agents
+  wait for a resource nobody has registered yet, until the operator restarts.
+
+  Background:
+    Given Cilium is installed with the BGP control plane disabled
+
+  Scenario: Agents wait for the peering policy resource until the operator restarts
+    When the BGP control plane is enabled in the Cilium configuration
+    Then every Cilium agent is restarted and the operator is not
+    And the BGP peering policy resource is not served
+    And the Cilium agents are not ready and log that they cannot watch BGP peering policies
+    When the Cilium operator is restarted
+    Then the operator logs that it created the BGP peering policy resource
+    And the BGP peering policy resource is served
+    And every Cilium agent is ready

@@ -1,0 +1,122 @@
+"""The lab target: `LabCluster` behind the ports, so steps drive it exactly as they drive a real cluster.
+
+Cluster, Cilium and `bgp peers` go through the Kubernetes API (`CiliumOperations` over the embedded
+server); the router is the FRR adapter; the outside client is `curl` in the client namespace, which
+reaches LB IPs only through the router's BGP routes.
+"""
+
+from __future__ import annotations
+
+import time
+from ipaddress import IPv4Address
+
+from bgpconform.cilium.install import CiliumInstaller
+from bgpconform.cilium.operations import CiliumOperations
+from bgpconform.lab.cilium.install import LabCiliumInstaller
+from bgpconform.lab.cluster.cluster import LabCluster
+from bgpconform.lab.cluster.kube import Kube, Resources
+from bgpconform.lab.commands import run
+from bgpconform.lab.netns import ns_argv
+from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
+from bgpconform.target.port import HttpAnswer, OutsideClient
+from bgpconform.topology import Topology
+
+_STATUS_MARK = "\n@@bgpconform-http-status:"
+
+
+class LabOutsideClient:
+    """curl in the client namespace; each request may pin its source port so ECMP hashing varies."""
+
+    def __init__(self, namespace: str, address: IPv4Address) -> None:
+        self.namespace = namespace
+        self._address = address
+
+    @property
+    def address(self) -> IPv4Address:
+        return self._address
+
+    def http_get(self, url: str, *, timeout: float, local_port: int | None = None) -> HttpAnswer:
+        argv = ["curl", "-sS", "--max-time", f"{timeout:g}", "-w", _STATUS_MARK + "%{http_code}"]
+        if local_port is not None:
+            argv += ["--local-port", str(local_port)]
+        began = time.monotonic()
+        done = run(ns_argv(self.namespace, [*argv, url]), check=False, timeout=timeout + 5)
+        elapsed = time.monotonic() - began
+        body, _, code = done.stdout.rpartition(_STATUS_MARK)
+        if done.returncode != 0:
+            error = done.stderr.strip() or f"curl exit code {done.returncode}"
+            return HttpAnswer(url, local_port, None, body, error, elapsed)
+        return HttpAnswer(url, local_port, int(code) if code.isdigit() else None, body, None, elapsed)
+
+
+class LabTarget:
+    """One lab for the session; `reset` replaces it with a fresh one (well under a second)."""
+
+    name = "lab"
+
+    def __init__(
+        self, topology: Topology, *, purpose: str = "pytest", init_step: float | None = None
+    ) -> None:
+        self.topology = topology
+        self.purpose = purpose
+        self.init_step = init_step
+        self._cluster: LabCluster | None = None
+        self._kube: Kube | None = None
+
+    def start(self) -> None:
+        if self._cluster is None:
+            self._cluster = LabCluster(self.topology, self.purpose, init_step=self.init_step).start()
+            self._kube = self._cluster.new_kube()
+
+    def stop(self) -> None:
+        cluster, self._cluster, self._kube = self._cluster, None, None
+        if cluster is not None:
+            cluster.stop()
+
+    def reset(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def cluster(self) -> LabCluster:
+        if self._cluster is None:
+            raise RuntimeError("the lab target is not started")
+        return self._cluster
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            raise RuntimeError("the lab target is not started")
+        return self._kube
+
+    @property
+    def cilium(self) -> CiliumOperations:
+        return CiliumOperations(self.kube)
+
+    @property
+    def installer(self) -> CiliumInstaller:
+        return LabCiliumInstaller(self.kube)
+
+    @property
+    def router(self) -> RouterPort:
+        return self.cluster.lab.router
+
+    @property
+    def client(self) -> OutsideClient:
+        return LabOutsideClient(self.cluster.lab.network.client_ns, self.topology.client.address.ip)
+
+    def router_peers(self) -> list[BgpPeer]:
+        return self.cluster.lab.topology_peers()
+
+    def router_dump(self) -> RouterDump:
+        return self.router.dump()
+
+    def versions(self) -> dict[str, str]:
+        versions = {"target": "lab", "router": self.router.version()}
+        nodes = self.kube.items(Resources.NODES)
+        if nodes:
+            versions["k3s"] = str(nodes[0]["status"]["nodeInfo"]["kubeletVersion"])
+        for pod in self.kube.items(Resources.PODS, "kube-system", label_selector="k8s-app=cilium")[:1]:
+            image = str(pod["spec"]["containers"][0]["image"])
+            versions["cilium"] = image.split(":", 1)[1].split("@", 1)[0] if ":" in image else image
+        return versions

@@ -1,0 +1,103 @@
+"""The objects the walkthrough applies, built from the topology so no value is hard-coded in a step."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from typing import Any
+
+from bgpconform.topology import LbPool, Topology
+
+# The walkthrough's "announce every service" selector: a NotIn on a key no service has.
+ANNOUNCE_ALL_SERVICES: dict[str, Any] = {
+    "matchExpressions": [{"key": "somekey", "operator": "NotIn", "values": ["never-used-value"]}]
+}
+HARNESS_LABEL = "bgpconform.io/owned"
+
+
+def peering_policy(topology: Topology) -> dict[str, Any]:
+    """CiliumBGPPeeringPolicy (walkthrough `cilium-bgp-policy.yaml`), 1.13 fields only (FACTS.md)."""
+    bgp = topology.bgp
+    return {
+        "apiVersion": "cilium.io/v2alpha1",
+        "kind": "CiliumBGPPeeringPolicy",
+        "metadata": {"name": bgp.policy_name, "labels": {HARNESS_LABEL: "true"}},
+        "spec": {
+            "nodeSelector": {"matchLabels": dict(bgp.node_selector)},
+            "virtualRouters": [
+                {
+                    "localASN": bgp.node_asn,
+                    "exportPodCIDR": bgp.export_pod_cidr,
+                    "serviceSelector": ANNOUNCE_ALL_SERVICES,
+                    "neighbors": [{"peerAddress": f"{topology.router.address}/32", "peerASN": bgp.peer_asn}],
+                }
+            ],
+        },
+    }
+
+
+def lb_pool(pool: LbPool) -> dict[str, Any]:
+    return pool_object(pool.name, list(pool.cidrs))
+
+
+def pool_object(
+    name: str, cidrs: list[IPv4Network], *, service_selector: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """CiliumLoadBalancerIPPool with 1.13's `cidrs` (FACTS.md)."""
+    spec: dict[str, Any] = {"cidrs": [{"cidr": str(cidr)} for cidr in cidrs]}
+    if service_selector is not None:
+        spec["serviceSelector"] = service_selector
+    return {
+        "apiVersion": "cilium.io/v2alpha1",
+        "kind": "CiliumLoadBalancerIPPool",
+        "metadata": {"name": name, "labels": {HARNESS_LABEL: "true"}},
+        "spec": spec,
+    }
+
+
+def nginx_pod(topology: Topology) -> dict[str, Any]:
+    """The walkthrough's `simple-pod`."""
+    workload = topology.workload
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": workload.pod_name,
+            "namespace": workload.namespace,
+            "labels": {"app": workload.app_label, HARNESS_LABEL: "true"},
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "my-app-container",
+                    "image": workload.image,
+                    "ports": [{"containerPort": workload.target_port}],
+                }
+            ]
+        },
+    }
+
+
+def lb_service(
+    topology: Topology, name: str | None = None, *, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The walkthrough's `my-service`: type LoadBalancer, port 8080 to the pod's 80."""
+    workload = topology.workload
+    metadata: dict[str, Any] = {
+        "name": name or workload.service_name,
+        "namespace": workload.namespace,
+        "labels": {HARNESS_LABEL: "true"},
+    }
+    if annotations:
+        metadata["annotations"] = annotations
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app": workload.app_label},
+            "ports": [
+                {"port": workload.port, "targetPort": workload.target_port, "protocol": workload.protocol}
+            ],
+        },
+    }

@@ -1,0 +1,82 @@
+"""The ports a target offers the steps, and the outside client's result type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Protocol
+
+from bgpconform.cilium.install import CiliumInstaller
+from bgpconform.cilium.operations import CiliumOperations
+from bgpconform.lab.cluster.kube import Kube
+from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
+from bgpconform.topology import Topology
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """One request from the outside client: what came back, or why nothing did."""
+
+    url: str
+    local_port: int | None
+    status: int | None
+    body: str
+    error: str | None
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.error is None
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"GET {self.url} from port {self.local_port}: no answer ({self.error})"
+        return (
+            f"GET {self.url} from port {self.local_port}: HTTP {self.status} in {self.elapsed * 1000:.0f} ms"
+        )
+
+
+class OutsideClient(Protocol):
+    """The machine north of the router: reaches LB IPs only through the router's BGP routes."""
+
+    @property
+    def address(self) -> IPv4Address: ...
+
+    def http_get(self, url: str, *, timeout: float, local_port: int | None = None) -> HttpAnswer: ...
+
+
+class Target(Protocol):
+    """What the steps drive; `start` makes it usable, `reset` returns it to a cluster without CNI."""
+
+    name: str
+    topology: Topology
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def reset(self) -> None:
+        """Back to the walkthrough's start: nodes NotReady, no Cilium, no policy, router unconfigured."""
+
+    @property
+    def kube(self) -> Kube: ...
+
+    @property
+    def cilium(self) -> CiliumOperations: ...
+
+    @property
+    def installer(self) -> CiliumInstaller: ...
+
+    @property
+    def router(self) -> RouterPort: ...
+
+    @property
+    def client(self) -> OutsideClient: ...
+
+    def router_peers(self) -> list[BgpPeer]:
+        """The router neighbors the topology calls for (one per peering node)."""
+
+    def router_dump(self) -> RouterDump: ...
+
+    def versions(self) -> dict[str, str]:
+        """Versions as read from the system (k3s, Cilium, router), for evidence and the report."""

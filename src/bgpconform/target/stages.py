@@ -1,0 +1,354 @@
+"""The walkthrough as a stage machine: bring any target to any stage, from whatever stage it is in.
+
+Stages, in order (FACTS.md and the walkthrough for what each one means):
+  minimal      k3s without a CNI: nodes NotReady, CoreDNS and local-path Pending
+  cilium       Cilium installed with BGP off: agents and operator run, nodes Ready
+  bgp-enabled  `enable-bgp-control-plane=true`: agents restarted, waiting for the policy CRD
+  bgp-ready    operator restarted: policy CRD served, agents ready
+  peering      policy applied, peering nodes labelled, router configured: sessions established
+  lb-ipam      pool, the nginx pod and its LoadBalancer service: IP allocated, /32 at the router
+
+Going forward runs the walkthrough's actions. Going back from `lb-ipam` or `peering` removes what the
+harness added (labelled `bgpconform.io/owned`); anything further back resets the target. Every action
+goes through the target's ports, so the same machine drives the lab and a real cluster, and every
+wait records its convergence time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from enum import IntEnum
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, TypeVar
+
+from bgpconform.cilium.install import CiliumValues
+from bgpconform.errors import ConfigError
+from bgpconform.lab.cluster.kube import ApiException, Resources
+from bgpconform.routers.port import SessionState
+from bgpconform.target import manifests, observe
+from bgpconform.target.evidence import Evidence
+from bgpconform.target.port import Target
+from bgpconform.waiting import Waited, wait_for
+
+T = TypeVar("T")
+
+BGP_CONFIG_KEY = "enable-bgp-control-plane"
+AGENT_SELECTOR = "k8s-app=cilium"
+OPERATOR_SELECTOR = "io.cilium/app=operator"
+BGPP_PLURAL = "ciliumbgppeeringpolicies"
+BGPP_GROUP_VERSION = "cilium.io/v2alpha1"
+
+
+class Stage(IntEnum):
+    MINIMAL = 0
+    CILIUM = 1
+    BGP_ENABLED = 2
+    BGP_READY = 3
+    PEERING = 4
+    LB_IPAM = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+STAGES = {stage.label: stage for stage in Stage}
+
+
+def parse_stage(name: str) -> Stage:
+    if name not in STAGES:
+        raise ConfigError(f"--stage {name!r}: unknown stage; choose one of: {', '.join(STAGES)}")
+    return STAGES[name]
+
+
+class Deployment:
+    """Where the target stands in the walkthrough, and the actions that move it."""
+
+    def __init__(self, target: Target, evidence: Evidence | None = None) -> None:
+        self.target = target
+        self.evidence = evidence or Evidence()
+        self.current: Stage | None = None
+        self.dirty = False  # a scenario added objects beyond its stage (extra pools, services)
+
+    @property
+    def topology(self) -> Any:
+        return self.target.topology
+
+    # -- navigation --------------------------------------------------------------------------------
+    def bring_to(self, stage: Stage) -> None:
+        """Make the target be at `stage`, idempotently; safe after any scenario, passed or failed."""
+        if self.current is not None and (self.current > stage or self.dirty):
+            self._retreat(stage)
+        if self.current is None:
+            self.target.reset()
+            self.current = Stage.MINIMAL
+            self.wait_nodes_registered()
+        forward: dict[Stage, Callable[[], object]] = {
+            Stage.CILIUM: self.install_cilium,
+            Stage.BGP_ENABLED: self.enable_bgp,
+            Stage.BGP_READY: self.restart_operator,
+            Stage.PEERING: self.peer,
+            Stage.LB_IPAM: self.expose_nginx,
+        }
+        while self.current < stage:
+            forward[Stage(self.current + 1)]()
+
+    def _retreat(self, stage: Stage) -> None:
+        if stage >= Stage.PEERING and self.current is not None and self.current >= Stage.PEERING:
+            self.remove_harness_lb_objects()
+            self.current, self.dirty = Stage.PEERING, False
+            return
+        if stage == Stage.BGP_READY and self.current is not None and self.current >= Stage.BGP_READY:
+            self.remove_harness_lb_objects()
+            self.unpeer()
+            self.current, self.dirty = Stage.BGP_READY, False
+            return
+        self.current, self.dirty = None, False
+
+    def _wait(self, stage: Stage, name: str, waited: Callable[[], Waited[T]]) -> T:
+        result = waited()
+        self.evidence.timing(stage.label, name, result.elapsed)
+        return result.value
+
+    @property
+    def waits(self) -> Any:
+        return self.topology.waits
+
+    # -- minimal -----------------------------------------------------------------------------------
+    def wait_nodes_registered(self) -> list[observe.NodeView]:
+        expected = {node.name for node in self.topology.nodes}
+        return self._wait(
+            Stage.MINIMAL,
+            "start -> every node registered",
+            lambda: wait_for(
+                lambda: observe.nodes(self.target.kube),
+                lambda views: {v.name for v in views} >= expected,
+                expected=f"nodes {sorted(expected)} registered",
+                timeout=self.waits.nodes_ready,
+                describe=lambda views: [v.name for v in views],
+            ),
+        )
+
+    # -- cilium ------------------------------------------------------------------------------------
+    def install_cilium(self) -> None:
+        """`cilium install` with the walkthrough's settings, then every node Ready and every pod running."""
+        began = time.monotonic()
+        self.target.installer.install(CiliumValues.for_topology(self.topology))
+        kube = self.target.kube
+        self._wait(
+            Stage.CILIUM,
+            "install -> every node Ready",
+            lambda: wait_for(
+                lambda: observe.nodes(kube),
+                lambda views: len(views) >= len(self.topology.nodes) and all(v.ready for v in views),
+                expected="every node Ready",
+                timeout=self.waits.nodes_ready,
+                describe=lambda _: observe.node_table(kube),
+            ),
+        )
+        self._wait(
+            Stage.CILIUM,
+            "install -> every pod Running and ready",
+            lambda: wait_for(
+                lambda: observe.pods(kube),
+                lambda views: bool(views) and all(v.running_and_ready for v in views),
+                expected="every pod Running with all containers ready",
+                timeout=self.waits.pods_running,
+                describe=observe.pod_table,
+            ),
+        )
+        self.evidence.timing(Stage.CILIUM.label, "install -> cluster settled", time.monotonic() - began)
+        self.current = Stage.CILIUM
+
+    # -- bgp ---------------------------------------------------------------------------------------
+    def enable_bgp(self) -> list[str]:
+        """`cilium config set enable-bgp-control-plane true`; returns the agent pods it replaced."""
+        before = {p.name for p in observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR)}
+        replaced = self.target.cilium.config_set(BGP_CONFIG_KEY, "true")
+        self._wait(
+            Stage.BGP_ENABLED,
+            "config set -> every agent replaced",
+            lambda: wait_for(
+                lambda: observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR),
+                lambda views: (
+                    len(views) == len(before)
+                    and not {v.name for v in views} & before
+                    and all(v.status == "Running" for v in views)
+                ),
+                expected=f"{len(before)} new agent pods running (replacing {sorted(before)})",
+                timeout=self.waits.pods_running,
+                describe=observe.pod_table,
+            ),
+        )
+        self.current = Stage.BGP_ENABLED
+        return replaced
+
+    def policy_resource_served(self) -> bool:
+        return any(r.get("name") == BGPP_PLURAL for r in self.target.kube.api_resources(BGPP_GROUP_VERSION))
+
+    def restart_operator(self) -> list[str]:
+        """Delete the operator pod; its successor registers the policy CRD and the agents get ready."""
+        deleted = self.target.cilium.restart_operator()
+        self._wait(
+            Stage.BGP_READY,
+            "operator restart -> policy CRD served",
+            lambda: wait_for(
+                self.policy_resource_served,
+                bool,
+                expected=f"{BGPP_PLURAL} served under {BGPP_GROUP_VERSION}",
+                timeout=self.waits.crd_registered,
+            ),
+        )
+        self._wait(
+            Stage.BGP_READY,
+            "operator restart -> every agent ready",
+            lambda: wait_for(
+                lambda: observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR),
+                lambda views: bool(views) and all(v.running_and_ready for v in views),
+                expected="every agent 1/1 Running",
+                timeout=self.waits.pods_running,
+                describe=observe.pod_table,
+            ),
+        )
+        self.current = Stage.BGP_READY
+        return deleted
+
+    # -- peering -----------------------------------------------------------------------------------
+    def apply_policy(self) -> None:
+        kube = self.target.kube
+        policy = manifests.peering_policy(self.topology)
+        if kube.get_or_none(Resources.BGP_PEERING_POLICIES, policy["metadata"]["name"]) is None:
+            kube.create(Resources.BGP_PEERING_POLICIES, policy)
+
+    def label_peering_nodes(self) -> None:
+        labels = dict(self.topology.bgp.node_selector)
+        for node in self.topology.bgp_nodes:
+            self.target.kube.patch(Resources.NODES, node.name, {"metadata": {"labels": labels}})
+
+    def configure_router(self) -> None:
+        self.target.router.configure_peers(self.target.router_peers())
+
+    def peering_states(self) -> dict[str, str]:
+        per_node = self.target.cilium.bgp_peers()
+        router = str(self.topology.router.address)
+        return {
+            node: next((str(p.session_state) for p in peers if p.peer_address == router), "none")
+            for node, peers in per_node.items()
+        }
+
+    def wait_sessions(self, state: SessionState, stage: Stage, name: str) -> dict[str, str]:
+        wanted = {node.name for node in self.topology.bgp_nodes}
+        timeout = self.waits.sessions_established
+        return self._wait(
+            stage,
+            name,
+            lambda: wait_for(
+                self.peering_states,
+                lambda states: all(states.get(n) == str(state) for n in wanted),
+                expected=f"sessions {state} on {sorted(wanted)}",
+                timeout=timeout,
+            ),
+        )
+
+    def peer(self) -> None:
+        self.apply_policy()
+        self.label_peering_nodes()
+        self.configure_router()
+        self.wait_sessions(
+            SessionState.ESTABLISHED, Stage.PEERING, "router configured -> every session established"
+        )
+        self.current = Stage.PEERING
+
+    def unpeer(self) -> None:
+        kube = self.target.kube
+        kube.delete(Resources.BGP_PEERING_POLICIES, self.topology.bgp.policy_name)
+        unlabel = {"metadata": {"labels": {key: None for key in self.topology.bgp.node_selector}}}
+        for node in self.topology.nodes:
+            kube.patch(Resources.NODES, node.name, unlabel)
+        self.target.router.remove_peers()
+
+    # -- lb-ipam -----------------------------------------------------------------------------------
+    def create_pool(self, index: int = 0) -> dict[str, Any]:
+        pool = manifests.lb_pool(self.topology.lb_pools[index])
+        existing = self.target.kube.get_or_none(Resources.LB_IP_POOLS, pool["metadata"]["name"])
+        return existing or self.target.kube.create(Resources.LB_IP_POOLS, pool)
+
+    def create_nginx(self) -> None:
+        pod = manifests.nginx_pod(self.topology)
+        meta = pod["metadata"]
+        if self.target.kube.get_or_none(Resources.PODS, meta["name"], meta["namespace"]) is None:
+            self.target.kube.create(Resources.PODS, pod, meta["namespace"])
+
+    def create_service(self, name: str | None = None, annotations: dict[str, str] | None = None) -> str:
+        service = manifests.lb_service(self.topology, name, annotations=annotations)
+        meta = service["metadata"]
+        if self.target.kube.get_or_none(Resources.SERVICES, meta["name"], meta["namespace"]) is None:
+            self.target.kube.create(Resources.SERVICES, service, meta["namespace"])
+        return str(meta["name"])
+
+    def service(self, name: str | None = None) -> dict[str, Any]:
+        workload = self.topology.workload
+        return self.target.kube.get(Resources.SERVICES, name or workload.service_name, workload.namespace)
+
+    def wait_service_ip(self, name: str | None = None) -> IPv4Address:
+        status = self._wait(
+            Stage.LB_IPAM,
+            "service created -> external IP allocated",
+            lambda: wait_for(
+                lambda: self.service(name).get("status", {}),
+                lambda status: bool(status.get("loadBalancer", {}).get("ingress")),
+                expected=f"service {name or self.topology.workload.service_name} to get an external IP",
+                timeout=self.waits.ip_allocated,
+            ),
+        )
+        return IPv4Address(status["loadBalancer"]["ingress"][0]["ip"])
+
+    def wait_route(self, address: IPv4Address) -> set[IPv4Address]:
+        prefix = IPv4Network(f"{address}/32")
+        wanted = {node.address for node in self.topology.bgp_nodes}
+        return self._wait(
+            Stage.LB_IPAM,
+            "external IP allocated -> /32 at the router from every peering node",
+            lambda: wait_for(
+                lambda: {hop for route in self.target.router.bgp_routes(prefix) for hop in route.nexthops},
+                lambda hops: hops == wanted,
+                expected=f"{prefix} at the router via {sorted(map(str, wanted))}",
+                timeout=self.waits.routes,
+                describe=lambda hops: sorted(map(str, hops)),
+            ),
+        )
+
+    def expose_nginx(self) -> None:
+        self.create_pool()
+        self.create_nginx()
+        self.create_service()
+        address = self.wait_service_ip()
+        self.wait_route(address)
+        self.current = Stage.LB_IPAM
+
+    def remove_harness_lb_objects(self) -> None:
+        kube = self.target.kube
+        selector = f"{manifests.HARNESS_LABEL}=true"
+        for service in kube.items(Resources.SERVICES, label_selector=selector):
+            kube.delete(Resources.SERVICES, service["metadata"]["name"], service["metadata"]["namespace"])
+        for pod in kube.items(Resources.PODS, label_selector=selector):
+            kube.delete(Resources.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"])
+        try:
+            pools = kube.items(Resources.LB_IP_POOLS, label_selector=selector)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            pools = []
+        for pool in pools:
+            kube.delete(Resources.LB_IP_POOLS, pool["metadata"]["name"])
+        wait_for(
+            lambda: (
+                kube.items(Resources.SERVICES, label_selector=selector)
+                + kube.items(Resources.PODS, label_selector=selector)
+            ),
+            lambda left: not left,
+            expected="the harness's services and pods removed",
+            timeout=self.waits.pods_running,
+            describe=lambda left: [o["metadata"]["name"] for o in left],
+        )

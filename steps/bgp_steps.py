@@ -1,0 +1,212 @@
+"""Steps of the BGP control plane and peering stages."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+
+from pytest_bdd import given, then, when
+
+from bgpconform.cilium import expectations
+from bgpconform.routers.port import SessionState
+from bgpconform.target import observe
+from bgpconform.target.evidence import Evidence
+from bgpconform.target.stages import AGENT_SELECTOR, OPERATOR_SELECTOR, Deployment, Stage
+from bgpconform.waiting import wait_for
+
+
+@given("Cilium is installed with the BGP control plane disabled")
+def cilium_without_bgp(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.bring_to(Stage.CILIUM)
+
+
+@when("the BGP control plane is enabled in the Cilium configuration", target_fixture="before_enable")
+def enable_bgp(deployment: Deployment, evidence: Evidence) -> dict[str, list[str]]:
+    kube = deployment.target.kube
+    before = {
+        "agents": [p.name for p in observe.pods(kube, "kube-system", AGENT_SELECTOR)],
+        "operators": [p.name for p in observe.pods(kube, "kube-system", OPERATOR_SELECTOR)],
+    }
+    deployment.enable_bgp()
+    return before
+
+
+@then("every Cilium agent is restarted and the operator is not")
+def agents_restarted(deployment: Deployment, evidence: Evidence, before_enable: dict[str, list[str]]) -> None:
+    kube = deployment.target.kube
+    agents = observe.pods(kube, "kube-system", AGENT_SELECTOR)
+    operators = observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
+    evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
+    kept = set(before_enable["agents"]) & {a.name for a in agents}
+    assert not kept, f"agents not restarted by the config change: {sorted(kept)}"
+    assert [o.name for o in operators] == before_enable["operators"], (
+        f"the operator changed: before {before_enable['operators']}, now {[o.name for o in operators]}"
+    )
+
+
+@then("the BGP peering policy resource is not served")
+def policy_not_served(deployment: Deployment, evidence: Evidence) -> None:
+    served = [r["name"] for r in deployment.target.kube.api_resources("cilium.io/v2alpha1")]
+    evidence.text("kubectl api-resources --api-group=cilium.io (v2alpha1)", "\n".join(sorted(served)))
+    assert "ciliumbgppeeringpolicies" not in served
+
+
+@then("the Cilium agents are not ready and log that they cannot watch BGP peering policies")
+def agents_waiting(deployment: Deployment, evidence: Evidence) -> None:
+    expected = expectations.agent_missing_policy_crd(str(deployment.topology.cluster.cilium_version))
+    cilium = deployment.target.cilium
+    waited = wait_for(
+        lambda: {
+            pod["metadata"]["name"]: cilium.logs(pod["metadata"]["name"], "cilium-agent")
+            for pod in cilium.agent_pods()
+        },
+        lambda logs: bool(logs) and all(expected in text for text in logs.values()),
+        expected=f"every agent's log to contain: {expected}",
+        timeout=deployment.topology.waits.crd_registered,
+        describe=lambda logs: {name: text.splitlines()[-1:] for name, text in logs.items()},
+    )
+    first = next(iter(waited.value.items()))
+    evidence.text(
+        f"kubectl logs -n kube-system {first[0]} | tail -1",
+        next(line for line in reversed(first[1].splitlines()) if expected in line),
+    )
+    agents = observe.pods(deployment.target.kube, "kube-system", AGENT_SELECTOR)
+    evidence.table("kubectl get pods -n kube-system -l k8s-app=cilium", observe.pod_table(agents))
+    ready = [a.name for a in agents if a.running_and_ready]
+    assert not ready, f"agents ready although the policy CRD is missing: {ready}"
+
+
+@when("the Cilium operator is restarted", target_fixture="restarted_operator")
+def restart_operator(deployment: Deployment, evidence: Evidence) -> list[str]:
+    return deployment.restart_operator()
+
+
+@then("the operator logs that it created the BGP peering policy resource")
+def operator_created_crd(deployment: Deployment, evidence: Evidence, restarted_operator: list[str]) -> None:
+    cilium = deployment.target.cilium
+    operators = [p["metadata"]["name"] for p in cilium.operator_pods()]
+    assert operators, "no operator pod"
+    assert not set(operators) & set(restarted_operator), "the operator pod was not replaced"
+    log = cilium.logs(operators[0], "cilium-operator")
+    lines = [line for line in log.splitlines() if "CRD" in line]
+    evidence.text(f"kubectl logs -n kube-system {operators[0]} | grep CRD", "\n".join(lines))
+    assert any(expectations.operator_created_policy_crd() in line for line in lines)
+
+
+@then("the BGP peering policy resource is served")
+def policy_served(deployment: Deployment, evidence: Evidence) -> None:
+    assert deployment.policy_resource_served()
+
+
+@then("every Cilium agent is ready")
+def agents_ready(deployment: Deployment, evidence: Evidence) -> None:
+    agents = observe.pods(deployment.target.kube, "kube-system", AGENT_SELECTOR)
+    evidence.table("kubectl get pods -n kube-system -l k8s-app=cilium", observe.pod_table(agents))
+    assert agents, "no agent pods"
+    assert all(a.running_and_ready for a in agents), [a.name for a in agents if not a.running_and_ready]
+
+
+# -- peering ---------------------------------------------------------------------------------------
+@given("the BGP control plane is enabled and ready")
+def bgp_ready(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.bring_to(Stage.BGP_READY)
+
+
+@when("the peering policy for nodes with the policy label is applied")
+def apply_policy(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.apply_policy()
+    deployment.current = Stage.BGP_READY  # not yet peering: the stage machine must not assume it
+
+
+@when("the peering nodes are given the policy label")
+def label_nodes(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.label_peering_nodes()
+
+
+@then("every node without the policy label has no BGP session")
+def unlabelled_no_session(deployment: Deployment, evidence: Evidence) -> None:
+    peering = {n.name for n in deployment.topology.bgp_nodes}
+    per_node = deployment.target.cilium.bgp_peers()
+    evidence.table("cilium bgp peers", observe.bgp_peers_table(per_node))
+    stray = {node: peers for node, peers in per_node.items() if node not in peering and peers}
+    assert not stray, f"nodes without the policy label that have sessions: {sorted(stray)}"
+
+
+@then("every labelled node has a session with the router in state active")
+def sessions_active(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.wait_sessions(SessionState.ACTIVE, Stage.PEERING, "policy applied -> every session active")
+    evidence.table("cilium bgp peers", observe.bgp_peers_table(deployment.target.cilium.bgp_peers()))
+
+
+@when("the router is configured to peer with every labelled node")
+def configure_router(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.configure_router()
+
+
+@then("every labelled node's session with the router is established on both sides")
+def sessions_established(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.wait_sessions(
+        SessionState.ESTABLISHED, Stage.PEERING, "router configured -> every session established"
+    )
+    deployment.current = Stage.PEERING
+    evidence.table("cilium bgp peers", observe.bgp_peers_table(deployment.target.cilium.bgp_peers()))
+    sessions = deployment.target.router.sessions()
+    evidence.table("router: BGP sessions", observe.sessions_table(sessions))
+    states = {s.peer: s.state for s in sessions}
+    down = [
+        str(n.address)
+        for n in deployment.topology.bgp_nodes
+        if states.get(n.address) is not SessionState.ESTABLISHED
+    ]
+    assert not down, f"the router has no established session with {down}"
+
+
+def _ipv4_counts(deployment: Deployment, which: str) -> dict[str, int]:
+    """Per peering node, the IPv4 prefixes it has `received` from or `advertised` to the router."""
+    router = str(deployment.topology.router.address)
+    per_node = deployment.target.cilium.bgp_peers()
+    counts = {}
+    for node in deployment.topology.bgp_nodes:
+        peer = next((p for p in per_node.get(node.name, []) if p.peer_address == router), None)
+        families = peer.families if peer else ()
+        counts[node.name] = sum(getattr(f, which) for f in families if f.afi == "ipv4")
+    return counts
+
+
+def _wait_counts(deployment: Deployment, which: str, what: str) -> dict[str, int]:
+    return wait_for(
+        lambda: _ipv4_counts(deployment, which),
+        lambda counts: all(count >= 1 for count in counts.values()),
+        expected=f"every labelled node to have {what}",
+        timeout=deployment.topology.waits.routes,
+    ).value
+
+
+@then("every labelled node has received the default route from the router")
+def default_route_received(deployment: Deployment, evidence: Evidence) -> None:
+    counts = _wait_counts(deployment, "received", "received a prefix from the router")
+    evidence.json("IPv4 prefixes received per node", counts)
+
+
+@then("every labelled node advertises its pod CIDR")
+def pod_cidr_advertised(deployment: Deployment, evidence: Evidence) -> None:
+    counts = _wait_counts(deployment, "advertised", "advertised a prefix to the router")
+    evidence.json("IPv4 prefixes advertised per node", counts)
+
+
+@then("the router's table holds every labelled node's pod CIDR through that node")
+def router_has_pod_cidrs(deployment: Deployment, evidence: Evidence) -> None:
+    router = deployment.target.router
+    nodes = deployment.topology.bgp_nodes
+    prefixes: list[IPv4Network] = [n.pod_cidr for n in nodes]
+    waited = wait_for(
+        lambda: {p: {h for r in router.bgp_routes(p) for h in r.nexthops} for p in prefixes},
+        lambda table: all(table[n.pod_cidr] == {n.address} for n in nodes),
+        expected="each pod CIDR via its own node: "
+        + ", ".join(f"{n.pod_cidr} via {n.address}" for n in nodes),
+        timeout=deployment.topology.waits.routes,
+        describe=lambda table: {str(p): sorted(map(str, h)) for p, h in table.items()},
+    )
+    deployment.evidence.timing(
+        Stage.PEERING.label, "session established -> pod CIDRs at the router", waited.elapsed
+    )
+    evidence.table("router: routes", observe.routes_table(observe.router_routes(router, prefixes)))

@@ -1,0 +1,86 @@
+"""Steps of the CNI stage: nodes, the cluster's own pods, installing Cilium."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, then, when
+
+from bgpconform.target import observe
+from bgpconform.target.evidence import Evidence
+from bgpconform.target.stages import Deployment, Stage
+from bgpconform.waiting import wait_for
+
+ADDON_SELECTORS = {"kube-system": "k8s-app=kube-dns", "local-path-storage": "app=local-path-provisioner"}
+CNI_NOT_INITIALIZED = "cni plugin not initialized"  # kubelet's NetworkReady message (FACTS.md, k3s)
+
+
+def addon_pods(deployment: Deployment) -> list[observe.PodView]:
+    kube = deployment.target.kube
+    found: list[observe.PodView] = []
+    for namespace, selector in ADDON_SELECTORS.items():
+        found += observe.pods(kube, namespace, selector)
+    return found
+
+
+@given("a k3s cluster without a CNI")
+def cluster_without_cni(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.bring_to(Stage.MINIMAL)
+
+
+@then("every node is NotReady because the CNI plugin is not initialized")
+def nodes_not_ready(deployment: Deployment, evidence: Evidence) -> None:
+    views = deployment.wait_nodes_registered()
+    evidence.table("kubectl get nodes", observe.node_table(deployment.target.kube))
+    wrong = [
+        f"{v.name}: ready={v.ready} reason={v.reason!r} message={v.message!r}"
+        for v in views
+        if v.ready or CNI_NOT_INITIALIZED not in v.message
+    ]
+    assert not wrong, "nodes that should be NotReady for want of a CNI:\n" + "\n".join(wrong)
+
+
+@then("the cluster DNS and storage pods are Pending")
+def addons_pending(deployment: Deployment, evidence: Evidence) -> None:
+    waited = wait_for(
+        lambda: addon_pods(deployment),
+        lambda views: {v.namespace for v in views} == set(ADDON_SELECTORS),
+        expected="a CoreDNS and a local-path-provisioner pod",
+        timeout=deployment.topology.waits.pods_running,
+        describe=observe.pod_table,
+    )
+    evidence.table("kubectl get pods -A", observe.pod_table(observe.pods(deployment.target.kube)))
+    running = [f"{v.namespace}/{v.name}: {v.status}" for v in waited.value if v.status != "Pending"]
+    assert not running, "pods that should be Pending without a pod network: " + ", ".join(running)
+
+
+@when("Cilium is installed")
+def install_cilium(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.install_cilium()
+
+
+@then("a Cilium agent runs on every node and one Cilium operator runs")
+def cilium_runs(deployment: Deployment, evidence: Evidence) -> None:
+    kube = deployment.target.kube
+    agents = observe.pods(kube, "kube-system", "k8s-app=cilium")
+    operators = observe.pods(kube, "kube-system", "io.cilium/app=operator")
+    evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
+    expected = {node.name for node in deployment.topology.nodes}
+    assert {a.node for a in agents if a.running_and_ready} == expected, (
+        f"expected a ready agent on each of {sorted(expected)}"
+    )
+    assert len([o for o in operators if o.running_and_ready]) == 1, "expected one ready operator"
+
+
+@then("every node is Ready")
+def nodes_ready(deployment: Deployment, evidence: Evidence) -> None:
+    views = observe.nodes(deployment.target.kube)
+    evidence.table("kubectl get nodes", observe.node_table(deployment.target.kube))
+    assert views, "no nodes registered"
+    assert all(v.ready for v in views), [v.name for v in views if not v.ready]
+
+
+@then("the cluster DNS and storage pods are Running")
+def addons_running(deployment: Deployment, evidence: Evidence) -> None:
+    views = addon_pods(deployment)
+    evidence.table("cluster DNS and storage pods", observe.pod_table(views))
+    assert {v.namespace for v in views} == set(ADDON_SELECTORS)
+    assert all(v.running_and_ready for v in views), [f"{v.name}: {v.ready} {v.status}" for v in views]

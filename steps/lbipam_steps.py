@@ -1,0 +1,187 @@
+"""Steps of the LB IPAM stage: pools, services, conflicts, impossible requests."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from pytest_bdd import given, then, when
+
+from bgpconform.lab.cluster.kube import Resources
+from bgpconform.target import manifests, observe
+from bgpconform.target.evidence import Evidence
+from bgpconform.target.stages import Deployment, Stage
+from bgpconform.waiting import wait_for
+
+SATISFIED = "io.cilium/lb-ipam-request-satisfied"  # 1.13-1.14 condition type (FACTS.md, LB IPAM)
+CONFLICT = "io.cilium/conflict"
+SECOND_POOL = "bgpconform-overlap"
+NO_POOL_REASON = "no_pool"
+
+
+def _conditions(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = [c for c in obj.get("status", {}).get("conditions", []) if c.get("type") == kind]
+    return found[-1] if found else {}
+
+
+def _first_pool(deployment: Deployment) -> IPv4Network:
+    first: IPv4Network = deployment.topology.lb_pools[0].cidrs[0]
+    return first
+
+
+def _all_pool_networks(deployment: Deployment) -> list[IPv4Network]:
+    return [cidr for pool in deployment.topology.lb_pools for cidr in pool.cidrs]
+
+
+def _outside_every_pool(deployment: Deployment) -> IPv4Network:
+    """A block of the first pool's size next to it that overlaps no topology pool and no node subnet."""
+    first = _first_pool(deployment)
+    taken = [*_all_pool_networks(deployment), deployment.topology.cluster.node_subnet]
+    candidate = first
+    for _ in range(256):
+        candidate = IPv4Network(f"{candidate.broadcast_address + 1}/{first.prefixlen}")
+        if not any(candidate.overlaps(other) for other in taken):
+            return candidate
+    raise AssertionError(f"no free block of /{first.prefixlen} after {first}")  # pragma: no cover
+
+
+@given("BGP peering between the labelled nodes and the router is established")
+def peering_established(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.bring_to(Stage.PEERING)
+
+
+@given("the first LB IP pool exists")
+def first_pool(deployment: Deployment, evidence: Evidence) -> None:
+    pool = deployment.create_pool()
+    evidence.json("CiliumLoadBalancerIPPool", pool.get("spec"))
+
+
+@given("the nginx pod runs")
+def nginx_runs(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.create_nginx()
+    workload = deployment.topology.workload
+    waited = wait_for(
+        lambda: observe.pods(deployment.target.kube, workload.namespace, f"app={workload.app_label}"),
+        lambda views: bool(views) and all(v.running_and_ready for v in views),
+        expected=f"pod {workload.pod_name} Running and ready",
+        timeout=deployment.topology.waits.pods_running,
+        describe=observe.pod_table,
+    )
+    evidence.table("kubectl get pods -o wide", observe.pod_table(waited.value))
+
+
+@when("a LoadBalancer service is created for it", target_fixture="service_ip")
+def create_service(deployment: Deployment, evidence: Evidence) -> IPv4Address:
+    deployment.create_service()
+    address = deployment.wait_service_ip()
+    evidence.text("kubectl get svc", f"{deployment.topology.workload.service_name}  EXTERNAL-IP {address}")
+    return address
+
+
+@then("the service gets an external IP inside the first pool, never its first or last address")
+def ip_inside_pool(deployment: Deployment, evidence: Evidence, service_ip: IPv4Address) -> None:
+    pool = _first_pool(deployment)
+    assert service_ip in pool, f"{service_ip} is not in {pool}"
+    assert service_ip not in (pool.network_address, pool.broadcast_address), f"{service_ip} is {pool}'s edge"
+
+
+@then("the service reports that its IP request is satisfied")
+def request_satisfied(deployment: Deployment, evidence: Evidence) -> None:
+    condition = _conditions(deployment.service(), SATISFIED)
+    evidence.json("service condition", condition)
+    assert (condition.get("status"), condition.get("reason")) == ("True", "satisfied"), condition
+
+
+@then("the router learns that address as a /32 from every labelled node")
+def route_from_every_node(deployment: Deployment, evidence: Evidence, service_ip: IPv4Address) -> None:
+    deployment.wait_route(service_ip)
+    deployment.current = Stage.LB_IPAM
+    prefix = IPv4Network(f"{service_ip}/32")
+    routes = observe.router_routes(deployment.target.router, [prefix])
+    evidence.table("router: routes", observe.routes_table(routes))
+    evidence.count("lb_routes_at_router", len([r for r in routes if r.source == "bgp"]))
+
+
+@when("a second pool overlapping the first pool is created")
+def create_overlap(deployment: Deployment, evidence: Evidence) -> None:
+    first = _first_pool(deployment)
+    overlap = IPv4Network(f"{first.network_address}/{min(first.prefixlen + 1, 32)}")
+    deployment.dirty = True
+    deployment.target.kube.create(Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, [overlap]))
+
+
+def _wait_conflict(deployment: Deployment, status: str) -> dict[str, Any]:
+    return wait_for(
+        lambda: _conditions(deployment.target.kube.get(Resources.LB_IP_POOLS, SECOND_POOL), CONFLICT),
+        lambda condition: condition.get("status") == status,
+        expected=f"pool {SECOND_POOL} condition {CONFLICT}={status}",
+        timeout=deployment.topology.waits.ip_allocated,
+    ).value
+
+
+@then("the second pool is marked conflicting because its CIDR overlaps the first pool's")
+def overlap_marked(deployment: Deployment, evidence: Evidence) -> None:
+    condition = _wait_conflict(deployment, "True")
+    evidence.json(f"{SECOND_POOL} {CONFLICT}", condition)
+    first = deployment.topology.lb_pools[0]
+    overlap = IPv4Network(f"{first.cidrs[0].network_address}/{min(first.cidrs[0].prefixlen + 1, 32)}")
+    assert condition.get("reason") == "cidr_overlap", condition
+    assert condition.get("message") == (
+        f"Pool conflicts since CIDR '{overlap}' overlaps CIDR '{first.cidrs[0]}' from IP Pool '{first.name}'"
+    ), condition
+
+
+@then("the first pool is not marked conflicting")
+def first_not_marked(deployment: Deployment, evidence: Evidence) -> None:
+    pool = deployment.target.kube.get(Resources.LB_IP_POOLS, deployment.topology.lb_pools[0].name)
+    assert _conditions(pool, CONFLICT).get("status") == "False", _conditions(pool, CONFLICT)
+
+
+@then("a new LoadBalancer service still gets an address from the first pool")
+def first_still_allocates(deployment: Deployment, evidence: Evidence) -> None:
+    name = deployment.create_service("bgpconform-second")
+    address = deployment.wait_service_ip(name)
+    evidence.text("kubectl get svc bgpconform-second", f"EXTERNAL-IP {address}")
+    assert address in _first_pool(deployment)
+
+
+@when("the second pool is changed to a CIDR that overlaps no pool")
+def move_overlap(deployment: Deployment, evidence: Evidence) -> None:
+    free = _outside_every_pool(deployment)
+    deployment.target.kube.patch(
+        Resources.LB_IP_POOLS, SECOND_POOL, {"spec": {"cidrs": [{"cidr": str(free)}]}}
+    )
+
+
+@then("the second pool is no longer marked conflicting")
+def overlap_cleared(deployment: Deployment, evidence: Evidence) -> None:
+    condition = _wait_conflict(deployment, "False")
+    evidence.json(f"{SECOND_POOL} {CONFLICT}", condition)
+
+
+@when("a LoadBalancer service requests an address outside every pool", target_fixture="impossible_service")
+def request_outside(deployment: Deployment, evidence: Evidence) -> str:
+    wanted = _outside_every_pool(deployment).network_address + 1
+    deployment.dirty = True
+    return deployment.create_service(
+        "bgpconform-impossible", annotations={"io.cilium/lb-ipam-ips": str(wanted)}
+    )
+
+
+@then("the service gets no external IP")
+def no_ip(deployment: Deployment, evidence: Evidence, impossible_service: str) -> None:
+    waited = wait_for(
+        lambda: deployment.service(impossible_service),
+        lambda svc: bool(_conditions(svc, SATISFIED)),
+        expected=f"service {impossible_service} to get an LB IPAM condition",
+        timeout=deployment.topology.waits.ip_allocated,
+    )
+    assert not waited.value.get("status", {}).get("loadBalancer", {}).get("ingress"), waited.value["status"]
+
+
+@then("the service reports that no pool can satisfy its request")
+def says_why(deployment: Deployment, evidence: Evidence, impossible_service: str) -> None:
+    condition = _conditions(deployment.service(impossible_service), SATISFIED)
+    evidence.json("service condition", condition)
+    assert (condition.get("status"), condition.get("reason")) == ("False", NO_POOL_REASON), condition
+    assert condition.get("message"), "the condition gives no message"

@@ -1,0 +1,111 @@
+"""Steps of the reachability stage: the outside client, the LB IP, and where requests entered."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address
+
+from pytest_bdd import given, parsers, then, when
+
+from bgpconform.target import observe
+from bgpconform.target.evidence import Evidence
+from bgpconform.target.port import HttpAnswer
+from bgpconform.target.stages import Deployment, Stage
+from bgpconform.waiting import wait_for
+
+WELCOME = "<title>Welcome to nginx!</title>"
+FIRST_SOURCE_PORT = 40000
+CONTAINER = "my-app-container"  # the walkthrough's container name (target.manifests.nginx_pod)
+# nginx's default `combined` access log line, as `kubectl logs` shows it for the stock image.
+_COMBINED = re.compile(r'^(\d+\.\d+\.\d+\.\d+) - \S+ \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) ')
+
+
+def _url(deployment: Deployment) -> str:
+    status = deployment.service().get("status", {})
+    address = status["loadBalancer"]["ingress"][0]["ip"]
+    return f"http://{address}:{deployment.topology.workload.port}/"
+
+
+@given("the nginx service has an external IP announced to the router")
+def service_announced(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.bring_to(Stage.LB_IPAM)
+
+
+@when("the outside client requests the service's external IP and port", target_fixture="answers")
+def one_request(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer]:
+    url = _url(deployment)
+    client = deployment.target.client
+    timeout = deployment.topology.waits.http
+    waited = wait_for(
+        lambda: client.http_get(url, timeout=min(3.0, timeout)),
+        lambda answer: answer.ok,
+        expected=f"HTTP 200 from {url}",
+        timeout=timeout,
+        describe=HttpAnswer.summary,
+    )
+    deployment.evidence.timing(
+        Stage.LB_IPAM.label, "route at router -> first successful request", waited.elapsed
+    )
+    evidence.text(f"curl {url}", waited.value.body)
+    return [waited.value]
+
+
+@when(
+    parsers.parse("the outside client sends {count:d} requests from different source ports"),
+    target_fixture="answers",
+)
+def many_requests(deployment: Deployment, evidence: Evidence, count: int) -> list[HttpAnswer]:
+    url = _url(deployment)
+    client = deployment.target.client
+    answers = [client.http_get(url, timeout=3.0, local_port=FIRST_SOURCE_PORT + i) for i in range(count)]
+    evidence.text("requests", "\n".join(a.summary() for a in answers))
+    return answers
+
+
+@then("it gets the nginx welcome page")
+@then("every request gets the nginx welcome page")
+def welcome_page(answers: list[HttpAnswer]) -> None:
+    failed = [a.summary() for a in answers if not (a.ok and WELCOME in a.body)]
+    assert not failed, "requests without the nginx page:\n" + "\n".join(failed)
+
+
+def _entry_nodes(deployment: Deployment, client: IPv4Address) -> dict[str, int]:
+    """Where each request from the client entered, read from nginx's access log (`kubectl logs`).
+
+    A request entering on the backend's own node reaches nginx with the client's address; one entering
+    elsewhere is source-NATed to that node's address (Cilium's SNAT mode for externalTrafficPolicy
+    Cluster), so the remote address names the entry node either way.
+    """
+    workload = deployment.topology.workload
+    by_address = {node.address: node.name for node in deployment.topology.nodes}
+    entered: dict[str, int] = {}
+    for pod in observe.pods(deployment.target.kube, workload.namespace, f"app={workload.app_label}"):
+        log = deployment.target.kube.pod_log(pod.name, CONTAINER, pod.namespace)
+        for line in log.splitlines():
+            found = _COMBINED.match(line)
+            if not found:
+                continue
+            remote = IPv4Address(found.group(1))
+            node = pod.node if remote == client else by_address.get(remote)
+            if node is not None:
+                entered[node] = entered.get(node, 0) + 1
+    return entered
+
+
+@then("the requests entered through more than one labelled node when the router does ECMP")
+def spread(deployment: Deployment, evidence: Evidence, answers: list[HttpAnswer]) -> None:
+    client = deployment.target.client.address
+    entered = _entry_nodes(deployment, client)
+    evidence.json("requests per entry node (from nginx's access log)", entered)
+    peering = {n.name for n in deployment.topology.bgp_nodes}
+    assert set(entered) <= peering, (
+        f"requests entered through nodes that do not peer: {sorted(set(entered) - peering)}"
+    )
+    if deployment.topology.router.ecmp and len(peering) > 1:
+        assert len(entered) > 1, (
+            f"all requests entered through {sorted(entered)} although the router does ECMP"
+        )
+    else:
+        assert len(entered) == 1, (
+            f"requests entered through {sorted(entered)} although the router has one path"
+        )
