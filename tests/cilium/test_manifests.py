@@ -4,14 +4,10 @@ containers; FACTS.md, "CRD registration, config, logs"), and that the API accept
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bgpconform.cilium import CiliumValues
-from bgpconform.lab.apiserver import ApiServer
 from bgpconform.lab.apiserver.selectors import match_label_selector_object
 from bgpconform.lab.cilium.install import LabCiliumInstaller
 from bgpconform.lab.cilium.manifests import (
@@ -21,27 +17,12 @@ from bgpconform.lab.cilium.manifests import (
     manifests,
     operator_deployment,
 )
-from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
+from bgpconform.lab.cluster.kube import Kube, Resources
 from bgpconform.topology import load_topology
 
 REPO = Path(__file__).resolve().parents[2]
 WALKTHROUGH = CiliumValues(cluster_name="k3s-rpi", k8s_service_host="192.168.1.200")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ApiServer]:
-    api_server = ApiServer(tmp_path / "run", bookmark_interval=0.2)
-    api_server.start()
-    yield api_server
-    api_server.stop()
-
-
-@pytest.fixture
-def kube(server: ApiServer) -> Iterator[Kube]:
-    api = new_api_client(str(server.kubeconfig_path))
-    yield Kube(api)
-    api.close()  # type: ignore[no-untyped-call]
 
 
 def test_values_for_the_lab_topology_are_the_walkthroughs() -> None:

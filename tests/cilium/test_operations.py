@@ -4,8 +4,6 @@ agent pod (FACTS.md, "`cilium bgp peers`")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from bgpconform.cilium import CiliumOperationError, CiliumOperations
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily
 from bgpconform.lab.apiserver import ApiServer, ExecResult
-from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
+from bgpconform.lab.cluster.kube import Kube, Resources
 from bgpconform.routers.port import SessionState
 
 NS = "kube-system"
@@ -40,21 +38,6 @@ AGENT_JSON = """[
   }
 ]
 """
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ApiServer]:
-    api_server = ApiServer(tmp_path / "run", bookmark_interval=0.2)
-    api_server.start()
-    yield api_server
-    api_server.stop()
-
-
-@pytest.fixture
-def kube(server: ApiServer) -> Iterator[Kube]:
-    api = new_api_client(str(server.kubeconfig_path))
-    yield Kube(api)
-    api.close()  # type: ignore[no-untyped-call]
 
 
 def make_pod(kube: Kube, name: str, labels: dict[str, str], node: str | None = None) -> None:

@@ -81,21 +81,6 @@ class Log:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ApiServer]:
-    api_server = ApiServer(tmp_path / "run", bookmark_interval=0.2)
-    api_server.start()
-    yield api_server
-    api_server.stop()
-
-
-@pytest.fixture
-def kube(server: ApiServer) -> Iterator[Kube]:
-    api = new_api_client(str(server.kubeconfig_path))
-    yield Kube(api)
-    api.close()  # type: ignore[no-untyped-call]
-
-
-@pytest.fixture
 def core(kube: Kube) -> Api:
     return client.CoreV1Api(kube.api_client)
 

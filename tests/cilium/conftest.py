@@ -1,0 +1,26 @@
+"""An embedded API server per test, and a client of it, for the Cilium emulation's API-level tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bgpconform.lab.apiserver import ApiServer
+from bgpconform.lab.cluster.kube import Kube, new_api_client
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ApiServer]:
+    api_server = ApiServer(tmp_path / "run", bookmark_interval=0.2)
+    api_server.start()
+    yield api_server
+    api_server.stop()
+
+
+@pytest.fixture
+def kube(server: ApiServer) -> Iterator[Kube]:
+    api = new_api_client(str(server.kubeconfig_path))
+    yield Kube(api)
+    api.close()  # type: ignore[no-untyped-call]
