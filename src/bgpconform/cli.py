@@ -51,18 +51,21 @@ def _topology_file(given: Path | None) -> Path:
 def _lab_up(args: argparse.Namespace) -> int:
     from bgpconform.lab.interactive import up
     from bgpconform.lab.prerequisites import check_lab_prerequisites
+    from bgpconform.target.stages import parse_stage
     from bgpconform.topology import load_topology
 
     check_lab_prerequisites()
     path = _topology_file(args.topology)
     load_topology(path)  # a bad file is reported here, not in the background process's log
-    state = up(path, timeout=args.timeout)
+    parse_stage(args.stage)  # and so is a bad stage name, listing the stages
+    state = up(path, timeout=args.timeout, stage=args.stage)
     details = state.details
     timings = details.get("timings", {})
     total = sum(float(v) for v in timings.values())
     client = state.client_namespace
-    print(f"lab {details['run_id']} is up in {total:.2f}s (topology {path})")
-    print("A minimal k3s without CNI: nodes NotReady, coredns and local-path-provisioner Pending.")
+    print(f"lab {details['run_id']} is up in {total:.2f}s at stage {args.stage} (topology {path})")
+    if args.stage == "minimal":
+        print("A minimal k3s without CNI: nodes NotReady, coredns and local-path-provisioner Pending.")
     print()
     print(f"  export KUBECONFIG={state.kubeconfig}")
     print("  kubectl get nodes")
@@ -115,7 +118,7 @@ def _lab_down(args: argparse.Namespace) -> int:
 def _lab_serve(args: argparse.Namespace) -> int:
     from bgpconform.lab.interactive import serve
 
-    return serve(args.topology)
+    return serve(args.topology, args.stage)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="start a lab in the background, as a minimal k3s install leaves a cluster"
     )
     lab_up.add_argument("--topology", type=Path, help=f"topology file (default {DEFAULT_TOPOLOGY})")
-    lab_up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the lab")
+    lab_up.add_argument(
+        "--stage",
+        default="minimal",
+        help="walkthrough stage to leave the lab at: minimal (default), cilium, bgp-enabled, bgp-ready, "
+        "peering, lb-ipam",
+    )
+    lab_up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the lab")
     lab_up.set_defaults(handler=_lab_up)
     lab_status = lab_commands.add_parser("status", help="show the background lab")
     lab_status.set_defaults(handler=_lab_status)
@@ -145,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_down.set_defaults(handler=_lab_down)
     serve = lab_commands.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--topology", type=Path, required=True)
+    serve.add_argument("--stage", default="minimal")
     serve.set_defaults(handler=_lab_serve)
     return parser
 

@@ -13,6 +13,7 @@ import pytest
 
 from bgpconform.lab.interactive import read_state, state_path
 from bgpconform.lab.runs import list_namespaces
+from bgpconform.topology import load_topology
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,4 +90,50 @@ def test_up_with_a_bad_topology_says_which_file(tmp_path: Path) -> None:
     result = bgpconform("lab", "up", "--topology", str(broken))
     assert result.returncode == 2
     assert str(broken) in result.stderr
+    assert read_state() is None
+
+
+def test_up_at_a_stage_leaves_the_walkthrough_there() -> None:
+    """`--stage lb-ipam`: the nginx service answers the outside client through its LB IP, by hand."""
+    started = bgpconform("lab", "up", "--stage", "lb-ipam")
+    try:
+        assert started.returncode == 0, started.stderr
+        state = read_state()
+        assert state is not None
+        assert state.details["stage"] == "lb-ipam"
+        env = {**os.environ, "KUBECONFIG": state.kubeconfig}
+        workload = load_topology(REPO / "topologies" / "lab.yaml").workload
+        jsonpath = "jsonpath={.status.loadBalancer.ingress[0].ip}"
+        service = subprocess.run(
+            ["kubectl", "get", "svc", workload.service_name, "-n", workload.namespace, "-o", jsonpath],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        page = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                state.client_namespace,
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                f"http://{service.stdout.strip()}:{workload.port}/",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "Welcome to nginx!" in page.stdout, page.stderr
+    finally:
+        assert bgpconform("lab", "down").returncode == 0
+
+
+def test_up_with_an_unknown_stage_lists_the_stages() -> None:
+    result = bgpconform("lab", "up", "--stage", "nope")
+    assert result.returncode == 2
+    assert "choose one of: minimal, cilium, bgp-enabled, bgp-ready, peering, lb-ipam" in result.stderr
     assert read_state() is None

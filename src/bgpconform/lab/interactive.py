@@ -84,9 +84,11 @@ def _write_state(state: LabState) -> None:
     staging.rename(path)
 
 
-def serve(topology_file: Path) -> int:
-    """The body of the background process: bring the lab up, publish its state, hold it until told to stop."""
-    from bgpconform.lab.cluster.cluster import LabCluster
+def serve(topology_file: Path, stage: str = "minimal") -> int:
+    """The body of the background process: bring the lab up (to `stage` of the walkthrough), publish its
+    state, hold it until told to stop."""
+    from bgpconform.target.lab import LabTarget
+    from bgpconform.target.stages import Deployment, Stage, parse_stage
     from bgpconform.topology import load_topology
 
     stop = threading.Event()
@@ -97,9 +99,15 @@ def serve(topology_file: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _stop)
     topology = load_topology(topology_file)
-    cluster = LabCluster(topology, purpose="interactive")
+    wanted = parse_stage(stage)
+    target = LabTarget(topology, purpose="interactive")
     try:
-        cluster.start()
+        target.start()
+        cluster = target.cluster
+        deployment = Deployment(target)
+        deployment.current = Stage.MINIMAL
+        deployment.wait_nodes_registered()
+        deployment.bring_to(wanted)
         ticks = process_start_ticks(os.getpid())
         assert ticks is not None
         details = cluster.describe()
@@ -108,19 +116,20 @@ def serve(topology_file: Path) -> int:
             "api": cluster.timings.api,
             "components": cluster.timings.components,
         }
+        details["stage"] = wanted.label
         _write_state(LabState(os.getpid(), ticks, str(topology_file), details))
         print(f"lab {details['run_id']} is up", flush=True)
         while not stop.wait(3600):
             pass
     finally:
-        cluster.stop()
+        target.stop()
         with contextlib.suppress(FileNotFoundError):
             state_path().unlink()
         print("lab is down", flush=True)
     return 0
 
 
-def up(topology_file: Path, timeout: float = 60.0) -> LabState:
+def up(topology_file: Path, timeout: float = 60.0, stage: str = "minimal") -> LabState:
     """Start the background lab and return once its API answers and its nodes have registered."""
     current = read_state()
     if current is not None and current.alive:
@@ -135,7 +144,17 @@ def up(topology_file: Path, timeout: float = 60.0) -> LabState:
     root.mkdir(parents=True, exist_ok=True)
     with log_path().open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bgpconform.cli", "lab", "serve", "--topology", str(topology_file)],
+            [
+                sys.executable,
+                "-m",
+                "bgpconform.cli",
+                "lab",
+                "serve",
+                "--topology",
+                str(topology_file),
+                "--stage",
+                stage,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
