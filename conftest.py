@@ -5,7 +5,6 @@ from __future__ import annotations
 
 pytest_plugins = [
     "fixtures.target",
-    "steps.common",
     "steps.cluster_steps",
     "steps.bgp_steps",
     "steps.lbipam_steps",

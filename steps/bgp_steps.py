@@ -10,7 +10,8 @@ from bgpconform.cilium import expectations
 from bgpconform.routers.port import SessionState
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
-from bgpconform.target.stages import AGENT_SELECTOR, OPERATOR_SELECTOR, Deployment, Stage
+from bgpconform.target.stage import Stage
+from bgpconform.target.stages import AGENT_SELECTOR, OPERATOR_SELECTOR, Deployment
 from bgpconform.waiting import wait_for
 
 

@@ -6,7 +6,8 @@ from pytest_bdd import given, then, when
 
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
-from bgpconform.target.stages import Deployment, Stage
+from bgpconform.target.stage import Stage
+from bgpconform.target.stages import Deployment
 from bgpconform.waiting import wait_for
 
 ADDON_SELECTORS = {"kube-system": "k8s-app=kube-dns", "local-path-storage": "app=local-path-provisioner"}

@@ -10,7 +10,8 @@ from pytest_bdd import given, then, when
 from bgpconform.lab.cluster.kube import Resources
 from bgpconform.target import manifests, observe
 from bgpconform.target.evidence import Evidence
-from bgpconform.target.stages import Deployment, Stage
+from bgpconform.target.stage import Stage
+from bgpconform.target.stages import Deployment
 from bgpconform.waiting import wait_for
 
 SATISFIED = "io.cilium/lb-ipam-request-satisfied"  # 1.13-1.14 condition type (FACTS.md, LB IPAM)

@@ -10,7 +10,8 @@ from pytest_bdd import given, parsers, then, when
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
 from bgpconform.target.port import HttpAnswer
-from bgpconform.target.stages import Deployment, Stage
+from bgpconform.target.stage import Stage
+from bgpconform.target.stages import Deployment
 from bgpconform.waiting import wait_for
 
 WELCOME = "<title>Welcome to nginx!</title>"

@@ -51,7 +51,7 @@ def _topology_file(given: Path | None) -> Path:
 def _lab_up(args: argparse.Namespace) -> int:
     from bgpconform.lab.interactive import up
     from bgpconform.lab.prerequisites import check_lab_prerequisites
-    from bgpconform.target.stages import parse_stage
+    from bgpconform.target.stage import parse_stage
     from bgpconform.topology import load_topology
 
     check_lab_prerequisites()

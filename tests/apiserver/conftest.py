@@ -39,14 +39,6 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ApiServer]:
-    api_server = ApiServer(tmp_path / "run", bookmark_interval=0.2)
-    api_server.start()
-    yield api_server
-    api_server.stop()
-
-
-@pytest.fixture
 def api_client(server: ApiServer) -> Iterator[ApiClient]:
     api = new_client_from_config(config_file=str(server.kubeconfig_path))
     yield api

@@ -37,21 +37,6 @@ class Start(Protocol):
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ApiServer]:
-    api_server = ApiServer(tmp_path / "run", bookmark_interval=0.2)
-    api_server.start()
-    yield api_server
-    api_server.stop()
-
-
-@pytest.fixture
-def kube(server: ApiServer) -> Iterator[Kube]:
-    api: Any = new_api_client(str(server.kubeconfig_path))  # the client's close() is untyped
-    yield Kube(api)
-    api.close()
-
-
-@pytest.fixture
 def start(server: ApiServer) -> Iterator[Start]:
     """Start a controller with a client of its own; all are stopped, newest first, at teardown."""
     started: list[tuple[Controller, Any]] = []

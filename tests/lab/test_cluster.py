@@ -22,6 +22,7 @@ from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.cluster.kube import Kube, Resources
 from bgpconform.lab.runs import list_namespaces
 from bgpconform.routers.port import SessionState
+from bgpconform.target import manifests
 from bgpconform.topology import Topology
 from bgpconform.waiting import wait_for
 
@@ -183,26 +184,7 @@ def peering(operator_restarted: Observed, cluster: LabCluster, cilium: CiliumOpe
     """The walkthrough's policy and node labels; sessions seen `active`, then the router configured."""
     topology = cluster.topology
     kube = cluster.new_kube()
-    policy = {
-        "metadata": {"name": topology.bgp.policy_name},
-        "spec": {
-            "nodeSelector": {"matchLabels": dict(topology.bgp.node_selector)},
-            "virtualRouters": [
-                {
-                    "localASN": topology.bgp.node_asn,
-                    "exportPodCIDR": topology.bgp.export_pod_cidr,
-                    "serviceSelector": {
-                        "matchExpressions": [
-                            {"key": "somekey", "operator": "NotIn", "values": ["never-used-value"]}
-                        ]
-                    },
-                    "neighbors": [
-                        {"peerAddress": f"{topology.router.address}/32", "peerASN": topology.bgp.peer_asn}
-                    ],
-                }
-            ],
-        },
-    }
+    policy = manifests.peering_policy(topology)
     kube.create(Resources.BGP_PEERING_POLICIES, policy)
     for node in topology.bgp_nodes:
         kube.patch(Resources.NODES, node.name, {"metadata": {"labels": dict(topology.bgp.node_selector)}})

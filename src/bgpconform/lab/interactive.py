@@ -88,7 +88,8 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
     """The body of the background process: bring the lab up (to `stage` of the walkthrough), publish its
     state, hold it until told to stop."""
     from bgpconform.target.lab import LabTarget
-    from bgpconform.target.stages import Deployment, Stage, parse_stage
+    from bgpconform.target.stage import Stage, parse_stage
+    from bgpconform.target.stages import Deployment
     from bgpconform.topology import load_topology
 
     stop = threading.Event()
@@ -169,7 +170,15 @@ def up(topology_file: Path, timeout: float = 60.0, stage: str = "minimal") -> La
         return state if state is not None and state.pid == process.pid else None
 
     try:
-        waited = wait_for(probe, lambda seen: seen is not None, expected="the lab to be up", timeout=timeout)
+        # Polling a local file and a child's exit status is cheap: poll often, so `up` returns promptly.
+        waited = wait_for(
+            probe,
+            lambda seen: seen is not None,
+            expected="the lab to be up",
+            timeout=timeout,
+            interval=0.02,
+            max_interval=0.05,
+        )
     except WaitTimeout:
         process.terminate()
         process.wait(timeout=30)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 
-from bgpconform.cilium.install import CiliumInstaller
-from bgpconform.cilium.operations import CiliumOperations
-from bgpconform.lab.cilium.install import LabCiliumInstaller
+from bgpconform.cilium.versions import image_version
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.cluster.kube import Kube, Resources
 from bgpconform.lab.commands import run
@@ -20,6 +19,10 @@ from bgpconform.lab.netns import ns_argv
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
 from bgpconform.target.port import HttpAnswer, OutsideClient
 from bgpconform.topology import Topology
+
+if TYPE_CHECKING:
+    from bgpconform.cilium.install import CiliumInstaller
+    from bgpconform.cilium.operations import CiliumOperations
 
 _STATUS_MARK = "\n@@bgpconform-http-status:"
 
@@ -91,10 +94,14 @@ class LabTarget:
 
     @property
     def cilium(self) -> CiliumOperations:
+        from bgpconform.cilium.operations import CiliumOperations  # exec support loads on first use
+
         return CiliumOperations(self.kube)
 
     @property
     def installer(self) -> CiliumInstaller:
+        from bgpconform.lab.cilium.install import LabCiliumInstaller
+
         return LabCiliumInstaller(self.kube)
 
     @property
@@ -118,5 +125,5 @@ class LabTarget:
             versions["k3s"] = str(nodes[0]["status"]["nodeInfo"]["kubeletVersion"])
         for pod in self.kube.items(Resources.PODS, "kube-system", label_selector="k8s-app=cilium")[:1]:
             image = str(pod["spec"]["containers"][0]["image"])
-            versions["cilium"] = image.split(":", 1)[1].split("@", 1)[0] if ":" in image else image
+            versions["cilium"] = image_version(image) or image
         return versions

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bgpconform.cilium.install import CiliumInstaller
-from bgpconform.cilium.operations import CiliumOperations
-from bgpconform.lab.cluster.kube import Kube
-from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
-from bgpconform.topology import Topology
+if TYPE_CHECKING:  # the kubernetes client is slow to import; a `lab up` without Cilium needs none of it
+    from bgpconform.cilium.install import CiliumInstaller
+    from bgpconform.cilium.operations import CiliumOperations
+    from bgpconform.lab.cluster.kube import Kube
+    from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
+    from bgpconform.topology import Topology
 
 
 @dataclass(frozen=True)

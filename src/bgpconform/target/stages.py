@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from enum import IntEnum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from bgpconform.cilium.install import CiliumValues
-from bgpconform.errors import ConfigError
 from bgpconform.lab.cluster.kube import ApiException, Resources
 from bgpconform.routers.port import SessionState
 from bgpconform.target import manifests, observe
 from bgpconform.target.evidence import Evidence
 from bgpconform.target.port import Target
+from bgpconform.target.stage import Stage
+from bgpconform.topology import Topology, Waits
 from bgpconform.waiting import Waited, wait_for
 
 T = TypeVar("T")
@@ -38,28 +38,6 @@ AGENT_SELECTOR = "k8s-app=cilium"
 OPERATOR_SELECTOR = "io.cilium/app=operator"
 BGPP_PLURAL = "ciliumbgppeeringpolicies"
 BGPP_GROUP_VERSION = "cilium.io/v2alpha1"
-
-
-class Stage(IntEnum):
-    MINIMAL = 0
-    CILIUM = 1
-    BGP_ENABLED = 2
-    BGP_READY = 3
-    PEERING = 4
-    LB_IPAM = 5
-
-    @property
-    def label(self) -> str:
-        return self.name.lower().replace("_", "-")
-
-
-STAGES = {stage.label: stage for stage in Stage}
-
-
-def parse_stage(name: str) -> Stage:
-    if name not in STAGES:
-        raise ConfigError(f"--stage {name!r}: unknown stage; choose one of: {', '.join(STAGES)}")
-    return STAGES[name]
 
 
 class Deployment:
@@ -72,7 +50,7 @@ class Deployment:
         self.dirty = False  # a scenario added objects beyond its stage (extra pools, services)
 
     @property
-    def topology(self) -> Any:
+    def topology(self) -> Topology:
         return self.target.topology
 
     # -- navigation --------------------------------------------------------------------------------
@@ -112,7 +90,7 @@ class Deployment:
         return result.value
 
     @property
-    def waits(self) -> Any:
+    def waits(self) -> Waits:
         return self.topology.waits
 
     # -- minimal -----------------------------------------------------------------------------------

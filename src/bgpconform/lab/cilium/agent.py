@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily, agent_json, format_uptime, tabwriter
+from bgpconform.cilium.versions import image_version
 from bgpconform.errors import HarnessError
 from bgpconform.lab.apiserver.exec_registry import ExecResult
 from bgpconform.lab.cilium.agent_services import desired_entries, slices_from_pods
@@ -636,13 +637,6 @@ class ServiceController(Controller):
         self.agent.ensure_cilium_node()
 
 
-def _image_version(image: str, fallback: str) -> str:
-    """`quay.io/cilium/cilium:v1.13.4@sha256:...` -> `1.13.4`; other tags give `fallback`."""
-    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
-    found = re.fullmatch(r"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)", tag)
-    return found.group(1) if found else fallback
-
-
 class AgentProgram:
     """The kubelet's program for image `quay.io/cilium/cilium:*` (container `cilium-agent`).
 
@@ -664,7 +658,7 @@ class AgentProgram:
             directory=ctx.directory,
             cni_config_dir=Path(cni_dir) if cni_dir is not None else ctx.directory / "net.d",
             log=ctx.log,
-            version=_image_version(image, str(ctx.topology.cluster.cilium_version)),
+            version=image_version(image) or str(ctx.topology.cluster.cilium_version),
             crd_wait_timeout=float(ctx.extra.get("crd_wait_timeout", 300.0)),
             resync=float(ctx.extra.get("resync", 5.0)),
         )

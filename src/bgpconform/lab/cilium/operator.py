@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bgpconform.cilium.versions import cilium_minor
+from bgpconform.cilium.versions import cilium_minor, image_version
 from bgpconform.lab.cilium import crds as cilium_crds
 from bgpconform.lab.cilium.crds import SCHEMA_VERSION_LABEL, CiliumCRD
 from bgpconform.lab.cilium.lbipam import (
@@ -54,7 +54,7 @@ from bgpconform.lab.cluster.kube import (
 from bgpconform.lab.cluster.runtime import ContainerContext
 from bgpconform.waiting import WaitTimeout, wait_for
 
-__all__ = ["CONFIG_MAP", "LBIPAMController", "Operator", "OperatorProgram", "image_version", "logfmt"]
+__all__ = ["CONFIG_MAP", "LBIPAMController", "Operator", "OperatorProgram", "logfmt"]
 
 CONFIG_MAP = "cilium-config"
 SUBSYS = "cilium-operator-generic"
@@ -79,16 +79,6 @@ def logfmt(level: str, msg: str, **fields: object) -> str:
     parts = [f"level={level}", f"msg={value(msg)}"]
     parts.extend(f"{key}={value(fields[key])}" for key in sorted(fields))
     return " ".join(parts)
-
-
-def image_version(image: str) -> str | None:
-    """`quay.io/cilium/operator-generic:v1.13.4@sha256:...` -> `1.13.4`; None without a version tag."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return None
-    tag = last.split(":", 1)[1]
-    return tag.removeprefix("v") if re.match(r"^v?\d+\.\d+", tag) else None
 
 
 def _truthy(config: Mapping[str, str], key: str, default: bool) -> bool:

@@ -29,7 +29,7 @@ from bgpconform.lab.cluster.kube import Kube, new_api_client
 from bgpconform.lab.cluster.kubelet import Kubelet
 from bgpconform.lab.cluster.nodelifecycle import NodeLifecycleController
 from bgpconform.lab.cluster.replicaset import ReplicaSetController
-from bgpconform.lab.cluster.runtime import ContainerContext, ContainerProgram, ImageRegistry
+from bgpconform.lab.cluster.runtime import ImageRegistry
 from bgpconform.lab.cluster.scheduler import Scheduler
 from bgpconform.lab.lab import Lab
 from bgpconform.topology import Topology
@@ -141,12 +141,7 @@ class LabCluster:
         from bgpconform.lab.cilium.operator import OperatorProgram
 
         images = builtin_images()
-
-        def agent(ctx: ContainerContext) -> ContainerProgram:
-            ctx.extra.setdefault("cni_config_dir", self._kubelets[ctx.node.name].cni_config_dir)
-            return AgentProgram(ctx)
-
-        images.register(AGENT_IMAGE_PATTERN, agent)
+        images.register(AGENT_IMAGE_PATTERN, AgentProgram)
         images.register(OPERATOR_IMAGE_PATTERN, OperatorProgram)
         return images
 

@@ -142,6 +142,7 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         stream: bool = False,
+        text: bool = False,
         timeout: float | tuple[float, float] | None = 30.0,
     ) -> Any:
         method, url, headers, body, _ = self.api_client.param_serialize(
@@ -157,8 +158,10 @@ class Kube:
             return response.response
         data: bytes = response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status <= 299:
-            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-            raise ApiException.from_response(http_resp=response, body=text, data=None)
+            message = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+            raise ApiException.from_response(http_resp=response, body=message, data=None)
+        if text:
+            return data.decode("utf-8", "replace")
         return json.loads(data) if data else None
 
     def api_resources(self, group_version: str) -> list[dict[str, Any]]:
@@ -271,15 +274,8 @@ class Kube:
     def pod_log(self, pod: str, container: str, namespace: str) -> str:
         """`kubectl logs POD -c CONTAINER -n NAMESPACE`."""
         path = Resources.PODS.path(namespace, pod, "log")
-        method, url, headers, body, _ = self.api_client.param_serialize(
-            "GET", path, query_params=[("container", container)], auth_settings=["BearerToken"]
-        )
-        response = self.api_client.call_api(method, url, headers, body, _request_timeout=30.0)
-        data: bytes = response.read()  # type: ignore[no-untyped-call]
-        if not 200 <= response.status <= 299:
-            text = data.decode("utf-8", "replace")
-            raise ApiException.from_response(http_resp=response, body=text, data=None)
-        return data.decode("utf-8", "replace")
+        log: str = self._call("GET", path, query={"container": container}, text=True)
+        return log
 
     def delete(
         self, resource: KubeResource, name: str, namespace: str | None = None, *, missing_ok: bool = True

@@ -1,9 +1,10 @@
-"""An embedded API server per test, and a client of it, for the Cilium emulation's API-level tests."""
+"""Fixtures the harness's own test packages share: an embedded API server per test and a client of it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,6 @@ def server(tmp_path: Path) -> Iterator[ApiServer]:
 
 @pytest.fixture
 def kube(server: ApiServer) -> Iterator[Kube]:
-    api = new_api_client(str(server.kubeconfig_path))
+    api: Any = new_api_client(str(server.kubeconfig_path))  # the client's close() is untyped
     yield Kube(api)
-    api.close()  # type: ignore[no-untyped-call]
+    api.close()
