@@ -443,7 +443,13 @@ def test_two_policies_selecting_one_node_clear_its_bgp_and_log_the_error(cluster
             expected=f"the router's session with {victim.address} down",
             timeout=lab.topology.waits.sessions_established,
         )
-        assert lab.router.bgp_routes(victim.pod_cidr) == []
+        # FRR reports the state change before it has flushed the peer's paths from its RIB.
+        wait_for(
+            lambda: lab.router.bgp_routes(victim.pod_cidr),
+            lambda routes: routes == [],
+            expected=f"no route to {victim.pod_cidr} at the router",
+            timeout=10,
+        )
         others = [n for n in cluster.workers if n != victim]
         assert all(cluster.states()[n.name] == ["established"] for n in others)
         assert not any(
