@@ -7,11 +7,12 @@ from ipaddress import IPv4Network
 from pytest_bdd import given, then, when
 
 from bgpconform.cilium import expectations
+from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.routers.port import SessionState
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
 from bgpconform.target.stage import Stage
-from bgpconform.target.stages import AGENT_SELECTOR, OPERATOR_SELECTOR, Deployment
+from bgpconform.target.stages import Deployment
 from bgpconform.waiting import wait_for
 
 
@@ -84,26 +85,38 @@ def restart_operator(deployment: Deployment, evidence: Evidence) -> list[str]:
 @then("the operator logs that it created the BGP peering policy resource")
 def operator_created_crd(deployment: Deployment, evidence: Evidence, restarted_operator: list[str]) -> None:
     cilium = deployment.target.cilium
-    operators = [p["metadata"]["name"] for p in cilium.operator_pods()]
-    assert operators, "no operator pod"
-    assert not set(operators) & set(restarted_operator), "the operator pod was not replaced"
-    log = cilium.logs(operators[0], "cilium-operator")
-    lines = [line for line in log.splitlines() if "CRD" in line]
-    evidence.text(f"kubectl logs -n kube-system {operators[0]} | grep CRD", "\n".join(lines))
-    assert any(expectations.operator_created_policy_crd() in line for line in lines)
+    wanted = expectations.operator_created_policy_crd()
+
+    def crd_lines() -> dict[str, list[str]]:
+        return {
+            name: [line for line in cilium.logs(name, "cilium-operator").splitlines() if "CRD" in line]
+            for name in (p["metadata"]["name"] for p in cilium.operator_pods())
+            if name not in restarted_operator
+        }
+
+    logged = wait_for(
+        crd_lines,
+        lambda logs: any(wanted in line for lines in logs.values() for line in lines),
+        expected=f"a new operator's log to contain: {wanted}",
+        timeout=deployment.waits.crd_registered,
+        describe=lambda logs: logs or f"no operator pod other than {restarted_operator}",
+    ).value
+    name, lines = next((n, lines) for n, lines in logged.items() if any(wanted in line for line in lines))
+    evidence.text(f"kubectl logs -n kube-system {name} | grep CRD", "\n".join(lines))
 
 
 @then("the BGP peering policy resource is served")
 def policy_served(deployment: Deployment, evidence: Evidence) -> None:
-    assert deployment.policy_resource_served()
+    deployment.wait_policy_resource()
+    served = [r["name"] for r in deployment.target.kube.api_resources("cilium.io/v2alpha1")]
+    evidence.text("kubectl api-resources --api-group=cilium.io (v2alpha1)", "\n".join(sorted(served)))
 
 
 @then("every Cilium agent is ready")
 def agents_ready(deployment: Deployment, evidence: Evidence) -> None:
-    agents = observe.pods(deployment.target.kube, "kube-system", AGENT_SELECTOR)
+    agents = deployment.wait_agents_ready()
     evidence.table("kubectl get pods -n kube-system -l k8s-app=cilium", observe.pod_table(agents))
-    assert agents, "no agent pods"
-    assert all(a.running_and_ready for a in agents), [a.name for a in agents if not a.running_and_ready]
+    deployment.current = Stage.BGP_READY  # the scenario has walked the whole stage
 
 
 # -- peering ---------------------------------------------------------------------------------------

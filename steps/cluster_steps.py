@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import given, then, when
 
+from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
 from bgpconform.target.stage import Stage
@@ -61,8 +62,8 @@ def install_cilium(deployment: Deployment, evidence: Evidence) -> None:
 @then("a Cilium agent runs on every node and one Cilium operator runs")
 def cilium_runs(deployment: Deployment, evidence: Evidence) -> None:
     kube = deployment.target.kube
-    agents = observe.pods(kube, "kube-system", "k8s-app=cilium")
-    operators = observe.pods(kube, "kube-system", "io.cilium/app=operator")
+    agents = observe.pods(kube, "kube-system", AGENT_SELECTOR)
+    operators = observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
     evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
     expected = {node.name for node in deployment.topology.nodes}
     assert {a.node for a in agents if a.running_and_ready} == expected, (

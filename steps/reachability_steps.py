@@ -12,7 +12,7 @@ from bgpconform.target.evidence import Evidence
 from bgpconform.target.port import HttpAnswer
 from bgpconform.target.stage import Stage
 from bgpconform.target.stages import Deployment
-from bgpconform.waiting import wait_for
+from bgpconform.waiting import WaitTimeout, wait_for
 
 WELCOME = "<title>Welcome to nginx!</title>"
 FIRST_SOURCE_PORT = 40000
@@ -34,16 +34,24 @@ def service_announced(deployment: Deployment, evidence: Evidence) -> None:
 
 @when("the outside client requests the service's external IP and port", target_fixture="answers")
 def one_request(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer]:
+    """Retries until the first success (the datapath converges after the route), then hands the
+    answer to the Then step; a client that never succeeds hands over its last answer to be judged."""
     url = _url(deployment)
     client = deployment.target.client
     timeout = deployment.topology.waits.http
-    waited = wait_for(
-        lambda: client.http_get(url, timeout=min(3.0, timeout)),
-        lambda answer: answer.ok,
-        expected=f"HTTP 200 from {url}",
-        timeout=timeout,
-        describe=HttpAnswer.summary,
-    )
+    answers: list[HttpAnswer] = []
+
+    def request() -> HttpAnswer:
+        answers.append(client.http_get(url, timeout=min(3.0, timeout)))
+        return answers[-1]
+
+    try:
+        waited = wait_for(request, lambda answer: answer.ok, expected=f"HTTP 200 from {url}", timeout=timeout)
+    except WaitTimeout:
+        evidence.text(
+            f"curl {url} ({len(answers)} tries in {timeout:g} s, none answered)", answers[-1].summary()
+        )
+        return answers[-1:]
     deployment.evidence.timing(
         Stage.LB_IPAM.label, "route at router -> first successful request", waited.elapsed
     )
@@ -67,7 +75,10 @@ def many_requests(deployment: Deployment, evidence: Evidence, count: int) -> lis
 @then("every request gets the nginx welcome page")
 def welcome_page(answers: list[HttpAnswer]) -> None:
     failed = [a.summary() for a in answers if not (a.ok and WELCOME in a.body)]
-    assert not failed, "requests without the nginx page:\n" + "\n".join(failed)
+    assert not failed, (
+        f"expected: every request answered with the nginx welcome page ({WELCOME})\n"
+        f"  observed: {len(failed)} of {len(answers)} without it:\n    " + "\n    ".join(failed)
+    )
 
 
 def _entry_nodes(deployment: Deployment, client: IPv4Address) -> dict[str, int]:

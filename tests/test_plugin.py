@@ -67,3 +67,23 @@ def test_missing_programs_are_named_with_their_packages(
     message = str(caught.value)
     assert "missing programs: ip, zebra, bgpd, vtysh, gobgpd, gobgp, nginx, iptables" in message
     assert "apt-get install frr gobgpd iproute2 iptables nginx-light" in message
+
+
+def test_a_topology_outside_the_project_given_as_a_separate_value_is_refused_with_the_fix(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytester.makeini("[pytest]\ntestpaths = suite\n")
+    pytester.mkpydir("suite").joinpath("test_here.py").write_text("def test_here():\n    pass\n")
+    pytester.makepyfile(test_stray="def test_stray():\n    raise AssertionError('not in testpaths')\n")
+    outside = tmp_path_factory.mktemp("elsewhere") / "rack.yaml"
+    outside.write_text((REPO / "topologies" / "lab.yaml").read_text())
+
+    refused = pytester.runpytest_subprocess("--topology", str(outside))
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        [f"*--topology {outside}: pytest took *fix: write it as --topology={outside}"]
+    )
+
+    accepted = pytester.runpytest_subprocess(f"--topology={outside}")
+    assert accepted.ret == pytest.ExitCode.OK
+    accepted.stdout.fnmatch_lines(["*1 passed*"])

@@ -6,6 +6,7 @@ everything it does is therefore lazy: a pytest run that never asks for the topol
 
 from __future__ import annotations
 
+import itertools
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,33 @@ def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
 
 
+PATH_OPTIONS = ("--topology", "--reports-dir")
+
+
+def _path_read_as_test_path(config: pytest.Config) -> str | None:
+    """pytest finds its configuration before it knows plugin options, so in `--topology /x/t.yaml`
+    it takes `/x/t.yaml` for a test path; outside the project that loses the project's ini file
+    (and `testpaths` with it), and pytest would collect whatever lies in the current directory."""
+    args = list(config.invocation_params.args)
+    for option, value in itertools.pairwise(args):
+        if option not in PATH_OPTIONS:
+            continue
+        home = config.inipath.parent if config.inipath is not None else None
+        resolved = (config.invocation_params.dir / value).resolve()
+        if home is None or not resolved.is_relative_to(home):
+            found = f"its configuration file {config.inipath}" if config.inipath else "no configuration file"
+            return (
+                f"{option} {value}: pytest took {value} for a test path while it looked for its "
+                f"configuration and found {found}, so it would collect the wrong tests; "
+                f"fix: write it as {option}={value}"
+            )
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    misread = _path_read_as_test_path(config)
+    if misread is not None:
+        raise pytest.UsageError(misread)
     target = config.getoption("--target")
     if target not in IMPLEMENTED_TARGETS:
         raise pytest.UsageError(target_not_implemented(target))

@@ -21,6 +21,7 @@ import kubernetes.client
 from kubernetes.stream import stream
 
 from bgpconform.cilium.bgp_peers import BgpPeer, parse_agent_json
+from bgpconform.cilium.labels import AGENT_CONTAINER, AGENT_SELECTOR, CONFIG_MAP, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError
 from bgpconform.lab.cluster.kube import MERGE_PATCH, Kube, Resources
 
@@ -34,10 +35,6 @@ __all__ = [
     "CiliumOperations",
 ]
 
-CONFIG_MAP = "cilium-config"
-AGENT_SELECTOR = "k8s-app=cilium"
-OPERATOR_SELECTOR = "io.cilium/app=operator"
-AGENT_CONTAINER = "cilium-agent"
 BGP_PEERS_COMMAND = ("cilium", "bgp", "peers", "-o", "json")
 EXEC_TIMEOUT = 30.0
 ERROR_CHANNEL = 3

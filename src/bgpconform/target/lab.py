@@ -11,6 +11,7 @@ import time
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
+from bgpconform.cilium.labels import AGENT_SELECTOR
 from bgpconform.cilium.versions import image_version
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.cluster.kube import Kube, Resources
@@ -123,7 +124,7 @@ class LabTarget:
         nodes = self.kube.items(Resources.NODES)
         if nodes:
             versions["k3s"] = str(nodes[0]["status"]["nodeInfo"]["kubeletVersion"])
-        for pod in self.kube.items(Resources.PODS, "kube-system", label_selector="k8s-app=cilium")[:1]:
+        for pod in self.kube.items(Resources.PODS, "kube-system", label_selector=AGENT_SELECTOR)[:1]:
             image = str(pod["spec"]["containers"][0]["image"])
             versions["cilium"] = image_version(image) or image
         return versions

@@ -35,6 +35,15 @@ def peering_policy(topology: Topology) -> dict[str, Any]:
     }
 
 
+def namespace(name: str) -> dict[str, Any]:
+    """The workload's namespace, when the topology names one the cluster lacks; marked as the harness's."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {HARNESS_LABEL: "true"}},
+    }
+
+
 def lb_pool(pool: LbPool) -> dict[str, Any]:
     return pool_object(pool.name, list(pool.cidrs))
 

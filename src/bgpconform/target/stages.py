@@ -22,6 +22,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from bgpconform.cilium.install import CiliumValues
+from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.lab.cluster.kube import ApiException, Resources
 from bgpconform.routers.port import SessionState
 from bgpconform.target import manifests, observe
@@ -34,8 +35,6 @@ from bgpconform.waiting import Waited, wait_for
 T = TypeVar("T")
 
 BGP_CONFIG_KEY = "enable-bgp-control-plane"
-AGENT_SELECTOR = "k8s-app=cilium"
-OPERATOR_SELECTOR = "io.cilium/app=operator"
 BGPP_PLURAL = "ciliumbgppeeringpolicies"
 BGPP_GROUP_VERSION = "cilium.io/v2alpha1"
 
@@ -65,7 +64,7 @@ class Deployment:
         forward: dict[Stage, Callable[[], object]] = {
             Stage.CILIUM: self.install_cilium,
             Stage.BGP_ENABLED: self.enable_bgp,
-            Stage.BGP_READY: self.restart_operator,
+            Stage.BGP_READY: self.make_bgp_ready,
             Stage.PEERING: self.peer,
             Stage.LB_IPAM: self.expose_nginx,
         }
@@ -166,11 +165,31 @@ class Deployment:
         return any(r.get("name") == BGPP_PLURAL for r in self.target.kube.api_resources(BGPP_GROUP_VERSION))
 
     def restart_operator(self) -> list[str]:
-        """Delete the operator pod; its successor registers the policy CRD and the agents get ready."""
+        """Delete the operator pod (the walkthrough's fix) and wait for its successor to run."""
+        kube = self.target.kube
+        before = {p.name for p in observe.pods(kube, "kube-system", OPERATOR_SELECTOR)}
         deleted = self.target.cilium.restart_operator()
         self._wait(
             Stage.BGP_READY,
-            "operator restart -> policy CRD served",
+            "operator pod deleted -> new operator running",
+            lambda: wait_for(
+                lambda: observe.pods(kube, "kube-system", OPERATOR_SELECTOR),
+                lambda views: (
+                    bool(views)
+                    and not {v.name for v in views} & before
+                    and all(v.running_and_ready for v in views)
+                ),
+                expected=f"a new cilium-operator pod running in place of {sorted(before)}",
+                timeout=self.waits.pods_running,
+                describe=observe.pod_table,
+            ),
+        )
+        return deleted
+
+    def wait_policy_resource(self) -> None:
+        self._wait(
+            Stage.BGP_READY,
+            "new operator running -> policy CRD served",
             lambda: wait_for(
                 self.policy_resource_served,
                 bool,
@@ -178,9 +197,11 @@ class Deployment:
                 timeout=self.waits.crd_registered,
             ),
         )
-        self._wait(
+
+    def wait_agents_ready(self) -> list[observe.PodView]:
+        return self._wait(
             Stage.BGP_READY,
-            "operator restart -> every agent ready",
+            "policy CRD served -> every agent ready",
             lambda: wait_for(
                 lambda: observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR),
                 lambda views: bool(views) and all(v.running_and_ready for v in views),
@@ -189,8 +210,12 @@ class Deployment:
                 describe=observe.pod_table,
             ),
         )
+
+    def make_bgp_ready(self) -> None:
+        self.restart_operator()
+        self.wait_policy_resource()
+        self.wait_agents_ready()
         self.current = Stage.BGP_READY
-        return deleted
 
     # -- peering -----------------------------------------------------------------------------------
     def apply_policy(self) -> None:
@@ -252,13 +277,21 @@ class Deployment:
         existing = self.target.kube.get_or_none(Resources.LB_IP_POOLS, pool["metadata"]["name"])
         return existing or self.target.kube.create(Resources.LB_IP_POOLS, pool)
 
+    def ensure_namespace(self) -> None:
+        """The topology may put the workload in a namespace of its own; create it once, keep it after."""
+        name = self.topology.workload.namespace
+        if self.target.kube.get_or_none(Resources.NAMESPACES, name) is None:
+            self.target.kube.create(Resources.NAMESPACES, manifests.namespace(name))
+
     def create_nginx(self) -> None:
+        self.ensure_namespace()
         pod = manifests.nginx_pod(self.topology)
         meta = pod["metadata"]
         if self.target.kube.get_or_none(Resources.PODS, meta["name"], meta["namespace"]) is None:
             self.target.kube.create(Resources.PODS, pod, meta["namespace"])
 
     def create_service(self, name: str | None = None, annotations: dict[str, str] | None = None) -> str:
+        self.ensure_namespace()
         service = manifests.lb_service(self.topology, name, annotations=annotations)
         meta = service["metadata"]
         if self.target.kube.get_or_none(Resources.SERVICES, meta["name"], meta["namespace"]) is None:

@@ -1,0 +1,163 @@
+"""Run the conformance suite in a child pytest and read back what each scenario and step did.
+
+The suite is the product's main job, so its own tests run it the way a user does (a separate pytest
+process with its own lab) and read its results from the files CI tools read: pytest-bdd's cucumber
+JSON for steps and their messages, JUnit XML for the verdict class of each scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pytest_bdd.feature import get_features
+from pytest_bdd.scenario import make_python_name
+
+ROOT = Path(__file__).resolve().parents[2]
+FEATURES = ROOT / "features"
+WALKTHROUGH_MODULE = "features/test_walkthrough.py"
+SUITE_DEADLINE = 600.0  # seconds; far above any healthy run, so only a hang hits it
+TEARDOWN_DEADLINE = 60.0
+
+
+@dataclass(frozen=True)
+class StepResult:
+    keyword: str
+    name: str
+    status: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    feature: str
+    name: str
+    steps: tuple[StepResult, ...]
+    outcome: str
+
+    @property
+    def passed(self) -> bool:
+        return all(step.status == "passed" for step in self.steps)
+
+    @property
+    def failed_step(self) -> StepResult | None:
+        return next((step for step in self.steps if step.status == "failed"), None)
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    returncode: int
+    scenarios: dict[str, ScenarioResult]
+    output: str
+
+    def summary(self) -> str:
+        """What a failed expectation shows: each scenario's result and the end of the run's output."""
+        lines = [f"exit code {self.returncode}"]
+        for title, result in self.scenarios.items():
+            failed = result.failed_step
+            where = f" at '{failed.keyword} {failed.name}'" if failed else ""
+            lines.append(f"  {result.outcome:<15} {title}{where}")
+        return "\n".join(lines) + "\n--- output (end) ---\n" + self.output[-4000:]
+
+
+def scenario_titles() -> list[str]:
+    """Every scenario of the walkthrough's features, in file order."""
+    return [title for feature in _features() for title in feature.scenarios]
+
+
+def node_id(title: str) -> str:
+    return f"{WALKTHROUGH_MODULE}::test_{make_python_name(title)}"
+
+
+def _features() -> list[Any]:
+    return sorted(get_features([str(FEATURES)]), key=lambda f: str(f.filename))
+
+
+def topology_with(base: Path, directory: Path, **waits: float) -> Path:
+    """A copy of a topology file with some waits shortened, so a run that must fail fails quickly."""
+    data = yaml.safe_load(base.read_text())
+    data.setdefault("waits", {}).update(waits)
+    written = directory / f"{base.stem}-short-waits.yaml"
+    written.write_text(yaml.safe_dump(data, sort_keys=False))
+    return written
+
+
+def run_suite(
+    directory: Path,
+    *selection: str,
+    topology: Path | None = None,
+    plugins: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> SuiteRun:
+    """`pytest` on the features in a child process; `selection` is node ids (all scenarios if empty)."""
+    cucumber = directory / "cucumber.json"
+    junit = directory / "junit.xml"
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--rootdir={ROOT}"]
+    argv += [f"--cucumberjson={cucumber}", f"--junitxml={junit}"]
+    for plugin in plugins:
+        argv += ["-p", plugin]
+    if topology is not None:
+        argv.append(f"--topology={topology}")
+    argv += list(selection) or [WALKTHROUGH_MODULE]
+    child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    returncode, output = _run_with_deadline(argv, child_env)
+    outcomes = _junit_outcomes(junit) if junit.exists() else {}
+    scenarios = _cucumber_scenarios(cucumber, outcomes) if cucumber.exists() else {}
+    return SuiteRun(returncode, scenarios, output)
+
+
+def _run_with_deadline(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """At the deadline the child gets SIGTERM first, which the harness turns into a clean teardown
+    of its lab; only a child that ignores that too is killed."""
+    with subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as child:
+        try:
+            output, _ = child.communicate(timeout=SUITE_DEADLINE)
+        except subprocess.TimeoutExpired:
+            child.terminate()
+            try:
+                output, _ = child.communicate(timeout=TEARDOWN_DEADLINE)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                output, _ = child.communicate()
+            raise AssertionError(
+                f"the suite did not finish within {SUITE_DEADLINE:.0f}s: {' '.join(argv)}\n{output[-4000:]}"
+            ) from None
+        return child.returncode, output
+
+
+def _junit_outcomes(path: Path) -> dict[str, str]:
+    """Test function name -> the verdict class the harness gave it (its `outcome` property)."""
+    outcomes: dict[str, str] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for prop in case.iter("property"):
+            if prop.get("name") == "outcome":
+                outcomes[case.get("name", "")] = prop.get("value", "")
+    return outcomes
+
+
+def _cucumber_scenarios(path: Path, outcomes: dict[str, str]) -> dict[str, ScenarioResult]:
+    results: dict[str, ScenarioResult] = {}
+    for feature in json.loads(path.read_text()):
+        for element in feature.get("elements", []):
+            steps = tuple(
+                StepResult(
+                    keyword=str(step.get("keyword", "")).strip(),
+                    name=str(step.get("name", "")),
+                    status=str(step.get("result", {}).get("status", "")),
+                    error=str(step.get("result", {}).get("error_message", "")),
+                )
+                for step in element.get("steps", [])
+            )
+            title = str(element["name"])
+            outcome = outcomes.get(f"test_{make_python_name(title)}", "unknown")
+            results[title] = ScenarioResult(str(feature["name"]), title, steps, outcome)
+    return results

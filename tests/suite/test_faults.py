@@ -1,0 +1,118 @@
+"""A broken stage fails the right scenario with a message that says what was expected and seen.
+
+Each test runs the whole suite on a lab broken one way and checks every scenario's fate: the ones
+before the broken stage pass, the first one that depends on it fails at the step that asserts it,
+classified as non-conformance, and its message names the expected and the observed state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.suite.faults import FAULT_VARIABLE
+from tests.suite.runner import ROOT, ScenarioResult, SuiteRun, run_suite, scenario_titles, topology_with
+
+pytestmark = pytest.mark.lab
+
+LAB = ROOT / "topologies" / "lab.yaml"
+CNI = [
+    "Without a CNI every node waits and the cluster's own pods stay pending",
+    "Installing Cilium makes every node Ready and runs the pending pods",
+]
+BGP = ["Agents wait for the peering policy resource until the operator restarts"]
+PEERING = ["Sessions are active until the router knows the nodes, then established"]
+ALLOCATES = "A LoadBalancer service gets an address from the pool, announced by every peering node"
+OVERLAP = "An overlapping pool is marked conflicting and allocates nothing"
+IMPOSSIBLE = "A service asking for an address no pool has is told why"
+REACH_ONE = "The outside client gets the nginx page through the LB IP"
+REACH_MANY = "Requests from many source ports spread over the peering nodes"
+
+
+def _faulty_run(tmp_path: Path, fault: str | None, topology: Path) -> SuiteRun:
+    env = {FAULT_VARIABLE: fault} if fault else {}
+    plugins = ("tests.suite.faults",) if fault else ()
+    run = run_suite(tmp_path, topology=topology, plugins=plugins, env=env)
+    assert set(run.scenarios) == set(scenario_titles()), run.summary()
+    return run
+
+
+def _passed(run: SuiteRun, titles: list[str]) -> None:
+    failed = [title for title in titles if not run.scenarios[title].passed]
+    assert not failed, f"expected to pass: {failed}\n{run.summary()}"
+
+
+def _failed_at(run: SuiteRun, title: str, step: str, *phrases: str) -> ScenarioResult:
+    result = run.scenarios[title]
+    failed = result.failed_step
+    assert failed is not None, f"{title!r} should fail\n{run.summary()}"
+    assert failed.name == step, f"{title!r} failed at {failed.name!r}, not {step!r}\n{run.summary()}"
+    assert result.outcome == "non-conformant", run.summary()
+    for phrase in ("expected:", "observed:", *phrases):
+        assert phrase in failed.error, f"{phrase!r} missing from the failure message:\n{failed.error}"
+    return result
+
+
+def _failed_in_background(run: SuiteRun, titles: list[str], phrase: str) -> None:
+    """Scenarios after the broken stage fail while their Background brings the deployment to it."""
+    for title in titles:
+        failed = run.scenarios[title].failed_step
+        assert failed is not None, f"{title!r} should fail\n{run.summary()}"
+        assert failed.keyword == "Given", f"{title!r} failed at {failed.name!r}\n{run.summary()}"
+        assert phrase in failed.error, f"{phrase!r} missing from:\n{failed.error}"
+
+
+def test_a_router_that_is_never_configured_fails_peering_at_established(tmp_path: Path) -> None:
+    topology = topology_with(LAB, tmp_path, sessions_established=8)
+    run = _faulty_run(tmp_path, "router-unconfigured", topology)
+    _passed(run, CNI + BGP)
+    _failed_at(
+        run,
+        PEERING[0],
+        "every labelled node's session with the router is established on both sides",
+        "established",
+        "active",
+    )
+    _failed_in_background(run, [ALLOCATES, OVERLAP, IMPOSSIBLE, REACH_ONE, REACH_MANY], "established")
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED
+
+
+def test_an_operator_that_never_restarts_fails_the_bgp_control_plane(tmp_path: Path) -> None:
+    topology = topology_with(LAB, tmp_path, pods_running=6)
+    run = _faulty_run(tmp_path, "operator-not-restarted", topology)
+    _passed(run, CNI)
+    _failed_at(
+        run, BGP[0], "the Cilium operator is restarted", "a new cilium-operator pod", "cilium-operator-"
+    )
+    _failed_in_background(run, [*PEERING, ALLOCATES, REACH_ONE], "a new cilium-operator pod")
+
+
+def test_a_pool_that_cannot_allocate_fails_allocation_and_says_what_the_service_shows(
+    tmp_path: Path,
+) -> None:
+    data = yaml.safe_load(LAB.read_text())
+    first = data["lb_pools"][0]["cidrs"][0]
+    data["lb_pools"][0]["cidrs"] = [first.split("/")[0].rsplit(".", 1)[0] + ".7/32"]
+    data["waits"]["ip_allocated"] = 4
+    topology = tmp_path / "lab-slash32.yaml"
+    topology.write_text(yaml.safe_dump(data, sort_keys=False))
+    run = _faulty_run(tmp_path, None, topology)
+    _passed(run, CNI + BGP + PEERING + [IMPOSSIBLE])
+    _failed_at(
+        run,
+        ALLOCATES,
+        "the service gets an external IP inside the first pool, never its first or last address",
+        "external IP",
+    )
+    _failed_at(run, OVERLAP, "a new LoadBalancer service still gets an address from the first pool")
+    _failed_in_background(run, [REACH_ONE, REACH_MANY], "external IP")
+
+
+def test_a_stopped_nginx_fails_reachability_and_shows_the_client_error(tmp_path: Path) -> None:
+    topology = topology_with(LAB, tmp_path, http=4)
+    run = _faulty_run(tmp_path, "nginx-stopped", topology)
+    _passed(run, CNI + BGP + PEERING + [ALLOCATES, OVERLAP, IMPOSSIBLE])
+    _failed_at(run, REACH_ONE, "it gets the nginx welcome page", "Welcome to nginx!", "no answer")
+    _failed_at(run, REACH_MANY, "every request gets the nginx welcome page")
