@@ -8,11 +8,12 @@ from pytest_bdd import given, then, when
 
 from bgpconform.cilium import expectations
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
+from bgpconform.expect import expect
 from bgpconform.routers.port import SessionState
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
 from bgpconform.target.stage import Stage
-from bgpconform.target.stages import Deployment
+from bgpconform.target.stages import BGPP_PLURAL, Deployment
 from bgpconform.waiting import wait_for
 
 
@@ -39,17 +40,16 @@ def agents_restarted(deployment: Deployment, evidence: Evidence, before_enable: 
     operators = observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
     evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
     kept = set(before_enable["agents"]) & {a.name for a in agents}
-    assert not kept, f"agents not restarted by the config change: {sorted(kept)}"
-    assert [o.name for o in operators] == before_enable["operators"], (
-        f"the operator changed: before {before_enable['operators']}, now {[o.name for o in operators]}"
-    )
+    expect(not kept, "every agent pod replaced by the config change", f"still running: {sorted(kept)}")
+    now = [o.name for o in operators]
+    expect(now == before_enable["operators"], f"the operator untouched: {before_enable['operators']}", now)
 
 
 @then("the BGP peering policy resource is not served")
 def policy_not_served(deployment: Deployment, evidence: Evidence) -> None:
     served = [r["name"] for r in deployment.target.kube.api_resources("cilium.io/v2alpha1")]
     evidence.text("kubectl api-resources --api-group=cilium.io (v2alpha1)", "\n".join(sorted(served)))
-    assert "ciliumbgppeeringpolicies" not in served
+    expect(BGPP_PLURAL not in served, f"{BGPP_PLURAL} not among the served resources", sorted(served))
 
 
 @then("the Cilium agents are not ready and log that they cannot watch BGP peering policies")
@@ -74,7 +74,7 @@ def agents_waiting(deployment: Deployment, evidence: Evidence) -> None:
     agents = observe.pods(deployment.target.kube, "kube-system", AGENT_SELECTOR)
     evidence.table("kubectl get pods -n kube-system -l k8s-app=cilium", observe.pod_table(agents))
     ready = [a.name for a in agents if a.running_and_ready]
-    assert not ready, f"agents ready although the policy CRD is missing: {ready}"
+    expect(not ready, "no agent ready while the policy CRD is missing", observe.pod_table(agents))
 
 
 @when("the Cilium operator is restarted", target_fixture="restarted_operator")
@@ -142,7 +142,7 @@ def unlabelled_no_session(deployment: Deployment, evidence: Evidence) -> None:
     per_node = deployment.target.cilium.bgp_peers()
     evidence.table("cilium bgp peers", observe.bgp_peers_table(per_node))
     stray = {node: peers for node, peers in per_node.items() if node not in peering and peers}
-    assert not stray, f"nodes without the policy label that have sessions: {sorted(stray)}"
+    expect(not stray, "no BGP session on nodes without the policy label", observe.bgp_peers_table(stray))
 
 
 @then("every labelled node has a session with the router in state active")
@@ -171,7 +171,7 @@ def sessions_established(deployment: Deployment, evidence: Evidence) -> None:
         for n in deployment.topology.bgp_nodes
         if states.get(n.address) is not SessionState.ESTABLISHED
     ]
-    assert not down, f"the router has no established session with {down}"
+    expect(not down, f"the router's sessions with {down} established", observe.sessions_table(sessions))
 
 
 def _ipv4_counts(deployment: Deployment, which: str) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pytest_bdd import given, then, when
 
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
+from bgpconform.expect import expect
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
 from bgpconform.target.stage import Stage
@@ -37,7 +38,7 @@ def nodes_not_ready(deployment: Deployment, evidence: Evidence) -> None:
         for v in views
         if v.ready or CNI_NOT_INITIALIZED not in v.message
     ]
-    assert not wrong, "nodes that should be NotReady for want of a CNI:\n" + "\n".join(wrong)
+    expect(not wrong, f"every node NotReady with the message {CNI_NOT_INITIALIZED!r}", "\n".join(wrong))
 
 
 @then("the cluster DNS and storage pods are Pending")
@@ -51,7 +52,7 @@ def addons_pending(deployment: Deployment, evidence: Evidence) -> None:
     )
     evidence.table("kubectl get pods -A", observe.pod_table(observe.pods(deployment.target.kube)))
     running = [f"{v.namespace}/{v.name}: {v.status}" for v in waited.value if v.status != "Pending"]
-    assert not running, "pods that should be Pending without a pod network: " + ", ".join(running)
+    expect(not running, "CoreDNS and local-path-provisioner Pending", ", ".join(running))
 
 
 @when("Cilium is installed")
@@ -66,23 +67,29 @@ def cilium_runs(deployment: Deployment, evidence: Evidence) -> None:
     operators = observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
     evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
     expected = {node.name for node in deployment.topology.nodes}
-    assert {a.node for a in agents if a.running_and_ready} == expected, (
-        f"expected a ready agent on each of {sorted(expected)}"
-    )
-    assert len([o for o in operators if o.running_and_ready]) == 1, "expected one ready operator"
+    table = observe.pod_table(agents + operators)
+    ready_on = {a.node for a in agents if a.running_and_ready}
+    expect(ready_on == expected, f"a ready agent on each of {sorted(expected)}", table)
+    expect(len([o for o in operators if o.running_and_ready]) == 1, "one ready operator", table)
 
 
 @then("every node is Ready")
 def nodes_ready(deployment: Deployment, evidence: Evidence) -> None:
     views = observe.nodes(deployment.target.kube)
     evidence.table("kubectl get nodes", observe.node_table(deployment.target.kube))
-    assert views, "no nodes registered"
-    assert all(v.ready for v in views), [v.name for v in views if not v.ready]
+    expect(
+        bool(views) and all(v.ready for v in views),
+        "every node Ready",
+        observe.node_table(deployment.target.kube),
+    )
 
 
 @then("the cluster DNS and storage pods are Running")
 def addons_running(deployment: Deployment, evidence: Evidence) -> None:
     views = addon_pods(deployment)
     evidence.table("cluster DNS and storage pods", observe.pod_table(views))
-    assert {v.namespace for v in views} == set(ADDON_SELECTORS)
-    assert all(v.running_and_ready for v in views), [f"{v.name}: {v.ready} {v.status}" for v in views]
+    expect(
+        {v.namespace for v in views} == set(ADDON_SELECTORS) and all(v.running_and_ready for v in views),
+        "CoreDNS and local-path-provisioner Running and ready",
+        observe.pod_table(views),
+    )

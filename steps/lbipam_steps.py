@@ -7,6 +7,7 @@ from typing import Any
 
 from pytest_bdd import given, then, when
 
+from bgpconform.expect import expect
 from bgpconform.lab.cluster.kube import Resources
 from bgpconform.target import manifests, observe
 from bgpconform.target.evidence import Evidence
@@ -71,26 +72,34 @@ def nginx_runs(deployment: Deployment, evidence: Evidence) -> None:
     evidence.table("kubectl get pods -o wide", observe.pod_table(waited.value))
 
 
-@when("a LoadBalancer service is created for it", target_fixture="service_ip")
-def create_service(deployment: Deployment, evidence: Evidence) -> IPv4Address:
+@when("a LoadBalancer service is created for it")
+def create_service(deployment: Deployment, evidence: Evidence) -> None:
     deployment.create_service()
+
+
+@then(
+    "the service gets an external IP inside the first pool, never its first or last address",
+    target_fixture="service_ip",
+)
+def ip_inside_pool(deployment: Deployment, evidence: Evidence) -> IPv4Address:
     address = deployment.wait_service_ip()
     evidence.text("kubectl get svc", f"{deployment.topology.workload.service_name}  EXTERNAL-IP {address}")
-    return address
-
-
-@then("the service gets an external IP inside the first pool, never its first or last address")
-def ip_inside_pool(deployment: Deployment, evidence: Evidence, service_ip: IPv4Address) -> None:
     pool = _first_pool(deployment)
-    assert service_ip in pool, f"{service_ip} is not in {pool}"
-    assert service_ip not in (pool.network_address, pool.broadcast_address), f"{service_ip} is {pool}'s edge"
+    expect(address in pool, f"an address in {pool}", str(address))
+    edges = (pool.network_address, pool.broadcast_address)
+    expect(address not in edges, f"neither {edges[0]} nor {edges[1]}", str(address))
+    return address
 
 
 @then("the service reports that its IP request is satisfied")
 def request_satisfied(deployment: Deployment, evidence: Evidence) -> None:
     condition = _conditions(deployment.service(), SATISFIED)
     evidence.json("service condition", condition)
-    assert (condition.get("status"), condition.get("reason")) == ("True", "satisfied"), condition
+    expect(
+        (condition.get("status"), condition.get("reason")) == ("True", "satisfied"),
+        f"{SATISFIED} True, reason satisfied",
+        condition,
+    )
 
 
 @then("the router learns that address as a /32 from every labelled node")
@@ -126,16 +135,21 @@ def overlap_marked(deployment: Deployment, evidence: Evidence) -> None:
     evidence.json(f"{SECOND_POOL} {CONFLICT}", condition)
     first = deployment.topology.lb_pools[0]
     overlap = IPv4Network(f"{first.cidrs[0].network_address}/{min(first.cidrs[0].prefixlen + 1, 32)}")
-    assert condition.get("reason") == "cidr_overlap", condition
-    assert condition.get("message") == (
+    message = (
         f"Pool conflicts since CIDR '{overlap}' overlaps CIDR '{first.cidrs[0]}' from IP Pool '{first.name}'"
-    ), condition
+    )
+    expect(
+        (condition.get("reason"), condition.get("message")) == ("cidr_overlap", message),
+        f"reason cidr_overlap, message {message!r}",
+        condition,
+    )
 
 
 @then("the first pool is not marked conflicting")
 def first_not_marked(deployment: Deployment, evidence: Evidence) -> None:
     pool = deployment.target.kube.get(Resources.LB_IP_POOLS, deployment.topology.lb_pools[0].name)
-    assert _conditions(pool, CONFLICT).get("status") == "False", _conditions(pool, CONFLICT)
+    condition = _conditions(pool, CONFLICT)
+    expect(condition.get("status") == "False", f"{CONFLICT} False", condition)
 
 
 @then("a new LoadBalancer service still gets an address from the first pool")
@@ -143,7 +157,7 @@ def first_still_allocates(deployment: Deployment, evidence: Evidence) -> None:
     name = deployment.create_service("bgpconform-second")
     address = deployment.wait_service_ip(name)
     evidence.text("kubectl get svc bgpconform-second", f"EXTERNAL-IP {address}")
-    assert address in _first_pool(deployment)
+    expect(address in _first_pool(deployment), f"an address in {_first_pool(deployment)}", str(address))
 
 
 @when("the second pool is changed to a CIDR that overlaps no pool")
@@ -177,12 +191,17 @@ def no_ip(deployment: Deployment, evidence: Evidence, impossible_service: str) -
         expected=f"service {impossible_service} to get an LB IPAM condition",
         timeout=deployment.topology.waits.ip_allocated,
     )
-    assert not waited.value.get("status", {}).get("loadBalancer", {}).get("ingress"), waited.value["status"]
+    status = waited.value.get("status", {})
+    expect(not status.get("loadBalancer", {}).get("ingress"), "no external IP", status)
 
 
 @then("the service reports that no pool can satisfy its request")
 def says_why(deployment: Deployment, evidence: Evidence, impossible_service: str) -> None:
     condition = _conditions(deployment.service(impossible_service), SATISFIED)
     evidence.json("service condition", condition)
-    assert (condition.get("status"), condition.get("reason")) == ("False", NO_POOL_REASON), condition
-    assert condition.get("message"), "the condition gives no message"
+    expect(
+        (condition.get("status"), condition.get("reason")) == ("False", NO_POOL_REASON)
+        and bool(condition.get("message")),
+        f"{SATISFIED} False, reason {NO_POOL_REASON}, with a message",
+        condition,
+    )

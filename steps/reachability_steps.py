@@ -7,6 +7,7 @@ from ipaddress import IPv4Address
 
 from pytest_bdd import given, parsers, then, when
 
+from bgpconform.expect import expect
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
 from bgpconform.target.port import HttpAnswer
@@ -75,9 +76,10 @@ def many_requests(deployment: Deployment, evidence: Evidence, count: int) -> lis
 @then("every request gets the nginx welcome page")
 def welcome_page(answers: list[HttpAnswer]) -> None:
     failed = [a.summary() for a in answers if not (a.ok and WELCOME in a.body)]
-    assert not failed, (
-        f"expected: every request answered with the nginx welcome page ({WELCOME})\n"
-        f"  observed: {len(failed)} of {len(answers)} without it:\n    " + "\n    ".join(failed)
+    expect(
+        not failed,
+        f"every request answered with the nginx welcome page ({WELCOME})",
+        f"{len(failed)} of {len(answers)} without it:\n    " + "\n    ".join(failed),
     )
 
 
@@ -110,14 +112,14 @@ def spread(deployment: Deployment, evidence: Evidence, answers: list[HttpAnswer]
     entered = _entry_nodes(deployment, client)
     evidence.json("requests per entry node (from nginx's access log)", entered)
     peering = {n.name for n in deployment.topology.bgp_nodes}
-    assert set(entered) <= peering, (
-        f"requests entered through nodes that do not peer: {sorted(set(entered) - peering)}"
+    expect(
+        set(entered) <= peering, f"requests entering only through peering nodes {sorted(peering)}", entered
     )
     if deployment.topology.router.ecmp and len(peering) > 1:
-        assert len(entered) > 1, (
-            f"all requests entered through {sorted(entered)} although the router does ECMP"
+        expect(
+            len(entered) > 1, "requests entering through more than one node (the router does ECMP)", entered
         )
     else:
-        assert len(entered) == 1, (
-            f"requests entered through {sorted(entered)} although the router has one path"
+        expect(
+            len(entered) == 1, "every request entering through one node (the router has one path)", entered
         )

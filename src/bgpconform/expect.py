@@ -1,0 +1,27 @@
+"""Assertions about the system under test that read like a wait's timeout.
+
+A release manager reads a failure as "expected X, observed Y"; a bare `assert` gives Python's
+expression instead. Failing here raises `NonConformance`, which the verdict counts as the product's
+failure, never the harness's.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bgpconform.errors import NonConformance
+
+
+def show(observed: object) -> str:
+    """Multi-line text stays as it is (tables); structures are shown as compact JSON."""
+    if isinstance(observed, str):
+        return observed if "\n" not in observed else "\n" + observed
+    try:
+        return json.dumps(observed, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(observed)
+
+
+def expect(holds: bool, expected: str, observed: object) -> None:
+    if not holds:
+        raise NonConformance(f"expected: {expected}\n  observed: {show(observed)}")
