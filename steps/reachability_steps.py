@@ -67,7 +67,8 @@ def one_request(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer]:
 def many_requests(deployment: Deployment, evidence: Evidence, count: int) -> list[HttpAnswer]:
     url = _url(deployment)
     client = deployment.target.client
-    answers = [client.http_get(url, timeout=3.0, local_port=FIRST_SOURCE_PORT + i) for i in range(count)]
+    timeout = min(3.0, deployment.topology.waits.http)
+    answers = [client.http_get(url, timeout=timeout, local_port=FIRST_SOURCE_PORT + i) for i in range(count)]
     evidence.text("requests", "\n".join(a.summary() for a in answers))
     return answers
 

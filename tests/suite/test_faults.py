@@ -111,7 +111,7 @@ def test_a_pool_that_cannot_allocate_fails_allocation_and_says_what_the_service_
 
 
 def test_a_stopped_nginx_fails_reachability_and_shows_the_client_error(tmp_path: Path) -> None:
-    topology = topology_with(LAB, tmp_path, http=4)
+    topology = topology_with(LAB, tmp_path, http=1)
     run = _faulty_run(tmp_path, "nginx-stopped", topology)
     _passed(run, CNI + BGP + PEERING + [ALLOCATES, OVERLAP, IMPOSSIBLE])
     _failed_at(run, REACH_ONE, "it gets the nginx welcome page", "Welcome to nginx!", "no answer")
