@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from bgpconform.errors import HarnessError
-from bgpconform.waiting import WaitTimeout, wait_for
+from bgpconform.waiting import WaitRecord, WaitTimeout, observe_waits, wait_for
 
 
 def test_returns_the_first_value_that_satisfies_the_condition() -> None:
@@ -71,3 +71,20 @@ def test_a_wake_event_cuts_the_pause_short() -> None:
     timer.join()
     assert waited.value is True
     assert waited.elapsed < 5
+
+
+def test_observers_see_every_finished_wait_until_they_stop() -> None:
+    seen: list[WaitRecord] = []
+    stop = observe_waits(seen.append)
+    try:
+        values = iter([1, 2, 3])
+        wait_for(lambda: next(values), lambda v: v == 3, expected="three", timeout=5, interval=0.001)
+        with pytest.raises(WaitTimeout):
+            wait_for(lambda: 0, bool, expected="never", timeout=0.01, interval=0.001)
+    finally:
+        stop()
+    wait_for(lambda: 1, bool, expected="after stop", timeout=1)
+    assert [(r.expected, r.probes, r.succeeded) for r in seen[:1]] == [("three", 3, True)]
+    assert [(r.expected, r.succeeded) for r in seen[1:]] == [("never", False)]
+    assert seen[1].elapsed >= 0.01
+    assert {r.thread for r in seen} == {threading.current_thread().name}

@@ -47,6 +47,36 @@ class Waited(Generic[T]):
     probes: int
 
 
+@dataclass(frozen=True)
+class WaitRecord:
+    """One finished wait, for whoever accounts for where a run's time went (benchmarks, reports)."""
+
+    expected: str
+    elapsed: float
+    probes: int
+    succeeded: bool
+    thread: str
+
+
+WaitObserver = Callable[[WaitRecord], None]
+_observers: list[WaitObserver] = []
+
+
+def observe_waits(observer: WaitObserver) -> Callable[[], None]:
+    """Call `observer` after every wait in this process ends; returns the function that stops it."""
+    _observers.append(observer)
+    return lambda: _observers.remove(observer)
+
+
+def _finished(expected: str, start: float, probes: int, succeeded: bool) -> float:
+    elapsed = time.monotonic() - start
+    if _observers:
+        record = WaitRecord(expected, elapsed, probes, succeeded, threading.current_thread().name)
+        for observer in list(_observers):
+            observer(record)
+    return elapsed
+
+
 def wait_for(
     probe: Callable[[], T],
     until: Callable[[T], bool],
@@ -83,11 +113,11 @@ def wait_for(
         else:
             last_error = None
             if until(value):
-                return Waited(value, time.monotonic() - start, probes)
+                return Waited(value, _finished(expected, start, probes, succeeded=True), probes)
             last_value = describe(value) if describe else value
         now = time.monotonic()
         if now >= deadline:
-            raise WaitTimeout(expected, last_value, now - start, last_error)
+            raise WaitTimeout(expected, last_value, _finished(expected, start, probes, False), last_error)
         remaining = deadline - now
         if wake is not None:
             if wake.wait(min(pause, remaining)):
