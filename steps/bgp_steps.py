@@ -172,6 +172,7 @@ def sessions_established(deployment: Deployment, evidence: Evidence) -> None:
         if states.get(n.address) is not SessionState.ESTABLISHED
     ]
     expect(not down, f"the router's sessions with {down} established", observe.sessions_table(sessions))
+    evidence.count("bgp_sessions_established", sum(s.state is SessionState.ESTABLISHED for s in sessions))
 
 
 def _ipv4_counts(deployment: Deployment, which: str) -> dict[str, int]:
@@ -224,3 +225,4 @@ def router_has_pod_cidrs(deployment: Deployment, evidence: Evidence) -> None:
         Stage.PEERING.label, "session established -> pod CIDRs at the router", waited.elapsed
     )
     evidence.table("router: routes", observe.routes_table(observe.router_routes(router, prefixes)))
+    evidence.count("pod_cidr_routes_at_router", sum(len(hops) for hops in waited.value.values()))

@@ -35,6 +35,12 @@ def _all_pool_networks(deployment: Deployment) -> list[IPv4Network]:
     return [cidr for pool in deployment.topology.lb_pools for cidr in pool.cidrs]
 
 
+def _allocated(deployment: Deployment) -> int:
+    """LoadBalancer IPs handed out cluster-wide, for the report's counts."""
+    services = deployment.target.kube.items(Resources.SERVICES)
+    return sum(len(s.get("status", {}).get("loadBalancer", {}).get("ingress") or []) for s in services)
+
+
 def _outside_every_pool(deployment: Deployment) -> IPv4Network:
     """A block of the first pool's size next to it that overlaps no topology pool and no node subnet."""
     first = _first_pool(deployment)
@@ -88,6 +94,7 @@ def ip_inside_pool(deployment: Deployment, evidence: Evidence) -> IPv4Address:
     expect(address in pool, f"an address in {pool}", str(address))
     edges = (pool.network_address, pool.broadcast_address)
     expect(address not in edges, f"neither {edges[0]} nor {edges[1]}", str(address))
+    evidence.count("lb_ips_allocated", _allocated(deployment))
     return address
 
 
@@ -158,6 +165,7 @@ def first_still_allocates(deployment: Deployment, evidence: Evidence) -> None:
     address = deployment.wait_service_ip(name)
     evidence.text("kubectl get svc bgpconform-second", f"EXTERNAL-IP {address}")
     expect(address in _first_pool(deployment), f"an address in {_first_pool(deployment)}", str(address))
+    evidence.count("lb_ips_allocated", _allocated(deployment))
 
 
 @when("the second pool is changed to a CIDR that overlaps no pool")

@@ -43,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"where run reports are written (default: {DEFAULT_REPORTS} under the rootdir)",
     )
+    group.addoption(
+        "--no-report",
+        action="store_true",
+        default=False,
+        help="write no report directory (the suite writes one by default)",
+    )
 
 
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -73,6 +79,35 @@ def _path_read_as_test_path(config: pytest.Config) -> str | None:
     return None
 
 
+def _runs_features(config: pytest.Config) -> bool:
+    """The report belongs to the conformance suite: a session whose paths reach the features
+    directory; the harness's own tests (`pytest tests`) write none."""
+    base = config.getini("bdd_features_base_dir") or "features"
+    features = (Path(config.rootpath) / base).resolve()
+    if not features.is_dir():
+        return False
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::", 1)[0]).resolve()
+        if path == features or path.is_relative_to(features) or features.is_relative_to(path):
+            return True
+    return False
+
+
+def _start_report(config: pytest.Config) -> None:
+    if config.getoption("--no-report") or not _runs_features(config):
+        return
+    from bgpconform.report.collector import COLLECTOR, ReportCollector
+
+    collector = ReportCollector(config, reports_dir(config).resolve())
+    if not getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = str(collector.directory / "junit.xml")
+    if not getattr(config.option, "cucumber_json_path", None):
+        config.option.cucumber_json_path = str(collector.directory / "cucumber.json")
+    config.stash[COLLECTOR] = collector
+    config.pluginmanager.register(collector, "bgpconform-report")
+
+
+@pytest.hookimpl(tryfirst=True)  # before junitxml and pytest-bdd read their output paths
 def pytest_configure(config: pytest.Config) -> None:
     misread = _path_read_as_test_path(config)
     if misread is not None:
@@ -87,9 +122,15 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate_as_interrupt)
+    _start_report(config)
 
 
 _topology_key = pytest.StashKey[Topology]()
+
+
+def loaded_topology(config: pytest.Config) -> Topology | None:
+    """The topology if the session has read it (the report's redactor needs its secret names)."""
+    return config.stash.get(_topology_key, None)
 
 
 def topology_path(config: pytest.Config) -> Path:

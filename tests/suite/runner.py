@@ -100,7 +100,7 @@ def run_suite(
     cucumber = directory / "cucumber.json"
     junit = directory / "junit.xml"
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--rootdir={ROOT}"]
-    argv += [f"--cucumberjson={cucumber}", f"--junitxml={junit}"]
+    argv += [f"--cucumberjson={cucumber}", f"--junitxml={junit}", f"--reports-dir={directory / 'reports'}"]
     for plugin in plugins:
         argv += ["-p", plugin]
     if topology is not None:

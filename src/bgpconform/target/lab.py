@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from ipaddress import IPv4Address
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bgpconform.cilium.labels import AGENT_SELECTOR
@@ -72,6 +73,10 @@ class LabTarget:
             self._cluster = LabCluster(self.topology, self.purpose, init_step=self.init_step).start()
             self._kube = self._cluster.new_kube()
 
+    @property
+    def started(self) -> bool:
+        return self._cluster is not None
+
     def stop(self) -> None:
         cluster, self._cluster, self._kube = self._cluster, None, None
         if cluster is not None:
@@ -119,8 +124,13 @@ class LabTarget:
     def router_dump(self) -> RouterDump:
         return self.router.dump()
 
+    def dump_api(self, path: Path) -> None:
+        """The embedded API server's whole store; the lab's own server, so nothing is missed."""
+        self.cluster.api.dump(path)
+
     def versions(self) -> dict[str, str]:
-        versions = {"target": "lab", "router": self.router.version()}
+        # No cilium-cli runs here: the lab's installer does what cilium-cli v0.15 does through the API.
+        versions = {"target": "lab", "router": self.router.version(), "cilium-cli": "none (lab installer)"}
         nodes = self.kube.items(Resources.NODES)
         if nodes:
             versions["k3s"] = str(nodes[0]["status"]["nodeInfo"]["kubeletVersion"])

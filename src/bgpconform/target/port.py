@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # the kubernetes client is slow to import; a `lab up` without Cilium needs none of it
@@ -54,6 +55,10 @@ class Target(Protocol):
 
     def start(self) -> None: ...
 
+    @property
+    def started(self) -> bool:
+        """Whether `start` succeeded and `stop` has not run since."""
+
     def stop(self) -> None: ...
 
     def reset(self) -> None:
@@ -78,6 +83,9 @@ class Target(Protocol):
         """The router neighbors the topology calls for (one per peering node)."""
 
     def router_dump(self) -> RouterDump: ...
+
+    def dump_api(self, path: Path) -> None:
+        """Every API object the run can read, as multi-document YAML, Secret values left out."""
 
     def versions(self) -> dict[str, str]:
         """Versions as read from the system (k3s, Cilium, router), for evidence and the report."""

@@ -1,0 +1,80 @@
+"""Writes a run's report directory and points `reports/latest` at it.
+
+Files: report.json (the model), report.html, metrics.json, junit.xml and cucumber.json (pytest's and
+pytest-bdd's own writers; copied here when the user sent them elsewhere), scenarios/*.json (each
+scenario's evidence) and raw/ (the target's state). The last act is redacting the whole directory,
+so no writer, ours or a plugin's, can leave a secret behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bgpconform.report import summary
+from bgpconform.report.model import RunReport
+
+if TYPE_CHECKING:
+    from bgpconform.report.collector import ReportCollector
+
+LATEST = "latest"
+WRITE_SECONDS = pytest.StashKey[float]()  # how long writing took, for the benchmark
+
+
+def write_report(collector: ReportCollector, report: RunReport) -> Path:
+    from bgpconform.report.html import render_html
+
+    began = time.monotonic()
+    directory = collector.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.json").write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    (directory / "metrics.json").write_text(json.dumps(summary.metrics(report), indent=2), encoding="utf-8")
+    scenarios = directory / "scenarios"
+    scenarios.mkdir(exist_ok=True)
+    for scenario in report.scenarios:
+        name = scenario.node_id.rsplit("::", 1)[-1]
+        (scenarios / f"{name}.json").write_text(scenario.model_dump_json(indent=1), encoding="utf-8")
+    _copy_plugin_files(collector, directory)
+    (directory / "report.html").write_text(render_html(report), encoding="utf-8")
+    collector.redactor().tree(directory)
+    _point_latest(collector.reports, directory)
+    collector.config.stash[WRITE_SECONDS] = time.monotonic() - began
+    _tell(collector, directory, report)
+    return directory
+
+
+def _copy_plugin_files(collector: ReportCollector, directory: Path) -> None:
+    """junit.xml and cucumber.json are written by their own plugins before this runs (trylast)."""
+    option = collector.config.option
+    for given, name in (
+        (getattr(option, "xmlpath", None), "junit.xml"),
+        (getattr(option, "cucumber_json_path", None), "cucumber.json"),
+    ):
+        if given and Path(given).exists() and Path(given).resolve() != (directory / name).resolve():
+            shutil.copyfile(given, directory / name)
+
+
+def _point_latest(reports: Path, directory: Path) -> None:
+    """Replace the link atomically, so a reader never finds `latest` missing."""
+    link = reports / LATEST
+    temporary = reports / f".{LATEST}.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    temporary.symlink_to(directory.name)
+    temporary.replace(link)
+
+
+def _tell(collector: ReportCollector, directory: Path, report: RunReport) -> None:
+    reporter = collector.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("-", f"bgpconform verdict: {report.verdict}")
+        reporter.write_line(f"report: {directory / 'report.html'}")
+        for problem in collector.raw_problems:
+            reporter.write_line(f"raw evidence incomplete: {problem}")
