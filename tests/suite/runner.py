@@ -1,8 +1,8 @@
 """Run the conformance suite in a child pytest and read back what each scenario and step did.
 
 The suite is the product's main job, so its own tests run it the way a user does (a separate pytest
-process with its own lab) and read its results from the files CI tools read: pytest-bdd's cucumber
-JSON for steps and their messages, JUnit XML for the verdict class of each scenario.
+process with its own lab) and read its results from the files it writes: pytest-bdd's cucumber JSON
+for steps and their messages, the run's report.json for the verdict class of each scenario.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,8 @@ def run_suite(
     argv += list(selection) or [WALKTHROUGH_MODULE]
     child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     returncode, output = _run_with_deadline(argv, child_env)
-    outcomes = _junit_outcomes(junit) if junit.exists() else {}
+    report = directory / "reports" / "latest" / "report.json"
+    outcomes = _report_outcomes(report) if report.exists() else {}
     scenarios = _cucumber_scenarios(cucumber, outcomes) if cucumber.exists() else {}
     return SuiteRun(returncode, scenarios, output)
 
@@ -134,14 +134,10 @@ def _run_with_deadline(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
         return child.returncode, output
 
 
-def _junit_outcomes(path: Path) -> dict[str, str]:
-    """Test function name -> the verdict class the harness gave it (its `outcome` property)."""
-    outcomes: dict[str, str] = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        for prop in case.iter("property"):
-            if prop.get("name") == "outcome":
-                outcomes[case.get("name", "")] = prop.get("value", "")
-    return outcomes
+def _report_outcomes(path: Path) -> dict[str, str]:
+    """Scenario title -> the verdict class the harness gave it, from the run's report.json."""
+    data = json.loads(path.read_text())
+    return {str(s["name"]): str(s["outcome"]) for s in data["scenarios"]}
 
 
 def _cucumber_scenarios(path: Path, outcomes: dict[str, str]) -> dict[str, ScenarioResult]:
@@ -158,6 +154,6 @@ def _cucumber_scenarios(path: Path, outcomes: dict[str, str]) -> dict[str, Scena
                 for step in element.get("steps", [])
             )
             title = str(element["name"])
-            outcome = outcomes.get(f"test_{make_python_name(title)}", "unknown")
+            outcome = outcomes.get(title, "unknown")
             results[title] = ScenarioResult(str(feature["name"]), title, steps, outcome)
     return results

@@ -81,6 +81,7 @@ class ReportCollector:
         self.versions: dict[str, str] = {}
         self.harness_error: str | None = None
         self.raw_problems: list[str] = []
+        self.raw_seconds = 0.0  # collecting raw evidence, part of what the report costs a run
 
     # -- from the features' fixtures -----------------------------------------------------------------
     def record_versions(self, target: Target) -> None:
@@ -94,8 +95,10 @@ class ReportCollector:
         """Called before the target stops: its versions and raw state, redacted, into `raw/`."""
         from bgpconform.report.raw import collect_raw
 
+        began = time.monotonic()
         self.record_versions(target)
         self.raw_problems += collect_raw(target, self.directory / "raw", self.redactor())
+        self.raw_seconds += time.monotonic() - began
 
     def redactor(self) -> Redactor:
         from bgpconform.plugin import loaded_topology
@@ -176,10 +179,6 @@ class ReportCollector:
             outcome = Outcome.NOT_ASSESSED if report.skipped else classify(error if report.failed else None)
             if state.outcome is None or call.when == "call":
                 state.outcome, state.error = outcome, error if report.failed else None
-                # JUnit XML reads the properties of the teardown report, which copies the item's.
-                item.user_properties[:] = [p for p in item.user_properties if p[0] != "outcome"]
-                item.user_properties.append(("outcome", str(outcome)))
-                report.user_properties = list(item.user_properties)
         if call.when == "teardown":
             state.duration = time.monotonic() - state.began
             record = item.stash.get(EVIDENCE, None)
