@@ -121,6 +121,24 @@ def _lab_serve(args: argparse.Namespace) -> int:
     return serve(args.topology, args.stage)
 
 
+def _report_compare(args: argparse.Namespace) -> int:
+    from bgpconform.report.compare import compare, load_report, render_html, render_text
+
+    comparison = compare(load_report(args.old), load_report(args.new))
+    if args.html is not None:
+        try:
+            args.html.write_text(render_html(comparison), encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise ConfigError(
+                f"{args.html}: cannot write the HTML comparison ({reason}); pass --html a writable path"
+            ) from None
+    print(render_text(comparison), end="")
+    if args.html is not None:
+        print(f"HTML comparison written to {args.html}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bgpconform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--topology", type=Path, required=True)
     serve.add_argument("--stage", default="minimal")
     serve.set_defaults(handler=_lab_serve)
+
+    report = commands.add_parser("report", help="run reports")
+    report_commands = report.add_subparsers(dest="report_command", required=True)
+    report_compare = report_commands.add_parser(
+        "compare", help="what changed between two runs: verdict, versions, scenario outcomes, timings"
+    )
+    report_compare.add_argument("old", type=Path, help="the earlier run's report directory or report.json")
+    report_compare.add_argument("new", type=Path, help="the later run's (e.g. reports/latest)")
+    report_compare.add_argument("--html", type=Path, metavar="FILE", help="also write the comparison as HTML")
+    report_compare.set_defaults(handler=_report_compare)
     return parser
 
 

@@ -24,7 +24,9 @@ class Verdict(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Ignore fields this version does not know: a newer harness adds fields, and an older
+    # `report compare` must still read its report.json.
+    model_config = ConfigDict(extra="ignore")
 
 
 class StepResult(_Model):

@@ -23,18 +23,24 @@ _SHAPES = (
     # kubeconfig and Kubernetes objects: `token: x`, `client-key-data: x`, JSON "token": "x"
     re.compile(
         r"""(?P<key>["']?(?:token|client-key-data|client-certificate-data|password|secret|"""
-        r"""id-token|refresh-token|access-token)["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|[^\s,}]+)""",
+        r"""id-token|refresh-token|access-token)["']?[ \t]*[:=][ \t]*)"""
+        r"""(?P<value>"[^"\\]*"|'[^'\\]*'|[^\s,}"'\\]+)""",
         re.IGNORECASE,
     ),
-    re.compile(r"(?P<key>Authorization:\s*(?:Bearer|Basic)\s+)(?P<value>\S+)", re.IGNORECASE),
+    re.compile(r"(?P<key>Authorization:[ \t]*(?:Bearer|Basic)[ \t]+)(?P<value>[^\s\"'\\]+)", re.IGNORECASE),
     # router CLIs: `neighbor X password x`; RouterOS `password=x` is covered above
-    re.compile(r"(?P<key>\bpassword\s+)(?P<value>\S+)", re.IGNORECASE),
+    re.compile(r"(?P<key>\bpassword[ \t]+)(?P<value>[^\s\"'\\]+)", re.IGNORECASE),
     # PEM private keys
     re.compile(
         r"(?P<key>-----BEGIN [A-Z ]*PRIVATE KEY-----)(?P<value>.*?)(?=-----END [A-Z ]*PRIVATE KEY-----)",
         re.DOTALL,
     ),
 )
+
+
+# A match never crosses a line (a YAML key with a nested mapping has no value to hide), and values
+# stop at quotes and backslashes, so a credential inside a JSON string (where a line break is the two
+# characters `\n`) is replaced without eating the escape or the closing quote.
 
 
 def _replace_value(match: re.Match[str]) -> str:
