@@ -6,6 +6,7 @@ with a message a person can act on.
   router-unconfigured     the router accepts the harness's peer configuration and never applies it
   operator-not-restarted  deleting the operator pod has no effect, so the old operator keeps running
   nginx-stopped           the nginx pod is gone just before the outside client sends its requests
+  lab-cannot-start        the lab fails while it builds itself (infrastructure, not the product)
 (A pool that cannot allocate needs no plugin: on Cilium 1.13 a /32 pool has no address, FACTS.md.)
 """
 
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 from bgpconform.cilium.operations import CiliumOperations
+from bgpconform.errors import LabError
+from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.cluster.kube import Resources
 from bgpconform.routers.frr import FrrRouter
 from bgpconform.routers.port import BgpPeer
@@ -24,7 +27,8 @@ from bgpconform.target.stages import Deployment
 from bgpconform.waiting import wait_for
 
 FAULT_VARIABLE = "BGPCONFORM_TEST_FAULT"
-FAULTS = ("router-unconfigured", "operator-not-restarted", "nginx-stopped")
+FAULTS = ("router-unconfigured", "operator-not-restarted", "nginx-stopped", "lab-cannot-start")
+LAB_FAILURE = "the lab's switch namespace could not be created (planted fault)"
 
 
 def _fault() -> str:
@@ -43,6 +47,10 @@ def _operator_survives(self: CiliumOperations) -> list[str]:
     return []
 
 
+def _lab_fails(self: LabCluster) -> LabCluster:
+    raise LabError(LAB_FAILURE)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     fault = _fault()
     patch = pytest.MonkeyPatch()
@@ -51,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
         patch.setattr(FrrRouter, "configure_peers", _ignore_peers)
     elif fault == "operator-not-restarted":
         patch.setattr(CiliumOperations, "restart_operator", _operator_survives)
+    elif fault == "lab-cannot-start":
+        patch.setattr(LabCluster, "start", _lab_fails)
 
 
 def pytest_bdd_before_step(

@@ -7,12 +7,16 @@ classified as non-conformance, and its message names the expected and the observ
 
 from __future__ import annotations
 
+import html
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.suite.faults import FAULT_VARIABLE
+from bgpconform.report.model import RunReport, Verdict
+from bgpconform.verdict import Outcome
+from tests.suite.faults import FAULT_VARIABLE, LAB_FAILURE
 from tests.suite.runner import ROOT, ScenarioResult, SuiteRun, run_suite, scenario_titles, topology_with
 
 pytestmark = pytest.mark.lab
@@ -29,6 +33,18 @@ OVERLAP = "An overlapping pool is marked conflicting and allocates nothing"
 IMPOSSIBLE = "A service asking for an address no pool has is told why"
 REACH_ONE = "The outside client gets the nginx page through the LB IP"
 REACH_MANY = "Requests from many source ports spread over the peering nodes"
+
+
+def _latest(tmp_path: Path) -> Path:
+    return tmp_path / "reports" / "latest"
+
+
+def _report(tmp_path: Path) -> RunReport:
+    return RunReport.model_validate_json((_latest(tmp_path) / "report.json").read_text())
+
+
+def _html_text(tmp_path: Path) -> str:
+    return (_latest(tmp_path) / "report.html").read_text()
 
 
 def _faulty_run(tmp_path: Path, fault: str | None, topology: Path) -> SuiteRun:
@@ -78,6 +94,20 @@ def test_a_router_that_is_never_configured_fails_peering_at_established(tmp_path
     _failed_in_background(run, [ALLOCATES, OVERLAP, IMPOSSIBLE, REACH_ONE, REACH_MANY], "established")
     assert run.returncode == pytest.ExitCode.TESTS_FAILED
 
+    report = _report(tmp_path)
+    assert report.verdict is Verdict.NON_CONFORMANT
+    failure = next(s.failure for s in report.scenarios if s.name == PEERING[0])
+    assert failure is not None
+    assert failure.expected is not None
+    assert "established" in failure.expected
+    assert failure.observed is not None
+    assert "active" in failure.observed
+    page = html.unescape(_html_text(tmp_path))
+    assert "non-conformant" in page
+    assert failure.expected in page
+    assert failure.observed in page
+    assert "router: show running-config" in page  # the router dump taken at the failure
+
 
 def test_an_operator_that_never_restarts_fails_the_bgp_control_plane(tmp_path: Path) -> None:
     topology = topology_with(LAB, tmp_path, pods_running=6)
@@ -116,3 +146,21 @@ def test_a_stopped_nginx_fails_reachability_and_shows_the_client_error(tmp_path:
     _passed(run, CNI + BGP + PEERING + [ALLOCATES, OVERLAP, IMPOSSIBLE])
     _failed_at(run, REACH_ONE, "it gets the nginx welcome page", "Welcome to nginx!", "no answer")
     _failed_at(run, REACH_MANY, "every request gets the nginx welcome page")
+
+
+def test_a_lab_that_cannot_start_is_not_assessed_never_non_conformant(tmp_path: Path) -> None:
+    run = _faulty_run(tmp_path, "lab-cannot-start", LAB)
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.summary()
+    report = _report(tmp_path)
+    assert report.verdict is Verdict.NOT_ASSESSED
+    assert {s.outcome for s in report.scenarios} == {Outcome.NOT_ASSESSED}
+    assert report.harness_error is not None
+    assert LAB_FAILURE in report.harness_error
+    junit = ET.parse(_latest(tmp_path) / "junit.xml").getroot()
+    assert not list(junit.iter("failure"))
+    errors = list(junit.iter("error"))
+    assert len(errors) == len(scenario_titles())
+    assert {e.get("type") for e in errors} == {"not-assessed"}
+    page = html.unescape(_html_text(tmp_path))
+    assert "not-assessed" in page or "not assessed" in page.lower()
+    assert LAB_FAILURE in page
