@@ -9,15 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import xmlschema
 import yaml
+from playwright.sync_api import sync_playwright
 
 from bgpconform.report.model import RunReport, Verdict
 from bgpconform.verdict import Outcome
+from tests.report.test_browser import CHROMIUM_MISSING, VIEWPORT, _check_report_page
 from tests.report_run import plant_secret
 from tests.suite.runner import ROOT, SuiteRun, run_suite, scenario_titles
 
@@ -155,3 +158,19 @@ def test_no_planted_secret_survives_in_any_written_file(run: tuple[SuiteRun, Pat
     assert not leaks, leaks
     assert redactions >= 3  # the secrets were there to remove: evidence, ConfigMap, Secret
     assert os.environ.get(plant_secret.PASSWORD_VARIABLE) is None  # the child's environment only
+
+
+def test_the_runs_html_shows_the_verdict_and_every_scenario_in_chromium(
+    run: tuple[SuiteRun, Path], tmp_path: Path
+) -> None:
+    """The page the suite really wrote, not one rendered for the test, in Debian's chromium."""
+    executable = shutil.which("chromium")
+    assert executable is not None, CHROMIUM_MISSING
+    report = _report(run)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": VIEWPORT["width"], "height": VIEWPORT["height"]})
+            _check_report_page(page, _latest(run) / "report.html", tmp_path, report)
+        finally:
+            browser.close()
