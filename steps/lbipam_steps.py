@@ -67,15 +67,7 @@ def first_pool(deployment: Deployment, evidence: Evidence) -> None:
 @given("the nginx pod runs")
 def nginx_runs(deployment: Deployment, evidence: Evidence) -> None:
     deployment.create_nginx()
-    workload = deployment.topology.workload
-    waited = wait_for(
-        lambda: observe.pods(deployment.target.kube, workload.namespace, f"app={workload.app_label}"),
-        lambda views: bool(views) and all(v.running_and_ready for v in views),
-        expected=f"pod {workload.pod_name} Running and ready",
-        timeout=deployment.topology.waits.pods_running,
-        describe=observe.pod_table,
-    )
-    evidence.table("kubectl get pods -o wide", observe.pod_table(waited.value))
+    evidence.table("kubectl get pods -o wide", observe.pod_table(deployment.wait_nginx_running()))
 
 
 @when("a LoadBalancer service is created for it")

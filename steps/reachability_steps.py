@@ -35,6 +35,10 @@ def service_announced(deployment: Deployment, evidence: Evidence) -> None:
 
 @when("the outside client requests the service's external IP and port", target_fixture="answers")
 def one_request(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer]:
+    return _first_answer(deployment, evidence)
+
+
+def _first_answer(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer]:
     """Retries until the first success (the datapath converges after the route), then hands the
     answer to the Then step; a client that never succeeds hands over its last answer to be judged."""
     url = _url(deployment)
@@ -65,6 +69,10 @@ def one_request(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer]:
     target_fixture="answers",
 )
 def many_requests(deployment: Deployment, evidence: Evidence, count: int) -> list[HttpAnswer]:
+    """After the first answer (convergence, as for one request), every source port counts."""
+    first = _first_answer(deployment, evidence)
+    if not first[0].ok:
+        return first
     url = _url(deployment)
     client = deployment.target.client
     timeout = min(3.0, deployment.topology.waits.http)

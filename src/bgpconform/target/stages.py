@@ -330,9 +330,25 @@ class Deployment:
             ),
         )
 
+    def wait_nginx_running(self) -> list[observe.PodView]:
+        workload = self.topology.workload
+        return self._wait(
+            Stage.LB_IPAM,
+            "nginx pod created -> Running and ready",
+            lambda: wait_for(
+                lambda: observe.pods(self.target.kube, workload.namespace, f"app={workload.app_label}"),
+                lambda views: bool(views) and all(v.running_and_ready for v in views),
+                expected=f"pod {workload.pod_name} Running and ready",
+                timeout=self.waits.pods_running,
+                describe=observe.pod_table,
+            ),
+        )
+
     def expose_nginx(self) -> None:
+        """The stage ends with nginx serving behind an announced LB IP (the walkthrough's order)."""
         self.create_pool()
         self.create_nginx()
+        self.wait_nginx_running()
         self.create_service()
         address = self.wait_service_ip()
         self.wait_route(address)
