@@ -275,7 +275,13 @@ def test_pods_wait_for_the_network_then_nginx_serves_from_the_nodes_pod_cidr(clu
         expected="a NetworkNotReady event for simple-pod",
         timeout=10,
     )
-    pod = cluster.pod("simple-pod")
+    # The event and the status update are separate writes, as with a real kubelet: wait for both.
+    pod = wait_for(
+        lambda: cluster.pod("simple-pod"),
+        lambda found: bool(found.status.container_statuses),
+        expected="simple-pod's container status written",
+        timeout=10,
+    ).value
     assert pod.status.phase == "Pending"
     assert pod.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
     assert pod.status.pod_ip is None
