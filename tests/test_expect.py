@@ -17,6 +17,10 @@ def test_a_failed_expectation_names_both_states_and_is_non_conformance() -> None
     with pytest.raises(NonConformance) as caught:
         expect(False, "every node Ready", {"k3s-worker-node-01": "NotReady"})
     assert str(caught.value) == 'expected: every node Ready\n  observed: {"k3s-worker-node-01": "NotReady"}'
+    assert (caught.value.expected, caught.value.observed) == (
+        "every node Ready",
+        '{"k3s-worker-node-01": "NotReady"}',
+    )
     assert classify(caught.value) is Outcome.NON_CONFORMANT
 
 

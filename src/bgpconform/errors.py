@@ -42,4 +42,13 @@ class CommandError(LabError):
 
 
 class NonConformance(BgpconformError, AssertionError):
-    """The system under test did not reach or keep the state the walkthrough documents."""
+    """The system under test did not reach or keep the state the walkthrough documents.
+
+    `expected` and `observed` carry the two states as text, so a report shows them side by side
+    without parsing the message back apart.
+    """
+
+    def __init__(self, message: str, expected: str | None = None, observed: str | None = None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.observed = observed

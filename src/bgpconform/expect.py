@@ -24,4 +24,5 @@ def show(observed: object) -> str:
 
 def expect(holds: bool, expected: str, observed: object) -> None:
     if not holds:
-        raise NonConformance(f"expected: {expected}\n  observed: {show(observed)}")
+        shown = show(observed)
+        raise NonConformance(f"expected: {expected}\n  observed: {shown}", expected=expected, observed=shown)

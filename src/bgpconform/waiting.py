@@ -22,20 +22,14 @@ class WaitTimeout(NonConformance):
     """A condition did not hold by its deadline."""
 
     def __init__(self, expected: str, last_observed: object, waited: float, last_error: str | None) -> None:
-        self.expected = expected
         self.last_observed = last_observed
         self.waited = waited
         self.last_error = last_error
-        lines = [
-            f"timed out after {waited:.1f}s",
-            f"  expected: {expected}",
-            f"  observed: {last_observed!r}"
-            if not isinstance(last_observed, str)
-            else f"  observed: {last_observed}",
-        ]
+        observed = last_observed if isinstance(last_observed, str) else repr(last_observed)
+        lines = [f"timed out after {waited:.1f}s", f"  expected: {expected}", f"  observed: {observed}"]
         if last_error:
             lines.append(f"  last probe error: {last_error}")
-        super().__init__("\n".join(lines))
+        super().__init__("\n".join(lines), expected=expected, observed=observed)
 
 
 @dataclass(frozen=True)

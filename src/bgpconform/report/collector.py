@@ -92,7 +92,8 @@ class ReportCollector:
             self.versions.setdefault("note", f"versions partly unreadable: {type(exc).__name__}: {exc}")
 
     def record_target(self, target: Target) -> None:
-        """Called before the target stops: its versions and raw state, redacted, into `raw/`."""
+        """Called before the target stops: its versions (into report.json) and raw state, redacted, into
+        `raw/`."""
         from bgpconform.report.raw import collect_raw
 
         began = time.monotonic()

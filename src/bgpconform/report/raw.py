@@ -7,7 +7,6 @@ Everything passes the redactor before it is written.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -57,11 +56,7 @@ def collect_raw(target: Target, directory: Path, redactor: Redactor) -> list[str
                 log = cilium.logs(name, container["name"])
                 write(f"logs/{pod['metadata']['namespace']}_{name}_{container['name']}.log", log)
 
-    def versions() -> None:
-        write("versions.json", json.dumps(target.versions(), indent=2, sort_keys=True))
-
     attempt("api objects", api_objects)
     attempt("router state", router)
     attempt("cilium logs", cilium_logs)
-    attempt("versions", versions)
     return problems

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any
 
+from bgpconform.errors import NonConformance
 from bgpconform.report.model import (
     SCHEMA_VERSION,
     Failure,
@@ -17,21 +17,15 @@ from bgpconform.report.model import (
 from bgpconform.target.stage import Stage
 from bgpconform.verdict import Outcome
 
-_EXPECTED_OBSERVED = re.compile(
-    r"expected: (?P<expected>.*?)\n\s*observed: (?P<observed>.*?)(?:\n\s*last probe error: .*)?\Z", re.DOTALL
-)
-
 
 def failure(step: str, error: BaseException) -> Failure:
-    """The failure as the report shows it; expected and observed come apart when the message has them."""
-    message = str(error) or type(error).__name__
-    found = _EXPECTED_OBSERVED.search(message)
+    """The failure as the report shows it; a `NonConformance` brings expected and observed with it."""
     return Failure(
         step=step,
         kind=type(error).__name__,
-        message=message,
-        expected=found.group("expected").strip() if found else None,
-        observed=found.group("observed").strip("\n") if found else None,
+        message=str(error) or type(error).__name__,
+        expected=error.expected if isinstance(error, NonConformance) else None,
+        observed=error.observed if isinstance(error, NonConformance) else None,
     )
 
 
