@@ -34,7 +34,9 @@ def render_bgpd_conf(topology: Topology, log: Path) -> str:
     FSM transitions are logged with millisecond stamps: they are the evidence of when a session came up.
     """
     router = topology.router
-    paths = ECMP_PATHS if router.ecmp else 1
+    # RouterOS installs one of equal paths until multipath is set on its instance (7.22+); the lab's
+    # RouterOS API raises this when the harness sets it.
+    paths = ECMP_PATHS if router.ecmp and router.kind == "frr" else 1
     return "\n".join(
         [
             "frr defaults traditional",

@@ -17,9 +17,10 @@ from bgpconform.lab.frr import LabFrr
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
 from bgpconform.lab.network import LabNetwork
 from bgpconform.lab.prerequisites import check_lab_prerequisites
+from bgpconform.lab.routeros.lab_router import LabRouterOs
 from bgpconform.lab.runs import Run, SweptRun, remove_run_artifacts, start_run, sweep_stale_runs
 from bgpconform.routers.frr import FrrRouter
-from bgpconform.routers.port import BgpPeer
+from bgpconform.routers.port import BgpPeer, RouterPort
 from bgpconform.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ class LabTimings:
 
 
 class Lab:
-    """The lab target's network half: namespaces, FRR on the router, GoBGP speakers on demand."""
+    """The lab target's network half: namespaces, FRR on the router (behind a RouterOS API when the
+    topology's router is `kind: routeros`), GoBGP speakers on demand."""
 
     def __init__(self, topology: Topology, purpose: str = "lab") -> None:
         self.topology = topology
@@ -46,7 +48,8 @@ class Lab:
         self._run: Run | None = None
         self._network: LabNetwork | None = None
         self._frr: LabFrr | None = None
-        self._router: FrrRouter | None = None
+        self._routeros: LabRouterOs | None = None
+        self._router: RouterPort | None = None
         self._speakers: dict[str, GoBgpSpeaker] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -68,7 +71,15 @@ class Lab:
             began = time.monotonic()
             self._frr = LabFrr(self.topology, self._network.router_ns, self._run.directory)
             self._frr.start()
-            self._router = FrrRouter(self._frr.transport, self.topology.router.asn, self.topology.router.name)
+            if self.topology.router.kind == "routeros":
+                self._routeros = LabRouterOs(
+                    self.topology, self._frr.transport, self._run.directory / "routeros"
+                )
+                self._router = self._routeros.start()
+            else:
+                self._router = FrrRouter(
+                    self._frr.transport, self.topology.router.asn, self.topology.router.name
+                )
             self.timings.router = time.monotonic() - began
         except BaseException:
             self.stop()
@@ -81,6 +92,9 @@ class Lab:
         for speaker in self._speakers.values():
             speaker.stop()
         self._speakers.clear()
+        if self._routeros is not None:
+            self._routeros.stop()
+            self._routeros = None
         if self._frr is not None:
             self._frr.stop()
             self._frr = None
@@ -113,10 +127,15 @@ class Lab:
         return self._network
 
     @property
-    def router(self) -> FrrRouter:
+    def router(self) -> RouterPort:
         if self._router is None:
             raise RuntimeError("the lab is not running")
         return self._router
+
+    @property
+    def routeros(self) -> LabRouterOs | None:
+        """The RouterOS API in front of FRR, when the topology's router is `kind: routeros`."""
+        return self._routeros
 
     @property
     def router_pids(self) -> list[int]:

@@ -1,0 +1,1 @@
+"""The lab router as MikroTik RouterOS: the RouterOS API over the lab's FRR."""
