@@ -165,6 +165,8 @@ def sessions_established(deployment: Deployment, evidence: Evidence) -> None:
     evidence.table("cilium bgp peers", observe.bgp_peers_table(deployment.target.cilium.bgp_peers()))
     sessions = deployment.target.router.sessions()
     evidence.table("router: BGP sessions", observe.sessions_table(sessions))
+    command, printed = deployment.target.router.show_sessions()
+    evidence.text(f"router: {command}", printed)
     states = {s.peer: s.state for s in sessions}
     down = [
         str(n.address)
@@ -225,4 +227,6 @@ def router_has_pod_cidrs(deployment: Deployment, evidence: Evidence) -> None:
         Stage.PEERING.label, "session established -> pod CIDRs at the router", waited.elapsed
     )
     evidence.table("router: routes", observe.routes_table(observe.router_routes(router, prefixes)))
+    command, printed = router.show_routes()
+    evidence.text(f"router: {command}", printed)
     evidence.count("pod_cidr_routes_at_router", sum(len(hops) for hops in waited.value.values()))

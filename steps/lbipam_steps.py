@@ -108,6 +108,8 @@ def route_from_every_node(deployment: Deployment, evidence: Evidence, service_ip
     prefix = IPv4Network(f"{service_ip}/32")
     routes = observe.router_routes(deployment.target.router, [prefix])
     evidence.table("router: routes", observe.routes_table(routes))
+    command, printed = deployment.target.router.show_routes()
+    evidence.text(f"router: {command}", printed)
     evidence.count("lb_routes_at_router", len([r for r in routes if r.source == "bgp"]))
 
 

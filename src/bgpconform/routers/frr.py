@@ -147,6 +147,12 @@ class FrrRouter:
             )
         return routes
 
+    def show_sessions(self) -> tuple[str, str]:
+        return "show bgp summary", self.transport.vtysh("show bgp summary")
+
+    def show_routes(self) -> tuple[str, str]:
+        return "show ip route", self.transport.vtysh("show ip route")
+
     def dump(self) -> RouterDump:
         sections = {}
         for command in (

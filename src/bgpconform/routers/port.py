@@ -113,6 +113,14 @@ class RouterPort(Protocol):
         """What the router's kernel forwards `prefix` with: one route, several next hops under ECMP."""
         ...
 
+    def show_sessions(self) -> tuple[str, str]:
+        """The router's own print of its BGP sessions, titled by the command a user would type."""
+        ...
+
+    def show_routes(self) -> tuple[str, str]:
+        """The router's own print of its route table, titled by the command a user would type."""
+        ...
+
     def dump(self) -> RouterDump:
         """State for the report: sessions, BGP table, routes, configuration."""
         ...

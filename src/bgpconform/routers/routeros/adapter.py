@@ -232,6 +232,12 @@ class RouterOsRouter:
             )
         return found
 
+    def show_sessions(self) -> tuple[str, str]:
+        return f"{SESSION_PATH}/print", render_sessions(self.api.print(SESSION_PATH))
+
+    def show_routes(self) -> tuple[str, str]:
+        return f"{ROUTE_PATH}/print", render_routes(self.api.print(ROUTE_PATH))
+
     def dump(self) -> RouterDump:
         """The walkthrough's prints, each read on its own so one failure leaves the others."""
         sections: dict[str, str] = {}
