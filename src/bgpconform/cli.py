@@ -74,6 +74,11 @@ def _lab_up(args: argparse.Namespace) -> int:
         f"Outside client ({details['client_address']}, north of the router): ip netns exec {client} curl ..."
     )
     print(f"Router (FRR): vtysh -N {details['namespaces']['router']} -c 'show bgp summary'")
+    if "routeros_api" in details:
+        print(
+            f"Router (RouterOS {details['routeros_version']} API): {details['routeros_api']}, login from "
+            "the topology's credential variables, or admin with an empty password when they are unset"
+        )
     print("Stop and remove everything: bgpconform lab down")
     return 0
 
@@ -90,6 +95,8 @@ def _lab_status(args: argparse.Namespace) -> int:
     print(f"lab {details['run_id']} up (pid {state.pid}, topology {state.topology})")
     print(f"  export KUBECONFIG={state.kubeconfig}")
     print(f"  API {details['api_url']}")
+    if "routeros_api" in details:
+        print(f"  RouterOS {details['routeros_version']} API {details['routeros_api']}")
     kube = Kube(new_api_client(state.kubeconfig))
     for node in kube.items(Resources.NODES):
         ready: dict[str, Any] = next(

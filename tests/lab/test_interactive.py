@@ -137,3 +137,32 @@ def test_up_with_an_unknown_stage_lists_the_stages() -> None:
     assert result.returncode == 2
     assert "choose one of: minimal, cilium, bgp-enabled, bgp-ready, peering, lb-ipam" in result.stderr
     assert read_state() is None
+
+
+def test_up_with_a_routeros_router_serves_its_api_on_loopback() -> None:
+    """`lab up --topology topologies/lab-routeros.yaml`: the printed RouterOS API answers librouteros,
+    with the lab router's default login, and shows the walkthrough's sessions once peering is done."""
+    import librouteros
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BGPCONFORM_ROUTER_")}
+    topology = REPO / "topologies" / "lab-routeros.yaml"
+    started = bgpconform("lab", "up", "--topology", str(topology), "--stage", "peering", env=env)
+    try:
+        assert started.returncode == 0, started.stderr
+        state = read_state()
+        assert state is not None
+        endpoint = state.details["routeros_api"]
+        assert f"Router (RouterOS 7.8 API): {endpoint}" in started.stdout
+        host, port = endpoint.rsplit(":", 1)
+        assert host == "127.0.0.1"
+        api = librouteros.connect(host, "admin", "", port=int(port), timeout=5)
+        try:
+            sessions = list(api.path("routing", "bgp", "session"))
+        finally:
+            api.close()
+        assert sorted(row["name"] for row in sessions) == [f"PEER_TO_K3S_WN_{i}-1" for i in (1, 2, 3)]
+        assert all(row["established"] is True for row in sessions)
+        status = bgpconform("lab", "status", env=env)
+        assert f"RouterOS 7.8 API {endpoint}" in status.stdout
+    finally:
+        assert bgpconform("lab", "down").returncode == 0

@@ -208,4 +208,12 @@ class LabCluster:
                 "nodes": dict(network.node_ns),
             },
             "client_address": str(self.topology.client.address),
+            "router_kind": self.topology.router.kind,
+            **self._routeros_details(),
         }
+
+    def _routeros_details(self) -> dict[str, Any]:
+        routeros = self.lab.routeros
+        if routeros is None:
+            return {}
+        return {"routeros_api": str(routeros.endpoint), "routeros_version": str(routeros.dialect.version)}
