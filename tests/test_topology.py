@@ -164,6 +164,22 @@ def test_pi_example_describes_a_mikrotik() -> None:
     ]
 
 
+def test_lab_routeros_is_the_walkthrough_lab_with_a_mikrotik_router() -> None:
+    routeros = load_topology(TOPOLOGIES / "lab-routeros.yaml")
+    lab = load_topology(TOPOLOGIES / "lab.yaml")
+
+    assert (routeros.router.kind, routeros.router.routeros_version, routeros.router.ecmp) == (
+        "routeros",
+        "7.8",
+        False,
+    )
+    assert routeros.router.management is None  # the lab's API listens on loopback at a free port
+    assert routeros.router.credentials is not None
+    assert [n.model_dump() for n in routeros.nodes] == [n.model_dump() for n in lab.nodes]
+    assert routeros.bgp == lab.bgp
+    assert routeros.lb_pools == lab.lb_pools
+
+
 def test_dump_has_the_file_shape_and_loads_back(tmp_path: Path) -> None:
     """Source and digest belong to the load, not the file: a dump must be a loadable topology again."""
     topo = load_topology(TOPOLOGIES / "lab.yaml")

@@ -13,6 +13,7 @@ from bgpconform.lab.lab import Lab
 from bgpconform.lab.netns import netns_exec, ns_argv
 from bgpconform.lab.runs import list_namespaces
 from bgpconform.lab.supervisor import Daemon
+from bgpconform.routers.frr import FrrRouter
 from bgpconform.waiting import wait_for
 
 pytestmark = pytest.mark.lab
@@ -64,7 +65,9 @@ def test_pods_get_addresses_from_their_nodes_cidr_and_reach_each_other_across_no
 def test_remove_peers_removes_only_what_the_harness_added(lab: Lab) -> None:
     foreign = IPv4Address("192.168.1.250")
     asn = lab.topology.router.asn
-    lab.router.transport.vtysh(
+    frr = lab.router
+    assert isinstance(frr, FrrRouter)
+    frr.transport.vtysh(
         "configure terminal", f"router bgp {asn}", f"neighbor {foreign} remote-as {asn}", "end"
     )
     lab.router.configure_peers(lab.topology_peers())
@@ -73,7 +76,7 @@ def test_remove_peers_removes_only_what_the_harness_added(lab: Lab) -> None:
     lab.router.remove_peers()
 
     assert [s.peer for s in lab.router.sessions()] == [foreign]
-    lab.router.transport.vtysh("configure terminal", f"router bgp {asn}", f"no neighbor {foreign}", "end")
+    frr.transport.vtysh("configure terminal", f"router bgp {asn}", f"no neighbor {foreign}", "end")
     assert lab.router.sessions() == []
 
 
