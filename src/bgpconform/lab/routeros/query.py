@@ -8,11 +8,15 @@ is printed when every value left on the stack is true; no query prints every row
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 Row = dict[str, str]
 Test = Callable[[Row], bool]
+_DIGITS = frozenset("0123456789")  # ASCII only: `str.isdigit` also takes superscripts `int()` refuses
+_OPERATIONS = _DIGITS | frozenset("|&!.")
+_MAX_POSITION_DIGITS = 6
 
 
 class QueryError(ValueError):
@@ -30,8 +34,10 @@ class Query:
             body = word[1:]
             if body.startswith("#"):
                 ops = body[1:]
-                if not ops or any(not (op in "|&!." or op.isdigit()) for op in ops):
+                if not ops or any(op not in _OPERATIONS for op in ops):
                     raise QueryError(f"unknown query operation {word!r}")
+                if any(len(run) > _MAX_POSITION_DIGITS for run in re.findall(r"[0-9]+", ops)):
+                    raise QueryError(f"stack position too large in {word[:32]!r}")
                 steps.append(ops)
             else:
                 steps.append(_test(body, word))
@@ -87,9 +93,9 @@ def _operate(stack: list[bool], ops: str) -> None:
     index = 0
     while index < len(ops):
         op = ops[index]
-        if op.isdigit():
+        if op in _DIGITS:
             end = index
-            while end < len(ops) and ops[end].isdigit():
+            while end < len(ops) and ops[end] in _DIGITS:
                 end += 1
             position = int(ops[index:end])
             stack.append(stack[position] if position < len(stack) else False)

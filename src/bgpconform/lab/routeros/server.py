@@ -239,9 +239,12 @@ class RouterOsApiServer:
             self._record(shown, "!fatal: session terminated on request")
             return [["!fatal", "session terminated on request"]], True
         if command == "/login":
-            if hmac.compare_digest(attributes.get("name", ""), self._username) and hmac.compare_digest(
+            # Bytes, not text: compare_digest refuses non-ASCII str, and a client may send any name.
+            name_ok = hmac.compare_digest(attributes.get("name", "").encode(), self._username.encode())
+            password_ok = hmac.compare_digest(
                 attributes.get("password", "").encode(), self._password.encode()
-            ):
+            )
+            if name_ok and password_ok:
                 session.user = self._username
                 self._record(shown, "!done")
                 return [sentence("!done")], False
