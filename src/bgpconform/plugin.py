@@ -14,7 +14,7 @@ from types import FrameType
 
 import pytest
 
-from bgpconform.errors import ConfigError
+from bgpconform.errors import ConfigError, HarnessError
 from bgpconform.lab.lab import Lab
 from bgpconform.targets import IMPLEMENTED_TARGETS, TARGETS, target_not_implemented
 from bgpconform.topology import Topology, load_topology
@@ -42,6 +42,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=Path,
         default=None,
         help=f"where run reports are written (default: {DEFAULT_REPORTS} under the rootdir)",
+    )
+    group.addoption(
+        "--dry-run",
+        action="store_true",
+        default=False,
+        help="k3d: print every command, container and router change the run would make, then exit",
+    )
+    group.addoption(
+        "--routeros-version",
+        default=None,
+        help="k3d: the RouterOS CHR version to run (default: router.routeros_version of the topology)",
+    )
+    group.addoption(
+        "--chr-image",
+        default=None,
+        help="k3d: the CHR image, without tag (default: evilfreelancer/docker-routeros)",
+    )
+    group.addoption(
+        "--cilium-installer",
+        choices=("cilium", "helm"),
+        default="cilium",
+        help="k3d and pi install mode: install Cilium with cilium-cli (default) or Helm",
     )
     group.addoption(
         "--no-report",
@@ -105,6 +127,37 @@ def _start_report(config: pytest.Config) -> None:
         config.option.cucumber_json_path = str(collector.directory / "cucumber.json")
     config.stash[COLLECTOR] = collector
     config.pluginmanager.register(collector, "bgpconform-report")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """`--dry-run` prints the plan and ends the run before anything is configured or created."""
+    if not config.getoption("--dry-run"):
+        return None
+    from bgpconform.target.k3d.plan import DEFAULT_CHR_IMAGE, k3d_plan
+
+    target = config.getoption("--target")
+    if target != "k3d":
+        raise pytest.UsageError(f"--dry-run plans a k3d run; it has no meaning with --target={target}")
+    misread = _path_read_as_test_path(config)
+    if misread is not None:
+        raise pytest.UsageError(misread)
+    try:
+        topology = load_topology(topology_path(config))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    try:
+        plan = k3d_plan(
+            topology,
+            "bgpc-k3d-dry-run",
+            routeros_version=config.getoption("--routeros-version"),
+            chr_image=config.getoption("--chr-image") or DEFAULT_CHR_IMAGE,
+            installer=config.getoption("--cilium-installer"),
+        )
+    except HarnessError as exc:
+        raise pytest.UsageError(f"--routeros-version: {exc}") from None
+    print(plan.render(), end="", flush=True)
+    return 0
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml and pytest-bdd read their output paths
