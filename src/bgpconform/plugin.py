@@ -55,6 +55,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="k3d: the RouterOS CHR version to run (default: router.routeros_version of the topology)",
     )
     group.addoption(
+        "--cilium-version",
+        default=None,
+        help="k3d: the Cilium version to install (default: cluster.cilium_version of the topology)",
+    )
+    group.addoption(
         "--chr-image",
         default=None,
         help="k3d: the CHR image, without tag (default: evilfreelancer/docker-routeros)",
@@ -153,6 +158,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             routeros_version=config.getoption("--routeros-version"),
             chr_image=config.getoption("--chr-image") or DEFAULT_CHR_IMAGE,
             installer=config.getoption("--cilium-installer"),
+            cilium_version=config.getoption("--cilium-version"),
         )
     except HarnessError as exc:
         raise pytest.UsageError(f"--routeros-version: {exc}") from None

@@ -10,7 +10,7 @@ the router's configuration for the RouterOS version under test, and the teardown
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses, summarize_address_range
 
 from bgpconform.cilium.install import CiliumValues
@@ -152,6 +152,7 @@ def k3d_plan(
     client_image: str = DEFAULT_CLIENT_IMAGE,
     installer: str = "cilium",
     kvm: bool = True,
+    cilium_version: str | None = None,
 ) -> K3dPlan:
     version = routeros_version or topology.router.routeros_version
     south, north = f"{run_name}-south", f"{run_name}-north"
@@ -197,6 +198,8 @@ def k3d_plan(
     )
     first_server = f"k3d-{run_name}-server-0"
     values = CiliumValues.for_topology(topology, k8s_service_host=first_server)
+    if cilium_version is not None:
+        values = replace(values, version=cilium_version)
     router_changes = [
         Change(
             "/ip/address",
