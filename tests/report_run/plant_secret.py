@@ -5,9 +5,11 @@ the cluster (so in the API dump), and evidence text in credential shapes."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bgpconform.lab.cluster.kube import Resources
 from bgpconform.target.evidence import Evidence
@@ -18,6 +20,18 @@ TOKEN = "planted-token-5b61d0aa94"  # unknown to the harness: only its shape giv
 PASSWORD_VARIABLE = "BGPCONFORM_TEST_ROUTER_PASSWORD"
 USER_VARIABLE = "BGPCONFORM_TEST_ROUTER_USER"
 PLANTED = (PASSWORD, TOKEN, base64.b64encode(PASSWORD.encode()).decode())
+
+
+def with_planted_credentials(
+    topology: Path, directory: Path, user: str = "admin"
+) -> tuple[Path, dict[str, str]]:
+    """A copy of `topology` whose router credentials name this module's variables, and the child
+    environment that sets them (the password is the planted one)."""
+    data = yaml.safe_load(topology.read_text())
+    data["router"]["credentials"] = {"username_env": USER_VARIABLE, "password_env": PASSWORD_VARIABLE}
+    copy = directory / f"{topology.stem}-with-credentials.yaml"
+    copy.write_text(yaml.safe_dump(data, sort_keys=False))
+    return copy, {USER_VARIABLE: user, PASSWORD_VARIABLE: PASSWORD}
 
 
 def pytest_bdd_after_step(  # noqa: PLR0917 (the hook's signature)

@@ -34,14 +34,7 @@ STAGE_NAMES = ["minimal", "cilium", "bgp-enabled", "bgp-ready", "peering", "lb-i
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SuiteRun, Path]:
     directory = tmp_path_factory.mktemp("report-run")
-    data = yaml.safe_load(SECOND_TOPOLOGY.read_text())
-    data["router"]["credentials"] = {
-        "username_env": plant_secret.USER_VARIABLE,
-        "password_env": plant_secret.PASSWORD_VARIABLE,
-    }
-    topology = directory / "lab-ebgp-with-credentials.yaml"
-    topology.write_text(yaml.safe_dump(data, sort_keys=False))
-    env = {plant_secret.USER_VARIABLE: "admin", plant_secret.PASSWORD_VARIABLE: plant_secret.PASSWORD}
+    topology, env = plant_secret.with_planted_credentials(SECOND_TOPOLOGY, directory)
     done = run_suite(directory, topology=topology, plugins=("tests.report_run.plant_secret",), env=env)
     reports = directory / "reports"
     return done, reports

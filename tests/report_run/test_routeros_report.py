@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bgpconform.report.model import RunReport, Verdict
 from tests.report_run import plant_secret
@@ -21,15 +20,8 @@ ROUTEROS_TOPOLOGY = ROOT / "topologies" / "lab-routeros.yaml"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SuiteRun, Path]:
     directory = tmp_path_factory.mktemp("routeros-run")
-    data = yaml.safe_load(ROUTEROS_TOPOLOGY.read_text())
-    data["router"]["credentials"] = {
-        "username_env": plant_secret.USER_VARIABLE,
-        "password_env": plant_secret.PASSWORD_VARIABLE,
-    }
-    topology = directory / "lab-routeros-with-credentials.yaml"
-    topology.write_text(yaml.safe_dump(data, sort_keys=False))
     # The lab router then accepts only this login, so every API call of the run carries the secret.
-    env = {plant_secret.USER_VARIABLE: "ops", plant_secret.PASSWORD_VARIABLE: plant_secret.PASSWORD}
+    topology, env = plant_secret.with_planted_credentials(ROUTEROS_TOPOLOGY, directory, user="ops")
     done = run_suite(directory, topology=topology, plugins=("tests.report_run.plant_secret",), env=env)
     return done, (directory / "reports" / "latest").resolve()
 

@@ -20,7 +20,7 @@ from bgpconform.lab.prerequisites import check_lab_prerequisites
 from bgpconform.lab.routeros.lab_router import LabRouterOs
 from bgpconform.lab.runs import Run, SweptRun, remove_run_artifacts, start_run, sweep_stale_runs
 from bgpconform.routers.frr import FrrRouter
-from bgpconform.routers.port import BgpPeer, RouterPort
+from bgpconform.routers.port import BgpPeer, RouterPort, topology_peers
 from bgpconform.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -142,21 +142,7 @@ class Lab:
         return self._frr.pids if self._frr else []
 
     def topology_peers(self) -> list[BgpPeer]:
-        """The neighbors the router must accept: one per peering node (FACTS.md: nodes dial out)."""
-        timers = self.topology.bgp.timers
-        return [
-            BgpPeer(
-                name=self.topology.router.connection_name_for(index, node.name),
-                address=node.address,
-                remote_asn=self.topology.bgp.node_asn,
-                local_asn=self.topology.router.asn,
-                default_originate=True,
-                keepalive=timers.keepalive,
-                hold=timers.hold,
-                connect_retry=timers.connect_retry,
-            )
-            for index, node in enumerate(self.topology.bgp_nodes, start=1)
-        ]
+        return topology_peers(self.topology)
 
     def speaker(self, node_name: str) -> GoBgpSpeaker:
         """The node's speaker (created on first use, not started), peering with the topology's router."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from bgpconform.topology import Topology
 
 
 class SessionState(StrEnum):
@@ -40,6 +43,25 @@ class BgpPeer:
     @property
     def ibgp(self) -> bool:
         return self.remote_asn == self.local_asn
+
+
+def topology_peers(topology: Topology) -> list[BgpPeer]:
+    """The neighbors the router must accept: one per peering node (FACTS.md: nodes dial out), named
+    as the topology's `router.connection_name` says, with its short timers."""
+    timers = topology.bgp.timers
+    return [
+        BgpPeer(
+            name=topology.router.connection_name_for(index, node.name),
+            address=node.address,
+            remote_asn=topology.bgp.node_asn,
+            local_asn=topology.router.asn,
+            default_originate=True,
+            keepalive=timers.keepalive,
+            hold=timers.hold,
+            connect_retry=timers.connect_retry,
+        )
+        for index, node in enumerate(topology.bgp_nodes, start=1)
+    ]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses, summarize_address_range
 
 from bgpconform.cilium.install import CiliumValues
-from bgpconform.routers.port import BgpPeer
+from bgpconform.routers.port import topology_peers
 from bgpconform.routers.routeros.commands import Change, plan_peers
 from bgpconform.routers.routeros.dialect import Dialect
 from bgpconform.topology import Topology
@@ -108,22 +108,6 @@ def _covering(addresses: list[IPv4Address]) -> IPv4Network:
     return network
 
 
-def _peers(topology: Topology) -> list[BgpPeer]:
-    timers = topology.bgp.timers
-    return [
-        BgpPeer(
-            name=topology.router.connection_name_for(index, node.name),
-            address=node.address,
-            remote_asn=topology.bgp.node_asn,
-            local_asn=topology.router.asn,
-            keepalive=timers.keepalive,
-            hold=timers.hold,
-            connect_retry=timers.connect_retry,
-        )
-        for index, node in enumerate(topology.bgp_nodes, start=1)
-    ]
-
-
 def cilium_install_command(values: CiliumValues, installer: str = "cilium") -> list[str]:
     """`cilium install` (cilium-cli) or `helm install` with the walkthrough's values for k3s."""
     settings = {
@@ -208,7 +192,7 @@ def k3d_plan(
         ),
         Change("/ip/address", "add", {"address": str(topology.router.north_address), "interface": "ether2"}),
         *plan_peers(
-            _peers(topology),
+            topology_peers(topology),
             Dialect.of(version),
             router_id=str(topology.router.address),
             multipath=16 if topology.router.ecmp else None,
