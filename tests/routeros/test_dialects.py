@@ -4,7 +4,6 @@ naming the parameter or the menu), and a refused command changes nothing, on the
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
@@ -12,6 +11,7 @@ from bgpconform.lab.lab import Lab
 from bgpconform.routers.routeros import RouterApiError
 from bgpconform.routers.routeros.commands import CONNECTION_PATH, INSTANCE_PATH
 from tests.routeros.conftest import LabFactory, adapter
+from tests.routeros.raw_client import LOGIN, connect
 
 pytestmark = pytest.mark.lab
 
@@ -134,31 +134,10 @@ def test_print_takes_proplist_and_queries(lab_for: LabFactory) -> None:
 
 def _raw_print(port: int, command: str) -> list[str]:
     """Reply words of one print on a raw socket, to see what librouteros hides (`!empty`)."""
-    from librouteros.protocol import decode_length, determine_length, encode_sentence
-
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        stream = sock.makefile("rb")
-
-        def word() -> str:
-            first = stream.read(1)
-            prefix = first + stream.read(determine_length(first))
-            return stream.read(decode_length(prefix)).decode()
-
-        def sentence() -> list[str]:
-            words = []
-            while (w := word()) != "":
-                words.append(w)
-            return words
-
-        sock.sendall(encode_sentence("/login", "=name=admin", "=password=", encoding="utf-8"))
-        assert sentence() == ["!done"]
-        sock.sendall(encode_sentence(command, encoding="utf-8"))
-        replies: list[str] = []
-        while True:
-            reply = sentence()
-            replies.append(reply[0])
-            if reply[0] == "!done":
-                return replies
+    connection = connect(port)
+    with connection.sock:
+        assert connection.command(*LOGIN) == [["!done"]]
+        return [sentence[0] for sentence in connection.command(command)]
 
 
 def test_an_empty_print_answers_empty_from_7_18_only(lab_for: LabFactory) -> None:

@@ -73,7 +73,7 @@ class LabRouterOs:
         self.server.start(timeout)
         router = self.topology.router
         api = RouterOsApi(
-            Endpoint(self.server.host, self.server.port),
+            self.endpoint,
             *self._login,
             timeout=timeout,
             credentials_hint=credentials_hint(self.topology),

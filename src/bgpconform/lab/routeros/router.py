@@ -133,9 +133,7 @@ class EmulatedRouter:
     def _resource(self) -> Row:
         return {
             "uptime": format_duration(time.monotonic() - self._started),
-            "version": f"{self.dialect.version.major}.{self.dialect.version.minor}"
-            + (f".{self.dialect.version.patch}" if self.dialect.version.patch else "")
-            + " (stable)",
+            "version": f"{self.dialect.version.number} (stable)",
             "cpu-count": "1",
             "architecture-name": "x86_64",
             "board-name": self.board,

@@ -53,9 +53,13 @@ class RouterOsVersion:
     def __hash__(self) -> int:
         return hash(self.key)
 
+    @property
+    def number(self) -> str:
+        """`7.8`, `7.20.1`: the release without channel or build text."""
+        return f"{self.major}.{self.minor}" + (f".{self.patch}" if self.patch else "")
+
     def __str__(self) -> str:
-        short = f"{self.major}.{self.minor}" + (f".{self.patch}" if self.patch else "")
-        return self.text or short
+        return self.text or self.number
 
 
 def at_least(major: int, minor: int) -> RouterOsVersion:
