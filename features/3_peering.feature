@@ -2,16 +2,31 @@ Feature: BGP peering between the peering nodes and the router
   A peering policy selects nodes by label; each selected node's agent dials the router, which must
   know the node before a session can be established. Only labelled nodes peer.
 
-  Background:
-    Given the BGP control plane is enabled and ready
+  @destructive
+  Rule: Peering a cluster with the router
 
-  Scenario: Sessions are active until the router knows the nodes, then established
-    When the peering policy for nodes with the policy label is applied
-    And the peering nodes are given the policy label
-    Then every node without the policy label has no BGP session
-    And every labelled node has a session with the router in state active
-    When the router is configured to peer with every labelled node
-    Then every labelled node's session with the router is established on both sides
-    And every labelled node has received the default route from the router
-    And every labelled node advertises its pod CIDR
-    And the router's table holds every labelled node's pod CIDR through that node
+    Background:
+      Given the BGP control plane is enabled and ready
+
+    Scenario: Sessions are active until the router knows the nodes, then established
+      When the peering policy for nodes with the policy label is applied
+      And the peering nodes are given the policy label
+      Then every node without the policy label has no BGP session
+      And every labelled node has a session with the router in state active
+      When the router is configured to peer with every labelled node
+      Then every labelled node's session with the router is established on both sides
+      And every labelled node has received the default route from the router
+      And every labelled node advertises its pod CIDR
+      And the router's table holds every labelled node's pod CIDR through that node
+
+  Rule: A cluster peering with the router
+
+    Background:
+      Given BGP peering between the labelled nodes and the router is established
+
+    Scenario: Every labelled node peers with the router and exchanges routes
+      Then every node without the policy label has no BGP session
+      And every labelled node's session with the router is established on both sides
+      And every labelled node has received the default route from the router
+      And every labelled node advertises its pod CIDR
+      And the router's table holds every labelled node's pod CIDR through that node

@@ -13,7 +13,7 @@ from bgpconform.routers.port import SessionState
 from bgpconform.target import observe
 from bgpconform.target.evidence import Evidence
 from bgpconform.target.stage import Stage
-from bgpconform.target.stages import BGPP_PLURAL, Deployment
+from bgpconform.target.stages import BGP_CONFIG_KEY, BGPP_PLURAL, Deployment
 from bgpconform.waiting import wait_for
 
 
@@ -116,13 +116,26 @@ def policy_served(deployment: Deployment, evidence: Evidence) -> None:
 def agents_ready(deployment: Deployment, evidence: Evidence) -> None:
     agents = deployment.wait_agents_ready()
     evidence.table("kubectl get pods -n kube-system -l k8s-app=cilium", observe.pod_table(agents))
-    deployment.current = Stage.BGP_READY  # the scenario has walked the whole stage
+    if deployment.current is None or deployment.current < Stage.BGP_READY:
+        deployment.current = Stage.BGP_READY  # the scenario has walked the whole stage
 
 
 # -- peering ---------------------------------------------------------------------------------------
 @given("the BGP control plane is enabled and ready")
 def bgp_ready(deployment: Deployment, evidence: Evidence) -> None:
     deployment.bring_to(Stage.BGP_READY)
+
+
+@given("a cluster whose BGP control plane is enabled and ready")
+def bgp_ready_at_least(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.bring_to_at_least(Stage.BGP_READY)
+
+
+@then("the Cilium configuration enables the BGP control plane")
+def bgp_enabled_in_config(deployment: Deployment, evidence: Evidence) -> None:
+    value = deployment.bgp_enabled_in_config()
+    evidence.text("cilium config view | grep -i bgp", f"{BGP_CONFIG_KEY}    {value}")
+    expect(value == "true", f"{BGP_CONFIG_KEY} true in cilium-config", f"{BGP_CONFIG_KEY}={value!r}")
 
 
 @when("the peering policy for nodes with the policy label is applied")

@@ -29,6 +29,11 @@ def cluster_without_cni(deployment: Deployment, evidence: Evidence) -> None:
     deployment.bring_to(Stage.MINIMAL)
 
 
+@given("a k3s cluster running Cilium")
+def cluster_with_cilium(deployment: Deployment, evidence: Evidence) -> None:
+    deployment.bring_to_at_least(Stage.CILIUM)
+
+
 @then("every node is NotReady because the CNI plugin is not initialized")
 def nodes_not_ready(deployment: Deployment, evidence: Evidence) -> None:
     views = deployment.wait_nodes_registered()
@@ -69,7 +74,7 @@ def cilium_runs(deployment: Deployment, evidence: Evidence) -> None:
     expected = {node.name for node in deployment.topology.nodes}
     table = observe.pod_table(agents + operators)
     ready_on = {a.node for a in agents if a.running_and_ready}
-    expect(ready_on == expected, f"a ready agent on each of {sorted(expected)}", table)
+    expect(expected <= ready_on, f"a ready agent on each of {sorted(expected)}", table)
     expect(len([o for o in operators if o.running_and_ready]) == 1, "one ready operator", table)
 
 

@@ -118,7 +118,7 @@ def create_overlap(deployment: Deployment, evidence: Evidence) -> None:
     first = _first_pool(deployment)
     overlap = IPv4Network(f"{first.network_address}/{min(first.prefixlen + 1, 32)}")
     deployment.dirty = True
-    deployment.target.kube.create(Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, [overlap]))
+    deployment.create(Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, [overlap]))
 
 
 def _wait_conflict(deployment: Deployment, status: str) -> dict[str, Any]:

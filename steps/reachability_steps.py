@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from ipaddress import IPv4Address
 
 from pytest_bdd import given, parsers, then, when
@@ -16,7 +17,9 @@ from bgpconform.target.stages import Deployment
 from bgpconform.waiting import WaitTimeout, wait_for
 
 WELCOME = "<title>Welcome to nginx!</title>"
-FIRST_SOURCE_PORT = 40000
+# Source ports come from a random block per scenario: a fixed block would still be in TIME_WAIT on a
+# client that ran the suite a minute ago (a real client keeps its sockets; a lab client is new each run).
+SOURCE_PORTS = range(20000, 60000)
 CONTAINER = "my-app-container"  # the walkthrough's container name (target.manifests.nginx_pod)
 # nginx's default `combined` access log line, as `kubectl logs` shows it for the stock image.
 _COMBINED = re.compile(r'^(\d+\.\d+\.\d+\.\d+) - \S+ \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) ')
@@ -76,7 +79,8 @@ def many_requests(deployment: Deployment, evidence: Evidence, count: int) -> lis
     url = _url(deployment)
     client = deployment.target.client
     timeout = min(3.0, deployment.topology.waits.http)
-    answers = [client.http_get(url, timeout=timeout, local_port=FIRST_SOURCE_PORT + i) for i in range(count)]
+    first_port = SOURCE_PORTS.start + secrets.randbelow(len(SOURCE_PORTS) - count)
+    answers = [client.http_get(url, timeout=timeout, local_port=first_port + i) for i in range(count)]
     evidence.text("requests", "\n".join(a.summary() for a in answers))
     return answers
 

@@ -13,11 +13,20 @@ pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("target", ["k3d", "pi"])
+@pytest.mark.parametrize("target", ["k3d"])
 def test_unimplemented_targets_say_so(pytester: pytest.Pytester, target: str) -> None:
     result = pytester.runpytest_subprocess(f"--target={target}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--target={target} * is not implemented yet*run with --target=lab*"])
+
+
+def test_pi_without_a_kubeconfig_says_where_it_looked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(pytester.path / "no-such-kubeconfig"))
+    result = pytester.runpytest_subprocess("--target=pi", f"--topology={REPO / 'topologies' / 'lab.yaml'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*$KUBECONFIG: kubeconfig */no-such-kubeconfig does not exist; fix: point*"])
 
 
 def test_unknown_target_is_refused(pytester: pytest.Pytester) -> None:

@@ -632,6 +632,27 @@ CASES: list[tuple[str, str, str, str]] = [
         "fix: add the k3s server as a node with role: control-plane",
     ),
     (
+        "RouterOS API settings on an FRR router",
+        "  kind: frr\n",
+        "  kind: frr\n  management: {host: 192.168.1.1, port: 8728}\n",
+        "{file}:15: router.management: is the RouterOS API; an FRR router is reached through vtysh; "
+        "fix: remove management and add vtysh: {ssh: user@host} (or {namespace: NAME})",
+    ),
+    (
+        "vtysh over SSH and in a namespace at once",
+        "  kind: frr\n",
+        "  kind: frr\n  vtysh: {ssh: frr@192.168.1.1, namespace: router}\n",
+        "{file}:15: router.vtysh.ssh: both ssh and namespace are set; fix: keep ssh for a router reached "
+        "over SSH, or namespace for one in a namespace on this machine",
+    ),
+    (
+        "outside client over SSH and in a namespace at once",
+        "  gateway: 198.51.100.1\n",
+        "  gateway: 198.51.100.1\n  namespace: client\n  ssh: pi@198.51.100.10\n",
+        "{file}:29: client.ssh: both ssh and namespace are set; fix: keep ssh for a client reached "
+        "over SSH, or namespace for one in a namespace on this machine",
+    ),
+    (
         "non-positive wait",
         "client:\n",
         "waits: {http: 0}\nclient:\n",
@@ -671,7 +692,7 @@ def test_all_problems_are_reported_at_once_in_file_order(tmp_path: Path) -> None
             "fix: use 'control-plane' or 'worker'",
             f"{path}:16: router.asn: expected an integer, got the string '64512'; fix: remove the quotes",
             f"{path}:28: client.colour: unknown field 'colour'; fix: remove it (allowed here: name, address, "
-            "gateway)",
+            "gateway, namespace, ssh)",
         ]
     )
     assert [(p.line, p.path) for p in error.problems] == [

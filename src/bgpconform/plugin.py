@@ -11,13 +11,18 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bgpconform.errors import ConfigError, HarnessError
 from bgpconform.lab.lab import Lab
+from bgpconform.target.mode import DESTRUCTIVE_MARK, Mode
 from bgpconform.targets import IMPLEMENTED_TARGETS, TARGETS, target_not_implemented
 from bgpconform.topology import Topology, load_topology
+
+if TYPE_CHECKING:
+    from bgpconform.target.cluster.target import ClusterTarget
 
 DEFAULT_TOPOLOGY = Path("topologies/lab.yaml")
 DEFAULT_REPORTS = Path("reports")
@@ -71,6 +76,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="k3d and pi install mode: install Cilium with cilium-cli (default) or Helm",
     )
     group.addoption(
+        "--mode",
+        choices=("verify", "install"),
+        default=None,
+        help="pi: verify (default) checks the running cluster and adds only its own test objects; "
+        "install uninstalls Cilium and replays the whole walkthrough (needs --allow-destructive)",
+    )
+    group.addoption(
+        "--allow-destructive",
+        action="store_true",
+        default=False,
+        help="pi: permit --mode=install on the cluster whose context the topology declares",
+    )
+    group.addoption(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="pi: the kubeconfig (default: cluster.kubeconfig of the topology, $KUBECONFIG, ~/.kube/config)",
+    )
+    group.addoption(
+        "--kube-context",
+        default=None,
+        help="pi: the kube context (default: cluster.context of the topology, else the current context)",
+    )
+    group.addoption(
+        "--keep-test-objects",
+        action="store_true",
+        default=False,
+        help="pi: leave the pool, pod and services the run created (default: remove them at the end)",
+    )
+    group.addoption(
         "--no-report",
         action="store_true",
         default=False,
@@ -83,7 +118,7 @@ def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
 
 
-PATH_OPTIONS = ("--topology", "--reports-dir")
+PATH_OPTIONS = ("--topology", "--reports-dir", "--kubeconfig")
 
 
 def _path_read_as_test_path(config: pytest.Config) -> str | None:
@@ -174,17 +209,65 @@ def pytest_configure(config: pytest.Config) -> None:
     target = config.getoption("--target")
     if target not in IMPLEMENTED_TARGETS:
         raise pytest.UsageError(target_not_implemented(target))
-    if config.getoption("--topology") is not None:
+    mode_option = config.getoption("--mode")
+    if mode_option is not None and target != "pi":
+        raise pytest.UsageError(
+            f"--mode applies to --target=pi; the {target} target is built by the run and always "
+            "replays the whole walkthrough"
+        )
+    if config.getoption("--topology") is not None or target == "pi":
         try:
             config.stash[_topology_key] = load_topology(topology_path(config))
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if target == "pi":
+        _check_real_cluster_options(config)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate_as_interrupt)
     _start_report(config)
 
 
 _topology_key = pytest.StashKey[Topology]()
+
+
+def run_mode(config: pytest.Config) -> Mode:
+    """Real clusters default to verify; the targets a run builds itself always install."""
+    given = config.getoption("--mode")
+    if given is not None:
+        return Mode(given)
+    return Mode.VERIFY if config.getoption("--target") == "pi" else Mode.INSTALL
+
+
+def cluster_target(config: pytest.Config, topology: Topology) -> ClusterTarget:
+    from bgpconform.target.cluster.target import ClusterTarget
+
+    return ClusterTarget(
+        topology,
+        mode=run_mode(config),
+        kubeconfig=config.getoption("--kubeconfig"),
+        context=config.getoption("--kube-context"),
+        installer=config.getoption("--cilium-installer"),
+        allow_destructive=config.getoption("--allow-destructive"),
+    )
+
+
+def _check_real_cluster_options(config: pytest.Config) -> None:
+    """Install mode's refusals and a missing kubeconfig stop the run before anything is collected."""
+    try:
+        cluster_target(config, config.stash[_topology_key]).check_mode()
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Verify mode runs only the scenarios that leave the CNI and the peering as they were."""
+    if run_mode(config) is not Mode.VERIFY:
+        return
+    kept = [item for item in items if item.get_closest_marker(DESTRUCTIVE_MARK) is None]
+    dropped = [item for item in items if item.get_closest_marker(DESTRUCTIVE_MARK) is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def loaded_topology(config: pytest.Config) -> Topology | None:

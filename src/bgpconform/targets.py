@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 TARGETS = ("lab", "k3d", "pi")
-IMPLEMENTED_TARGETS = ("lab",)
+IMPLEMENTED_TARGETS = ("lab", "pi")
 
 _PLANNED = {
     "k3d": "k3s in Docker with a RouterOS CHR container, for nightly CI",
-    "pi": "an existing k3s cluster and router, such as a Raspberry Pi rack with a MikroTik",
 }
 
 

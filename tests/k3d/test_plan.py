@@ -91,7 +91,7 @@ def test_cilium_is_installed_with_the_k3s_settings(plan: K3dPlan, topology: Topo
     assert settings["k8sServicePort"] == "6443"
     assert settings["bgpControlPlane.enabled"] == "false"  # the walkthrough enables it later
     helm = k3d_plan(topology, "bgpc-test", installer="helm").cilium
-    assert helm[:4] == ["helm", "install", "cilium", "cilium/cilium"]
+    assert helm[:6] == ["helm", "upgrade", "--install", "cilium", "cilium", "--repo=https://helm.cilium.io/"]
     assert "--version=1.13.4" in helm
 
 

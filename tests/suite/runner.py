@@ -71,6 +71,17 @@ def scenario_titles() -> list[str]:
     return [title for feature in _features() for title in feature.scenarios]
 
 
+def verify_scenario_titles() -> list[str]:
+    """The scenarios verify mode keeps: those not tagged @destructive on themselves, their rule or feature."""
+    kept = []
+    for feature in _features():
+        for title, scenario in feature.scenarios.items():
+            rule_tags = scenario.rule.tags if scenario.rule is not None else set()
+            if "destructive" not in scenario.tags | feature.tags | rule_tags:
+                kept.append(title)
+    return kept
+
+
 def node_id(title: str) -> str:
     return f"{WALKTHROUGH_MODULE}::test_{make_python_name(title)}"
 
@@ -94,6 +105,7 @@ def run_suite(
     topology: Path | None = None,
     plugins: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
 ) -> SuiteRun:
     """`pytest` on the features in a child process; `selection` is node ids (all scenarios if empty)."""
     cucumber = directory / "cucumber.json"
@@ -104,6 +116,7 @@ def run_suite(
         argv += ["-p", plugin]
     if topology is not None:
         argv.append(f"--topology={topology}")
+    argv += list(options)
     argv += list(selection) or [WALKTHROUGH_MODULE]
     child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     returncode, output = _run_with_deadline(argv, child_env)

@@ -10,18 +10,18 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-from ipaddress import IPv4Network
 from pathlib import Path
 
-from bgpconform.errors import CommandError, HarnessError
-from bgpconform.lab.commands import run
+from bgpconform.errors import HarnessError
 from bgpconform.lab.netns import ns_argv
 from bgpconform.lab.prerequisites import FRR_DAEMON_DIR
 from bgpconform.lab.supervisor import Daemon
+from bgpconform.places import Place
+from bgpconform.routers.frr import VtyshTransport
+from bgpconform.routers.port import ECMP_PATHS
 from bgpconform.topology import Topology
 
 FRR_USER = "frr"
-ECMP_PATHS = 16
 
 
 def render_zebra_conf(hostname: str, log: Path) -> str:
@@ -60,26 +60,6 @@ def render_bgpd_conf(topology: Topology, log: Path) -> str:
     )
 
 
-class LabFrrTransport:
-    """Reaches the lab's FRR through its vty sockets and the router namespace's kernel."""
-
-    def __init__(self, vty_dir: Path, namespace: str) -> None:
-        self.vty_dir = vty_dir
-        self.namespace = namespace
-
-    def vtysh(self, *commands: str) -> str:
-        argv = ["vtysh", "--vty_socket", str(self.vty_dir)]
-        for command in commands:
-            argv += ["-c", command]
-        try:
-            return run(argv, timeout=15).stdout
-        except CommandError as exc:
-            raise HarnessError(f"vtysh failed against the lab router: {exc}") from exc
-
-    def kernel_routes(self, prefix: IPv4Network) -> str:
-        return run(["ip", "-n", self.namespace, "-j", "route", "show", str(prefix)]).stdout
-
-
 class LabFrr:
     """Starts and stops the lab router's daemons."""
 
@@ -87,7 +67,7 @@ class LabFrr:
         self.topology = topology
         self.namespace = namespace
         self.directory = run_dir / "frr"
-        self.transport = LabFrrTransport(self.directory, namespace)
+        self.transport = VtyshTransport(Place(namespace=namespace), str(self.directory))
         self._daemons: list[Daemon] = []
 
     def start(self, timeout: float = 10.0) -> None:

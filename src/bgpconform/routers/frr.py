@@ -10,7 +10,8 @@ import json
 from ipaddress import IPv4Address, IPv4Network, ip_network
 from typing import Any, Protocol
 
-from bgpconform.errors import HarnessError
+from bgpconform.errors import CommandError, HarnessError
+from bgpconform.places import Place
 from bgpconform.routers.port import BgpPeer, Route, RouterDump, Session, SessionState
 
 HARNESS_MARK = "bgpconform"
@@ -35,6 +36,30 @@ class FrrTransport(Protocol):
     def kernel_routes(self, prefix: IPv4Network) -> str:
         """`ip -j route show <prefix>` as the router's kernel answers it."""
         ...
+
+
+class VtyshTransport:
+    """vtysh and `ip route` run at a `Place`: the lab's namespace, a router's namespace here, or SSH."""
+
+    def __init__(self, place: Place, vty_socket: str | None = None, timeout: float = 15.0) -> None:
+        self.place = place
+        self.vty_socket = vty_socket
+        self.timeout = timeout
+
+    def vtysh(self, *commands: str) -> str:
+        argv = ["vtysh"] + (["--vty_socket", self.vty_socket] if self.vty_socket else [])
+        for command in commands:
+            argv += ["-c", command]
+        try:
+            return self.place.run(argv, timeout=self.timeout).stdout
+        except CommandError as exc:
+            raise HarnessError(f"vtysh on {self.place} failed: {exc}") from exc
+
+    def kernel_routes(self, prefix: IPv4Network) -> str:
+        try:
+            return self.place.run(["ip", "-j", "route", "show", str(prefix)], timeout=self.timeout).stdout
+        except CommandError as exc:
+            raise HarnessError(f"`ip route` on {self.place} failed: {exc}") from exc
 
 
 class FrrRouter:

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from bgpconform.topology import Topology
 
 
+# The equal paths a router with ECMP on is asked to install (FRR maximum-paths, RouterOS multipath).
+ECMP_PATHS = 16
+
+
 class SessionState(StrEnum):
     """BGP FSM states (RFC 4271), spelled as `cilium bgp peers` prints them (FACTS.md)."""
 

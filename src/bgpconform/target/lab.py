@@ -7,8 +7,6 @@ reaches LB IPs only through the router's BGP routes.
 
 from __future__ import annotations
 
-import time
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,42 +14,15 @@ from bgpconform.cilium.labels import AGENT_SELECTOR
 from bgpconform.cilium.versions import image_version
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.cluster.kube import Kube, Resources
-from bgpconform.lab.commands import run
-from bgpconform.lab.netns import ns_argv
+from bgpconform.places import Place
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
-from bgpconform.target.port import HttpAnswer, OutsideClient
+from bgpconform.target.curl_client import CurlClient
+from bgpconform.target.port import OutsideClient
 from bgpconform.topology import Topology
 
 if TYPE_CHECKING:
     from bgpconform.cilium.install import CiliumInstaller
     from bgpconform.cilium.operations import CiliumOperations
-
-_STATUS_MARK = "\n@@bgpconform-http-status:"
-
-
-class LabOutsideClient:
-    """curl in the client namespace; each request may pin its source port so ECMP hashing varies."""
-
-    def __init__(self, namespace: str, address: IPv4Address) -> None:
-        self.namespace = namespace
-        self._address = address
-
-    @property
-    def address(self) -> IPv4Address:
-        return self._address
-
-    def http_get(self, url: str, *, timeout: float, local_port: int | None = None) -> HttpAnswer:
-        argv = ["curl", "-sS", "--max-time", f"{timeout:g}", "-w", _STATUS_MARK + "%{http_code}"]
-        if local_port is not None:
-            argv += ["--local-port", str(local_port)]
-        began = time.monotonic()
-        done = run(ns_argv(self.namespace, [*argv, url]), check=False, timeout=timeout + 5)
-        elapsed = time.monotonic() - began
-        body, _, code = done.stdout.rpartition(_STATUS_MARK)
-        if done.returncode != 0:
-            error = done.stderr.strip() or f"curl exit code {done.returncode}"
-            return HttpAnswer(url, local_port, None, body, error, elapsed)
-        return HttpAnswer(url, local_port, int(code) if code.isdigit() else None, body, None, elapsed)
 
 
 class LabTarget:
@@ -116,7 +87,9 @@ class LabTarget:
 
     @property
     def client(self) -> OutsideClient:
-        return LabOutsideClient(self.cluster.lab.network.client_ns, self.topology.client.address.ip)
+        return CurlClient(
+            Place(namespace=self.cluster.lab.network.client_ns), self.topology.client.address.ip
+        )
 
     def router_peers(self) -> list[BgpPeer]:
         return self.cluster.lab.topology_peers()

@@ -12,6 +12,7 @@ ANNOUNCE_ALL_SERVICES: dict[str, Any] = {
     "matchExpressions": [{"key": "somekey", "operator": "NotIn", "values": ["never-used-value"]}]
 }
 HARNESS_LABEL = "bgpconform.io/owned"
+RUN_LABEL = "bgpconform.io/run"  # which run created it: a run removes only its own objects
 
 
 def peering_policy(topology: Topology) -> dict[str, Any]:

@@ -8,10 +8,14 @@ Stages, in order (FACTS.md and the walkthrough for what each one means):
   peering      policy applied, peering nodes labelled, router configured: sessions established
   lb-ipam      pool, the nginx pod and its LoadBalancer service: IP allocated, /32 at the router
 
-Going forward runs the walkthrough's actions. Going back from `lb-ipam` or `peering` removes what the
-harness added (labelled `bgpconform.io/owned`); anything further back resets the target. Every action
-goes through the target's ports, so the same machine drives the lab and a real cluster, and every
-wait records its convergence time.
+Going forward runs the walkthrough's actions. Going back from `lb-ipam` or `peering` removes what this
+run added (labelled `bgpconform.io/owned` and `bgpconform.io/run=<run id>`); anything further back
+resets the target. Every action goes through the target's ports, so the same machine drives the lab and
+a real cluster, and every wait records its convergence time.
+
+In verify mode (a real cluster the harness must not reinstall) the stages up to `peering` are checked,
+never made: the same waits, read-only, and a cluster short of the stage fails them with what was seen.
+Only `lb-ipam` is made, from the run's own pool, pod and service where the cluster has none.
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ from typing import Any, TypeVar
 
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
-from bgpconform.lab.cluster.kube import ApiException, Resources
+from bgpconform.errors import HarnessError, NonConformance
+from bgpconform.lab.cluster.kube import ApiException, KubeResource, Resources
 from bgpconform.routers.port import SessionState
 from bgpconform.target import manifests, observe
 from bgpconform.target.evidence import Evidence
+from bgpconform.target.mode import Mode
 from bgpconform.target.port import Target
 from bgpconform.target.stage import Stage
 from bgpconform.topology import Topology, Waits
-from bgpconform.waiting import Waited, wait_for
+from bgpconform.waiting import Waited, WaitTimeout, wait_for
 
 T = TypeVar("T")
 
@@ -42,11 +48,37 @@ BGPP_GROUP_VERSION = "cilium.io/v2alpha1"
 class Deployment:
     """Where the target stands in the walkthrough, and the actions that move it."""
 
-    def __init__(self, target: Target, evidence: Evidence | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        evidence: Evidence | None = None,
+        *,
+        mode: Mode = Mode.INSTALL,
+        run_id: str = "bgpconform",
+    ) -> None:
         self.target = target
         self.evidence = evidence or Evidence()
+        self.mode = mode
+        self.run_id = run_id
         self.current: Stage | None = None
         self.dirty = False  # a scenario added objects beyond its stage (extra pools, services)
+
+    @property
+    def run_selector(self) -> str:
+        """The label selector of every object this run created."""
+        return f"{manifests.HARNESS_LABEL}=true,{manifests.RUN_LABEL}={self.run_id}"
+
+    def create(
+        self, resource: KubeResource, obj: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Create an object labelled as this run's, so the run removes it and nothing else."""
+        meta = obj.setdefault("metadata", {})
+        meta["labels"] = {
+            **meta.get("labels", {}),
+            manifests.HARNESS_LABEL: "true",
+            manifests.RUN_LABEL: self.run_id,
+        }
+        return self.target.kube.create(resource, obj, namespace)
 
     @property
     def topology(self) -> Topology:
@@ -55,6 +87,9 @@ class Deployment:
     # -- navigation --------------------------------------------------------------------------------
     def bring_to(self, stage: Stage) -> None:
         """Make the target be at `stage`, idempotently; safe after any scenario, passed or failed."""
+        if self.mode is Mode.VERIFY:
+            self._verify_to(stage)
+            return
         if self.current is not None and (self.current > stage or self.dirty):
             self._retreat(stage)
         if self.current is None:
@@ -82,6 +117,103 @@ class Deployment:
             self.current, self.dirty = Stage.BGP_READY, False
             return
         self.current, self.dirty = None, False
+
+    def bring_to_at_least(self, stage: Stage) -> None:
+        """For read-only scenarios: any later stage satisfies them as well, so nothing is undone."""
+        if self.current is not None and self.current >= stage:
+            return
+        self.bring_to(stage)
+
+    # -- verify mode -------------------------------------------------------------------------------
+    def _verify_to(self, stage: Stage) -> None:
+        if stage < Stage.CILIUM:
+            raise HarnessError(
+                f"verify mode cannot bring the cluster to stage {stage.label!r}: that means uninstalling "
+                "Cilium; the scenario asking for it should have been deselected (tag @destructive)"
+            )
+        if (
+            self.current is not None
+            and (self.dirty or self.current > stage)
+            and self.current >= Stage.PEERING
+        ):
+            self.remove_harness_lb_objects()  # this run's only: the cluster's own pool and service stay
+            self.current, self.dirty = min(self.current, Stage.PEERING), False
+        if self.current is None or self.current < min(stage, Stage.PEERING):
+            for confirmed in range(Stage.CILIUM, min(stage, Stage.PEERING) + 1):
+                self._confirm(Stage(confirmed))
+            self.current = min(stage, Stage.PEERING)
+        if stage == Stage.LB_IPAM and self.current < Stage.LB_IPAM:
+            self.expose_nginx()
+        self.current = max(self.current, stage)
+
+    def _confirm(self, stage: Stage) -> None:
+        """Check, without changing anything, that the cluster is at `stage`."""
+        checks: dict[Stage, Callable[[], object]] = {
+            Stage.CILIUM: self.confirm_cilium,
+            Stage.BGP_ENABLED: self.confirm_bgp_enabled,
+            Stage.BGP_READY: self.confirm_bgp_ready,
+            Stage.PEERING: lambda: self.wait_sessions(
+                SessionState.ESTABLISHED, Stage.PEERING, "verify: every session established"
+            ),
+        }
+        try:
+            checks[stage]()
+        except WaitTimeout as exc:
+            raise NonConformance(
+                f"verify mode expects the cluster at stage {stage.label!r} already; it is not:\n{exc}",
+                expected=exc.expected,
+                observed=exc.observed,
+            ) from exc
+
+    def confirm_cilium(self) -> None:
+        kube = self.target.kube
+        self._wait(
+            Stage.CILIUM,
+            "verify: every node Ready",
+            lambda: wait_for(
+                lambda: observe.nodes(kube),
+                lambda views: {v.name for v in views if v.ready} >= {n.name for n in self.topology.nodes},
+                expected="every node of the topology Ready",
+                timeout=self.waits.nodes_ready,
+                describe=lambda _: observe.node_table(kube),
+            ),
+        )
+        self._wait(
+            Stage.CILIUM,
+            "verify: Cilium agents and operator running",
+            lambda: wait_for(
+                lambda: (
+                    observe.pods(kube, "kube-system", AGENT_SELECTOR)
+                    + observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
+                ),
+                lambda views: (
+                    any("operator" in v.name for v in views)
+                    and sum("operator" not in v.name for v in views) >= len(self.topology.nodes)
+                    and all(v.status == "Running" for v in views)
+                ),
+                expected=f"{len(self.topology.nodes)} Cilium agents and an operator Running",
+                timeout=self.waits.pods_running,
+                describe=observe.pod_table,
+            ),
+        )
+
+    def confirm_bgp_ready(self) -> None:
+        self.wait_policy_resource()
+        self.wait_agents_ready()
+
+    def bgp_enabled_in_config(self) -> str | None:
+        config = self.target.kube.get_or_none(Resources.CONFIGMAPS, "cilium-config", "kube-system")
+        return None if config is None else config.get("data", {}).get(BGP_CONFIG_KEY)
+
+    def confirm_bgp_enabled(self) -> None:
+        value = self.bgp_enabled_in_config()
+        if value != "true":
+            raise NonConformance(
+                f"verify mode expects the BGP control plane enabled; cilium-config has "
+                f"{BGP_CONFIG_KEY}={value!r}",
+                expected=f"{BGP_CONFIG_KEY}: 'true'",
+                observed=f"{BGP_CONFIG_KEY}: {value!r}",
+            )
 
     def _wait(self, stage: Stage, name: str, waited: Callable[[], Waited[T]]) -> T:
         result = waited()
@@ -222,7 +354,7 @@ class Deployment:
         kube = self.target.kube
         policy = manifests.peering_policy(self.topology)
         if kube.get_or_none(Resources.BGP_PEERING_POLICIES, policy["metadata"]["name"]) is None:
-            kube.create(Resources.BGP_PEERING_POLICIES, policy)
+            self.create(Resources.BGP_PEERING_POLICIES, policy)
 
     def label_peering_nodes(self) -> None:
         labels = dict(self.topology.bgp.node_selector)
@@ -275,27 +407,27 @@ class Deployment:
     def create_pool(self, index: int = 0) -> dict[str, Any]:
         pool = manifests.lb_pool(self.topology.lb_pools[index])
         existing = self.target.kube.get_or_none(Resources.LB_IP_POOLS, pool["metadata"]["name"])
-        return existing or self.target.kube.create(Resources.LB_IP_POOLS, pool)
+        return existing or self.create(Resources.LB_IP_POOLS, pool)
 
     def ensure_namespace(self) -> None:
         """The topology may put the workload in a namespace of its own; create it once, keep it after."""
         name = self.topology.workload.namespace
         if self.target.kube.get_or_none(Resources.NAMESPACES, name) is None:
-            self.target.kube.create(Resources.NAMESPACES, manifests.namespace(name))
+            self.create(Resources.NAMESPACES, manifests.namespace(name))
 
     def create_nginx(self) -> None:
         self.ensure_namespace()
         pod = manifests.nginx_pod(self.topology)
         meta = pod["metadata"]
         if self.target.kube.get_or_none(Resources.PODS, meta["name"], meta["namespace"]) is None:
-            self.target.kube.create(Resources.PODS, pod, meta["namespace"])
+            self.create(Resources.PODS, pod, meta["namespace"])
 
     def create_service(self, name: str | None = None, annotations: dict[str, str] | None = None) -> str:
         self.ensure_namespace()
         service = manifests.lb_service(self.topology, name, annotations=annotations)
         meta = service["metadata"]
         if self.target.kube.get_or_none(Resources.SERVICES, meta["name"], meta["namespace"]) is None:
-            self.target.kube.create(Resources.SERVICES, service, meta["namespace"])
+            self.create(Resources.SERVICES, service, meta["namespace"])
         return str(meta["name"])
 
     def service(self, name: str | None = None) -> dict[str, Any]:
@@ -356,7 +488,7 @@ class Deployment:
 
     def remove_harness_lb_objects(self) -> None:
         kube = self.target.kube
-        selector = f"{manifests.HARNESS_LABEL}=true"
+        selector = self.run_selector
         for service in kube.items(Resources.SERVICES, label_selector=selector):
             kube.delete(Resources.SERVICES, service["metadata"]["name"], service["metadata"]["namespace"])
         for pod in kube.items(Resources.PODS, label_selector=selector):
@@ -375,7 +507,7 @@ class Deployment:
                 + kube.items(Resources.PODS, label_selector=selector)
             ),
             lambda left: not left,
-            expected="the harness's services and pods removed",
+            expected="this run's services and pods removed",
             timeout=self.waits.pods_running,
             describe=lambda left: [o["metadata"]["name"] for o in left],
         )

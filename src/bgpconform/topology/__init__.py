@@ -12,6 +12,7 @@ from bgpconform.topology.model import (
     Node,
     Router,
     Topology,
+    Vtysh,
     Waits,
     Workload,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Router",
     "Topology",
     "TopologyError",
+    "Vtysh",
     "Waits",
     "Workload",
     "format_problems",

@@ -64,6 +64,17 @@ class Cluster(_Model):
     node_subnet: Network = Field(examples=["192.168.1.0/24"])
     k3s_version: K3sVersion = "v1.27.3+k3s1"
     cilium_version: CiliumVersion = "1.13.4"
+    # Real targets: the kubeconfig (relative to this file; unset: $KUBECONFIG, then ~/.kube/config) and
+    # the context the cluster is known by there. Install mode runs only when the context in use is this one.
+    kubeconfig: NonEmpty | None = None
+    context: NonEmpty | None = None
+
+    def kubeconfig_path(self, topology_file: Path) -> Path | None:
+        """The declared kubeconfig, `~` expanded and read relative to the topology file's folder."""
+        if self.kubeconfig is None:
+            return None
+        path = Path(self.kubeconfig).expanduser()
+        return path if path.is_absolute() else topology_file.parent / path
 
 
 class Node(_Model):
@@ -85,11 +96,35 @@ class Management(_Model):
     verify_tls: bool = True
 
 
+class Vtysh(_Model):
+    """Where an FRR router's vtysh runs for a real target: over SSH (keys only), in a local network
+    namespace, or on this machine when both are unset."""
+
+    ssh: NonEmpty | None = Field(default=None, examples=["frr@192.168.1.1"])
+    namespace: NonEmpty | None = None
+    vty_socket: NonEmpty | None = None  # vtysh --vty_socket, for an FRR started with its own socket folder
+    sudo: bool = False
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Vtysh:
+        if self.ssh is not None and self.namespace is not None:
+            raise Invalid.one(
+                "both ssh and namespace are set",
+                "keep ssh for a router reached over SSH, or namespace for one in a namespace on this machine",
+                at=("ssh",),
+            )
+        return self
+
+
 class Credentials(_Model):
     """Names of environment variables, so that topology files can be shared and committed safely."""
 
     username_env: EnvName = Field(examples=["BGPCONFORM_ROUTER_USER"])
     password_env: EnvName = Field(examples=["BGPCONFORM_ROUTER_PASSWORD"])
+
+    def hint(self) -> str:
+        """How messages name the login without showing it."""
+        return f"${self.username_env} and ${self.password_env}"
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
         """Read the secrets late, at connect time, so loading a topology never needs them."""
@@ -118,6 +153,7 @@ class Router(_Model):
     asn: Asn = Field(examples=[64512])
     north_address: Interface = Field(examples=["198.51.100.1/24"])
     management: Management | None = None
+    vtysh: Vtysh | None = None
     credentials: Credentials | None = None
     ecmp: bool = True
     routeros_version: RouterOsVersion = "7.8"
@@ -148,6 +184,22 @@ class Router(_Model):
                     "required when kind is 'routeros'",
                     "add credentials: {username_env: BGPCONFORM_ROUTER_USER, "
                     "password_env: BGPCONFORM_ROUTER_PASSWORD} and export those variables",
+                )
+            )
+        if self.kind == "frr" and self.management is not None:
+            issues.append(
+                Issue(
+                    ("management",),
+                    "is the RouterOS API; an FRR router is reached through vtysh",
+                    "remove management and add vtysh: {ssh: user@host} (or {namespace: NAME})",
+                )
+            )
+        if self.kind == "routeros" and self.vtysh is not None:
+            issues.append(
+                Issue(
+                    ("vtysh",),
+                    "is for FRR; a RouterOS router is reached through its API",
+                    "remove vtysh and add management: {host: ..., port: 8728}",
                 )
             )
         if self.kind == "routeros" and self.ecmp and _routeros_version(self.routeros_version) < (7, 22):
@@ -220,9 +272,18 @@ class Client(_Model):
     name: Label = "client"
     address: Interface = Field(examples=["198.51.100.10/24"])
     gateway: Address = Field(examples=["198.51.100.1"])
+    # Real targets: where the client's requests run; this machine when both are unset.
+    namespace: NonEmpty | None = None
+    ssh: NonEmpty | None = Field(default=None, examples=["pi@198.51.100.10"])
 
     @model_validator(mode="after")
     def _gateway_on_link(self) -> Client:
+        if self.ssh is not None and self.namespace is not None:
+            raise Invalid.one(
+                "both ssh and namespace are set",
+                "keep ssh for a client reached over SSH, or namespace for one in a namespace on this machine",
+                at=("ssh",),
+            )
         net = self.address.network
         if self.gateway not in net:
             raise Invalid.one(

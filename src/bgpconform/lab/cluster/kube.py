@@ -28,11 +28,11 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 
-def new_api_client(kubeconfig: str) -> kubernetes.client.ApiClient:
+def new_api_client(kubeconfig: str, context: str | None = None) -> kubernetes.client.ApiClient:
     """A client of its own per component (and per thread that streams), as each binary has its own."""
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig, client_configuration=configuration
+        config_file=kubeconfig, context=context, client_configuration=configuration
     )
     return kubernetes.client.ApiClient(configuration)
 
@@ -163,6 +163,10 @@ class Kube:
         if text:
             return data.decode("utf-8", "replace")
         return json.loads(data) if data else None
+
+    def get_path(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
+        """GET any API path as JSON (discovery, `/version`, lists of resources found at run time)."""
+        return self._call("GET", path, query=query)
 
     def api_resources(self, group_version: str) -> list[dict[str, Any]]:
         """What a group version serves (discovery); empty when it is not served at all."""

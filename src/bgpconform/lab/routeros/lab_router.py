@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bgpconform.errors import ConfigError
-from bgpconform.lab.frr import ECMP_PATHS
 from bgpconform.lab.routeros.frr_backend import FrrBackend, Vtysh
 from bgpconform.lab.routeros.router import EmulatedRouter
 from bgpconform.lab.routeros.server import RouterOsApiServer
@@ -48,7 +47,7 @@ def credentials_hint(topology: Topology) -> str:
     credentials = topology.router.credentials
     if credentials is None:
         return "the router credentials"
-    return f"${credentials.username_env} and ${credentials.password_env}"
+    return credentials.hint()
 
 
 class LabRouterOs:
@@ -71,20 +70,13 @@ class LabRouterOs:
 
     def start(self, timeout: float = 10.0) -> RouterOsRouter:
         self.server.start(timeout)
-        router = self.topology.router
         api = RouterOsApi(
             self.endpoint,
             *self._login,
             timeout=timeout,
             credentials_hint=credentials_hint(self.topology),
         )
-        self._adapter = RouterOsRouter(
-            api,
-            name=router.name,
-            asn=router.asn,
-            router_id=str(router.address),
-            multipath=ECMP_PATHS if router.ecmp else None,
-        )
+        self._adapter = RouterOsRouter.for_topology(api, self.topology)
         self._adapter.wait_for_login(timeout)
         return self._adapter
 

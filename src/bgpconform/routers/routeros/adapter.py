@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
+from typing import TYPE_CHECKING
 
 from bgpconform.errors import HarnessError
-from bgpconform.routers.port import BgpPeer, Route, RouterDump, Session, SessionState
+from bgpconform.routers.port import ECMP_PATHS, BgpPeer, Route, RouterDump, Session, SessionState
 from bgpconform.routers.routeros.client import RouterApiError, RouterOsApi, Row
 from bgpconform.routers.routeros.commands import (
     CONNECTION_PATH,
@@ -36,6 +37,9 @@ from bgpconform.routers.routeros.render import (
     truthy,
 )
 from bgpconform.waiting import wait_for
+
+if TYPE_CHECKING:
+    from bgpconform.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,19 @@ class RouterOsRouter:
         self.multipath = multipath
         self.changes: list[Change] = []  # every write, in order, for the evidence and the tests
         self._resource: Row | None = None
+
+    @classmethod
+    def for_topology(cls, api: RouterOsApi, topology: Topology) -> RouterOsRouter:
+        """The adapter for the topology's router: its AS, its node-side address as router ID, and
+        multipath only where the topology says the router does ECMP."""
+        router = topology.router
+        return cls(
+            api,
+            name=router.name,
+            asn=router.asn,
+            router_id=str(router.address),
+            multipath=ECMP_PATHS if router.ecmp else None,
+        )
 
     # -- identity --------------------------------------------------------------------------------
     def wait_for_login(self, timeout: float) -> None:

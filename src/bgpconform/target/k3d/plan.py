@@ -30,6 +30,7 @@ K3S_SERVER_FLAGS = (
     "--disable-kube-proxy",
 )
 BPFFS_VOLUME = "/sys/fs/bpf:/sys/fs/bpf:shared"
+CILIUM_HELM_REPO = "https://helm.cilium.io/"
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,8 @@ def cilium_install_command(values: CiliumValues, installer: str = "cilium") -> l
     flags = [f"--set={key}={value}" for key, value in settings.items()]
     if installer == "helm":
         return [
-            "helm", "install", "cilium", "cilium/cilium", f"--version={values.version}",
-            f"--namespace={values.namespace}", *flags,
+            "helm", "upgrade", "--install", "cilium", "cilium", f"--repo={CILIUM_HELM_REPO}",
+            f"--version={values.version}", f"--namespace={values.namespace}", *flags,
         ]  # fmt: skip
     return ["cilium", "install", f"--version={values.version}", *flags]
 

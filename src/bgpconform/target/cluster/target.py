@@ -1,0 +1,192 @@
+"""`--target=pi`: a k3s cluster and router the user already runs, driven only through their own
+interfaces (the Kubernetes API, the router's API or vtysh, curl where the client lives).
+
+Nothing here knows about the lab: pointed at a lab started by `bgpconform lab up`, this code reaches it
+exactly as it reaches a Raspberry Pi rack, which is how the tests prove it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bgpconform.cilium.labels import AGENT_SELECTOR
+from bgpconform.cilium.versions import image_version
+from bgpconform.errors import CommandError, HarnessError
+from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
+from bgpconform.lab.commands import run
+from bgpconform.places import Place
+from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort, topology_peers
+from bgpconform.target import manifests
+from bgpconform.target.cluster.access import KubeAccess, resolve_kube_access
+from bgpconform.target.cluster.api_dump import dump_cluster
+from bgpconform.target.cluster.installer import ToolCiliumInstaller
+from bgpconform.target.cluster.preflight import Check, Preflight, PreflightFailed
+from bgpconform.target.cluster.router_access import connect_router
+from bgpconform.target.curl_client import CurlClient
+from bgpconform.target.mode import Mode, check_install_allowed
+from bgpconform.topology import Topology
+
+if TYPE_CHECKING:
+    from bgpconform.cilium.install import CiliumInstaller
+    from bgpconform.cilium.operations import CiliumOperations
+
+
+class ClusterTarget:
+    name = "pi"
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        mode: Mode = Mode.VERIFY,
+        kubeconfig: Path | None = None,
+        context: str | None = None,
+        installer: str = "cilium",
+        allow_destructive: bool = False,
+    ) -> None:
+        self.topology = topology
+        self.mode = mode
+        self._kubeconfig_option = kubeconfig
+        self._context_option = context
+        self._installer_tool = installer
+        self._allow_destructive = allow_destructive
+        self.access: KubeAccess | None = None
+        self.checks: list[Check] = []
+        self._kube: Kube | None = None
+        self._router: RouterPort | None = None
+        self._client: CurlClient | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def check_mode(self) -> KubeAccess:
+        """Decide the kubeconfig and context and, for install mode, refuse unless both proofs hold;
+        cheap and side-effect free, so a refused run has touched nothing."""
+        access = resolve_kube_access(self.topology, self._kubeconfig_option, self._context_option)
+        if self.mode is Mode.INSTALL:
+            check_install_allowed(self.topology, access.context, allow_destructive=self._allow_destructive)
+        return access
+
+    def start(self) -> None:
+        access = self.check_mode()
+        kube = Kube(new_api_client(str(access.kubeconfig), access.context))
+        router = connect_router(self.topology)
+        client_spec = self.topology.client
+        client = CurlClient(
+            Place(namespace=client_spec.namespace, ssh=client_spec.ssh), client_spec.address.ip
+        )
+        preflight = Preflight(
+            self.topology, access, kube, router, client, cilium_expected=self.mode is Mode.VERIFY
+        )
+        self.checks = preflight.run()
+        if not all(check.ok for check in self.checks):
+            _close(router)
+            kube.api_client.close()  # type: ignore[no-untyped-call]
+            raise PreflightFailed(self.checks)
+        self.access, self._kube, self._router, self._client = access, kube, router, client
+
+    @property
+    def started(self) -> bool:
+        return self._kube is not None
+
+    def stop(self) -> None:
+        kube, router = self._kube, self._router
+        self._kube = self._router = self._client = None
+        if router is not None:
+            _close(router)
+        if kube is not None:
+            kube.api_client.close()  # type: ignore[no-untyped-call]
+
+    def reset(self) -> None:
+        """Install mode only: back to a cluster without CNI, the harness's objects and peering gone."""
+        if self.mode is not Mode.INSTALL:
+            raise HarnessError(
+                "verify mode never resets the cluster (that would uninstall Cilium); a scenario asked for "
+                "a stage before the cluster's own. Run --mode=install --allow-destructive to replay the "
+                "walkthrough from a cluster without CNI"
+            )
+        kube = self.kube
+        selector = f"{manifests.HARNESS_LABEL}=true"
+        for service in kube.items(Resources.SERVICES, label_selector=selector):
+            kube.delete(Resources.SERVICES, service["metadata"]["name"], service["metadata"]["namespace"])
+        for pod in kube.items(Resources.PODS, label_selector=selector):
+            kube.delete(Resources.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"])
+        with contextlib.suppress(Exception):  # the CRDs go with Cilium's; absent on a cluster without it
+            for resource in (Resources.LB_IP_POOLS, Resources.BGP_PEERING_POLICIES):
+                for obj in kube.items(resource, label_selector=selector):
+                    kube.delete(resource, obj["metadata"]["name"])
+        unlabel = {"metadata": {"labels": {key: None for key in self.topology.bgp.node_selector}}}
+        for node in self.topology.nodes:
+            kube.patch(Resources.NODES, node.name, unlabel)
+        self.router.remove_peers()
+        self.installer.uninstall()
+
+    # -- ports -------------------------------------------------------------------------------------
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            raise HarnessError("the pi target is not started")
+        return self._kube
+
+    @property
+    def cilium(self) -> CiliumOperations:
+        from bgpconform.cilium.operations import CiliumOperations
+
+        return CiliumOperations(self.kube)
+
+    @property
+    def installer(self) -> CiliumInstaller:
+        if self.access is None:
+            raise HarnessError("the pi target is not started")
+        return ToolCiliumInstaller(self.access, self._installer_tool)
+
+    @property
+    def router(self) -> RouterPort:
+        if self._router is None:
+            raise HarnessError("the pi target is not started")
+        return self._router
+
+    @property
+    def client(self) -> CurlClient:
+        if self._client is None:
+            raise HarnessError("the pi target is not started")
+        return self._client
+
+    def router_peers(self) -> list[BgpPeer]:
+        return topology_peers(self.topology)
+
+    def router_dump(self) -> RouterDump:
+        return self.router.dump()
+
+    def dump_api(self, path: Path) -> None:
+        problems = dump_cluster(self.kube, path)
+        if problems:
+            path.with_suffix(".unlisted.txt").write_text("\n".join(problems) + "\n")
+
+    def versions(self) -> dict[str, str]:
+        versions = {"target": f"pi ({self.mode})", "router": self.router.version()}
+        if self.access is not None:
+            versions["kube-context"] = self.access.context
+        nodes = self.kube.items(Resources.NODES)
+        if nodes:
+            versions["k3s"] = str(nodes[0]["status"]["nodeInfo"]["kubeletVersion"])
+        for pod in self.kube.items(Resources.PODS, "kube-system", label_selector=AGENT_SELECTOR)[:1]:
+            image = str(pod["spec"]["containers"][0]["image"])
+            versions["cilium"] = image_version(image) or image
+        if self.mode is Mode.INSTALL:
+            versions[f"{self._installer_tool} (installer)"] = _tool_version(self._installer_tool)
+        return versions
+
+
+def _tool_version(tool: str) -> str:
+    argv = ["cilium", "version", "--client"] if tool == "cilium" else ["helm", "version", "--short"]
+    try:
+        return run(argv, timeout=20).stdout.strip().splitlines()[0]
+    except (CommandError, IndexError):
+        return "not installed"
+
+
+def _close(router: RouterPort) -> None:
+    close = getattr(router, "close", None)
+    if callable(close):
+        close()
