@@ -8,16 +8,20 @@ import pytest
 
 from bgpconform.errors import PrerequisiteError
 from bgpconform.lab.prerequisites import check_lab_prerequisites
+from tests.suite.runner import run_suite
 
 pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("target", ["k3d"])
-def test_unimplemented_targets_say_so(pytester: pytest.Pytester, target: str) -> None:
-    result = pytester.runpytest_subprocess(f"--target={target}")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*--target={target} * is not implemented yet*run with --target=lab*"])
+def test_k3d_without_its_tools_says_what_to_install_and_creates_nothing(tmp_path: Path) -> None:
+    topology = REPO / "topologies" / "lab-routeros.yaml"
+    bare_path = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    done = run_suite(tmp_path, topology=topology, options=("--target=k3d",), env=bare_path)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.output[-2000:]
+    assert "nothing was created" in done.output
+    assert "`k3d` is not on PATH; fix: install k3d" in done.output
+    assert "`cilium` (the Cilium installer) is not on PATH" in done.output
 
 
 def test_pi_without_a_kubeconfig_says_where_it_looked(

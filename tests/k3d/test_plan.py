@@ -43,8 +43,16 @@ def test_k3s_gets_the_flags_cilium_needs_on_every_server(plan: K3dPlan) -> None:
             "--disable-network-policy@server:*",
             "--disable=traefik,servicelb,metrics-server@server:*",
             "--disable-kube-proxy@server:*",
+            "--node-name=k3s-control-plane-01@server:0",
+            "--node-name=k3s-worker-node-01@agent:0",
+            "--node-name=k3s-worker-node-02@agent:1",
+            "--node-name=k3s-worker-node-03@agent:2",
         ]
     )
+
+
+def test_the_kubernetes_api_is_published_on_loopback_only(plan: K3dPlan) -> None:
+    assert _flag(plan.cluster, "--api-port") == ["127.0.0.1:6550"]
 
 
 def test_bpffs_is_shared_with_every_node_container(plan: K3dPlan) -> None:

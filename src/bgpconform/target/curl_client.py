@@ -14,6 +14,25 @@ from bgpconform.target.port import HttpAnswer
 _STATUS_MARK = "\n@@bgpconform-http-status:"
 
 
+def curl_argv(url: str, timeout: float, local_port: int | None) -> list[str]:
+    """curl printing the body, then the status after a mark; `--max-time` bounds the whole request."""
+    argv = ["curl", "-sS", "--max-time", f"{timeout:g}", "-w", _STATUS_MARK + "%{http_code}"]
+    if local_port is not None:
+        argv += ["--local-port", str(local_port)]
+    return [*argv, url]
+
+
+def curl_answer(
+    url: str, local_port: int | None, *, returncode: int, stdout: str, stderr: str, elapsed: float
+) -> HttpAnswer:
+    """What `curl_argv` printed, as an answer: the body, the status, or curl's error."""
+    body, _, code = stdout.rpartition(_STATUS_MARK)
+    if returncode != 0:
+        error = stderr.strip() or f"curl exit code {returncode}"
+        return HttpAnswer(url, local_port, None, body, error, elapsed)
+    return HttpAnswer(url, local_port, int(code) if code.isdigit() else None, body, None, elapsed)
+
+
 class CurlClient:
     def __init__(self, place: Place, address: IPv4Address) -> None:
         self.place = place
@@ -24,20 +43,20 @@ class CurlClient:
         return self._address
 
     def http_get(self, url: str, *, timeout: float, local_port: int | None = None) -> HttpAnswer:
-        argv = ["curl", "-sS", "--max-time", f"{timeout:g}", "-w", _STATUS_MARK + "%{http_code}"]
-        if local_port is not None:
-            argv += ["--local-port", str(local_port)]
         began = time.monotonic()
         try:
-            done = self.place.run([*argv, url], check=False, timeout=timeout + 5)
+            done = self.place.run(curl_argv(url, timeout, local_port), check=False, timeout=timeout + 5)
         except CommandError as exc:  # curl (or ssh) missing, or no answer at all
             return HttpAnswer(url, local_port, None, "", str(exc), time.monotonic() - began)
         elapsed = time.monotonic() - began
-        body, _, code = done.stdout.rpartition(_STATUS_MARK)
-        if done.returncode != 0:
-            error = done.stderr.strip() or f"curl exit code {done.returncode}"
-            return HttpAnswer(url, local_port, None, body, error, elapsed)
-        return HttpAnswer(url, local_port, int(code) if code.isdigit() else None, body, None, elapsed)
+        return curl_answer(
+            url,
+            local_port,
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            elapsed=elapsed,
+        )
 
     def reaches(self, address: IPv4Address, timeout: float = 3.0) -> str | None:
         """Why the client cannot reach `address` (one ping), or None when it can."""

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bgpconform.cilium.labels import AGENT_SELECTOR
-from bgpconform.cilium.versions import image_version
 from bgpconform.lab.cluster.cluster import LabCluster
-from bgpconform.lab.cluster.kube import Kube, Resources
+from bgpconform.lab.cluster.kube import Kube
 from bgpconform.places import Place
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
+from bgpconform.target import observe
 from bgpconform.target.curl_client import CurlClient
 from bgpconform.target.port import OutsideClient
 from bgpconform.topology import Topology
@@ -104,10 +103,5 @@ class LabTarget:
     def versions(self) -> dict[str, str]:
         # No cilium-cli runs here: the lab's installer does what cilium-cli v0.15 does through the API.
         versions = {"target": "lab", "router": self.router.version(), "cilium-cli": "none (lab installer)"}
-        nodes = self.kube.items(Resources.NODES)
-        if nodes:
-            versions["k3s"] = str(nodes[0]["status"]["nodeInfo"]["kubeletVersion"])
-        for pod in self.kube.items(Resources.PODS, "kube-system", label_selector=AGENT_SELECTOR)[:1]:
-            image = str(pod["spec"]["containers"][0]["image"])
-            versions["cilium"] = image_version(image) or image
+        versions.update(observe.cluster_versions(self.kube))
         return versions

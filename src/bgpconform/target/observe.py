@@ -15,6 +15,8 @@ from typing import Any
 
 from bgpconform.cilium.bgp_peers import BgpPeer as CiliumPeer
 from bgpconform.cilium.bgp_peers import summary_table
+from bgpconform.cilium.labels import AGENT_SELECTOR
+from bgpconform.cilium.versions import image_version
 from bgpconform.lab.cluster.kube import Kube, Resources
 from bgpconform.routers.port import Route, RouterPort, Session
 
@@ -192,3 +194,15 @@ def router_routes(router: RouterPort, prefixes: Sequence[IPv4Network]) -> list[R
         found += router.bgp_routes(prefix)
         found += router.fib_routes(prefix)
     return found
+
+
+def cluster_versions(kube: Kube) -> dict[str, str]:
+    """k3s as the kubelets report it and Cilium as the agents' image names it, for the report."""
+    versions: dict[str, str] = {}
+    nodes = kube.items(Resources.NODES)
+    if nodes:
+        versions["k3s"] = str(nodes[0]["status"]["nodeInfo"]["kubeletVersion"])
+    for pod in kube.items(Resources.PODS, "kube-system", label_selector=AGENT_SELECTOR)[:1]:
+        image = str(pod["spec"]["containers"][0]["image"])
+        versions["cilium"] = image_version(image) or image
+    return versions

@@ -1,7 +1,9 @@
-"""The emulated RouterOS: its menus, one version's dialect, and FRR doing the BGP underneath.
+"""The emulated RouterOS: its menus, one version's dialect, and a backend doing the BGP underneath.
 
 `EmulatedRouter.run` takes one parsed API command and answers with rows, as RouterOS would; it is
-called from the API server's worker threads, so the configuration tables sit behind one lock.
+called from the API server's worker threads, so the configuration tables sit behind one lock. The
+backend is FRR in the lab (`FrrBackend`: real sessions) or none at all in the CHR stand-in
+(`NoSpeakerBackend`: configuration kept, no session ever established).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from bgpconform.lab.routeros.frr_backend import BackendError, FrrBackend, NeighborSpec
+from bgpconform.lab.routeros.frr_backend import BackendError, NeighborSpec
 from bgpconform.lab.routeros.menus import (
     ARGUMENT,
     FAILURE,
@@ -45,10 +48,29 @@ class Answer:
     printed: bool = False
 
 
+class BgpBackend(Protocol):
+    """What the emulated router needs from whatever speaks BGP for it: the configuration goes one way
+    (`apply`, raising `BackendError` to refuse), state in FRR's JSON shapes comes back."""
+
+    @property
+    def asn(self) -> int | None:
+        """The one AS every connection must use, or None when any AS is accepted."""
+
+    def apply(self, desired: list[NeighborSpec], multipath: int) -> None: ...
+
+    def neighbors(self) -> dict[str, Any]: ...
+
+    def bgp_table(self) -> dict[str, list[dict[str, Any]]]: ...
+
+    def rib(self) -> dict[str, list[dict[str, Any]]]: ...
+
+    def advertised(self, address: str) -> dict[str, Any]: ...
+
+
 class EmulatedRouter:
     """One RouterOS router as the API sees it."""
 
-    def __init__(self, dialect: Dialect, backend: FrrBackend, *, identity: str, board: str) -> None:
+    def __init__(self, dialect: Dialect, backend: BgpBackend, *, identity: str, board: str) -> None:
         self.dialect = dialect
         self.backend = backend
         self.identity = identity
@@ -210,11 +232,10 @@ class EmulatedRouter:
         return {**defaults, **fields}
 
     def _check_asn(self, asn: str) -> None:
-        if int(asn) != self.backend.asn:
+        required = self.backend.asn
+        if required is not None and int(asn) != required:
             # Lab limit: FRR runs one BGP instance, so every connection shares the router's AS.
-            raise Trap(
-                f"failure: this lab router runs one BGP instance, AS {self.backend.asn}; as={asn}", FAILURE
-            )
+            raise Trap(f"failure: this lab router runs one BGP instance, AS {required}; as={asn}", FAILURE)
 
     def _check_unused(self, instance: Row) -> None:
         users = [

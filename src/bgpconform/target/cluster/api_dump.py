@@ -55,3 +55,10 @@ def dump_cluster(kube: Kube, path: Path) -> list[str]:
             objects.append(((group, plural), {"apiVersion": api_version, "kind": kind, **item}))
     write(path, objects)
     return problems
+
+
+def write_cluster_dump(kube: Kube, path: Path) -> None:
+    """The dump, and beside it what could not be listed (a user's RBAC may forbid some lists)."""
+    problems = dump_cluster(kube, path)
+    if problems:
+        path.with_suffix(".unlisted.txt").write_text("\n".join(problems) + "\n")

@@ -11,16 +11,14 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bgpconform.cilium.labels import AGENT_SELECTOR
-from bgpconform.cilium.versions import image_version
 from bgpconform.errors import CommandError, HarnessError
 from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
 from bgpconform.lab.commands import run
 from bgpconform.places import Place
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort, topology_peers
-from bgpconform.target import manifests
+from bgpconform.target import manifests, observe
 from bgpconform.target.cluster.access import KubeAccess, resolve_kube_access
-from bgpconform.target.cluster.api_dump import dump_cluster
+from bgpconform.target.cluster.api_dump import write_cluster_dump
 from bgpconform.target.cluster.installer import ToolCiliumInstaller
 from bgpconform.target.cluster.preflight import Check, Preflight, PreflightFailed
 from bgpconform.target.cluster.router_access import connect_router
@@ -159,20 +157,13 @@ class ClusterTarget:
         return self.router.dump()
 
     def dump_api(self, path: Path) -> None:
-        problems = dump_cluster(self.kube, path)
-        if problems:
-            path.with_suffix(".unlisted.txt").write_text("\n".join(problems) + "\n")
+        write_cluster_dump(self.kube, path)
 
     def versions(self) -> dict[str, str]:
         versions = {"target": f"pi ({self.mode})", "router": self.router.version()}
         if self.access is not None:
             versions["kube-context"] = self.access.context
-        nodes = self.kube.items(Resources.NODES)
-        if nodes:
-            versions["k3s"] = str(nodes[0]["status"]["nodeInfo"]["kubeletVersion"])
-        for pod in self.kube.items(Resources.PODS, "kube-system", label_selector=AGENT_SELECTOR)[:1]:
-            image = str(pod["spec"]["containers"][0]["image"])
-            versions["cilium"] = image_version(image) or image
+        versions.update(observe.cluster_versions(self.kube))
         if self.mode is Mode.INSTALL:
             versions[f"{self._installer_tool} (installer)"] = _tool_version(self._installer_tool)
         return versions

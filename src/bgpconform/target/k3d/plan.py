@@ -22,6 +22,7 @@ from bgpconform.topology import Topology
 DEFAULT_CHR_IMAGE = "evilfreelancer/docker-routeros"  # QEMU inside; boots in 30-60 s (FACTS.md)
 DEFAULT_CLIENT_IMAGE = "curlimages/curl:8.8.0"
 API_PORT = 8728
+K3D_API_PORT = 6550  # the Kubernetes API, published on 127.0.0.1
 # k3s for Cilium with kube-proxy replacement (FACTS.md "k3s and k3d"), given to the servers only.
 K3S_SERVER_FLAGS = (
     "--flannel-backend=none",
@@ -163,6 +164,11 @@ def k3d_plan(
         f"--volume={BPFFS_VOLUME}@all",
     ]  # fmt: skip
     cluster += [f"--k3s-arg={flag}@server:*" for flag in K3S_SERVER_FLAGS]
+    # The topology's node names, so the steps find the nodes the walkthrough names (k3d's own would be
+    # k3d-<run>-agent-0); the API on loopback only (k3d's default publishes it on every address).
+    cluster += [f"--k3s-arg=--node-name={node.name}@server:{i}" for i, node in enumerate(servers)]
+    cluster += [f"--k3s-arg=--node-name={node.name}@agent:{i}" for i, node in enumerate(agents)]
+    cluster.append(f"--api-port=127.0.0.1:{K3D_API_PORT}")
     devices = ("/dev/net/tun", "/dev/kvm") if kvm else ("/dev/net/tun",)
     chr_spec = ContainerSpec(
         name=router_name,
