@@ -26,12 +26,12 @@ class Place:
 
     def argv(self, argv: Sequence[str]) -> list[str]:
         """The command line that runs `argv` here."""
-        command = ["sudo", "-n", *argv] if self.sudo else list(argv)
+        sudo = ["sudo", "-n"] if self.sudo else []  # -n: fail at once rather than ask for a password
         if self.ssh is not None:
-            return ["ssh", *SSH_OPTIONS, self.ssh, "--", shlex.join(command)]
-        if self.namespace is not None:
-            return ["ip", "netns", "exec", self.namespace, *command]
-        return command
+            return ["ssh", *SSH_OPTIONS, self.ssh, "--", shlex.join([*sudo, *argv])]
+        if self.namespace is not None:  # `ip netns exec` itself needs root, so sudo goes first
+            return [*sudo, "ip", "netns", "exec", self.namespace, *argv]
+        return [*sudo, *argv]
 
     def run(
         self, argv: Sequence[str], *, check: bool = True, timeout: float = 30.0

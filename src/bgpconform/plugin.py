@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bgpconform.errors import ConfigError, HarnessError
+from bgpconform.errors import ConfigError, HarnessError, PrerequisiteError
 from bgpconform.lab.lab import Lab
 from bgpconform.target.mode import DESTRUCTIVE_MARK, Mode
 from bgpconform.targets import TARGETS
@@ -259,7 +259,7 @@ def _check_real_cluster_options(config: pytest.Config) -> None:
     """Install mode's refusals and a missing kubeconfig stop the run before anything is collected."""
     try:
         cluster_target(config, config.stash[_topology_key]).check_mode()
-    except ConfigError as exc:
+    except (ConfigError, PrerequisiteError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 

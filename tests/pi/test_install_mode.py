@@ -87,12 +87,32 @@ def _topology(path: Path) -> Topology:
     return load_topology(path)
 
 
-def test_install_is_allowed_with_both_proofs(rack: Path) -> None:
+def test_install_mode_refuses_another_kubeconfig_with_the_same_context(rack: Path, tmp_path: Path) -> None:
+    """Every k3s kubeconfig calls its context `default`: the name alone does not prove the cluster."""
+    elsewhere = write_kubeconfig(tmp_path / "elsewhere.yaml")
+    options = ("--target=pi", "--mode=install", "--allow-destructive", f"--kubeconfig={elsewhere}")
+    done = run_suite(tmp_path, topology=rack, options=options)
+    assert done.returncode == 4, done.output[-2000:]
+    assert f"the kubeconfig in use is {elsewhere}" in done.output
+    assert "fix: drop --kubeconfig or correct the topology" in done.output
+
+
+def test_install_mode_without_its_installer_stops_before_anything(rack: Path, tmp_path: Path) -> None:
+    options = ("--target=pi", "--mode=install", "--allow-destructive")
+    done = run_suite(tmp_path, topology=rack, options=options, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert done.returncode == 4, done.output[-2000:]
+    assert "`cilium` is not on PATH, and install mode needs it; fix: install cilium-cli" in done.output
+
+
+def test_install_is_allowed_with_every_proof(rack: Path) -> None:
     topology = _topology(rack)
     access = resolve_kube_access(topology)
-    check_install_allowed(topology, access.context, allow_destructive=True)  # no refusal
+    check_install_allowed(topology, access.kubeconfig, access.context, allow_destructive=True)  # no refusal
     with pytest.raises(ConfigError, match="--allow-destructive"):
-        check_install_allowed(topology, access.context, allow_destructive=False)
+        check_install_allowed(topology, access.kubeconfig, access.context, allow_destructive=False)
+    undeclared = _topology(rack_topology(rack.parent, context="rack"))
+    with pytest.raises(ConfigError, match=r"cluster\.kubeconfig is not set"):
+        check_install_allowed(undeclared, access.kubeconfig, "rack", allow_destructive=True)
 
 
 def test_kube_access_precedence_option_then_topology_then_current_context(tmp_path: Path) -> None:

@@ -131,13 +131,13 @@ class Deployment:
                 f"verify mode cannot bring the cluster to stage {stage.label!r}: that means uninstalling "
                 "Cilium; the scenario asking for it should have been deselected (tag @destructive)"
             )
-        if (
-            self.current is not None
-            and (self.dirty or self.current > stage)
-            and self.current >= Stage.PEERING
-        ):
-            self.remove_harness_lb_objects()  # this run's only: the cluster's own pool and service stay
-            self.current, self.dirty = min(self.current, Stage.PEERING), False
+        if self.current is None or self.dirty or self.current > stage:
+            # This run's objects only (the cluster's own pool and service stay); after a failed step
+            # (current None) too, so what that scenario left cannot fail the next one.
+            self.remove_harness_lb_objects()
+            if self.current is not None:
+                self.current = min(self.current, Stage.PEERING)
+            self.dirty = False
         if self.current is None or self.current < min(stage, Stage.PEERING):
             for confirmed in range(Stage.CILIUM, min(stage, Stage.PEERING) + 1):
                 self._confirm(Stage(confirmed))
@@ -485,6 +485,12 @@ class Deployment:
         address = self.wait_service_ip()
         self.wait_route(address)
         self.current = Stage.LB_IPAM
+
+    def remove_run_objects(self) -> None:
+        """At the end of a run on a cluster it did not build: its services, pods, pools and namespaces."""
+        self.remove_harness_lb_objects()
+        for namespace in self.target.kube.items(Resources.NAMESPACES, label_selector=self.run_selector):
+            self.target.kube.delete(Resources.NAMESPACES, namespace["metadata"]["name"])
 
     def remove_harness_lb_objects(self) -> None:
         kube = self.target.kube

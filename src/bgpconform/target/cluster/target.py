@@ -7,19 +7,20 @@ exactly as it reaches a Raspberry Pi rack, which is how the tests prove it.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bgpconform.errors import CommandError, HarnessError
-from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
+from kubernetes.config.config_exception import ConfigException
+
+from bgpconform.errors import CommandError, ConfigError, HarnessError
+from bgpconform.lab.cluster.kube import ApiException, Kube, Resources, new_api_client
 from bgpconform.lab.commands import run
 from bgpconform.places import Place
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort, topology_peers
 from bgpconform.target import manifests, observe
 from bgpconform.target.cluster.access import KubeAccess, resolve_kube_access
 from bgpconform.target.cluster.api_dump import write_cluster_dump
-from bgpconform.target.cluster.installer import ToolCiliumInstaller
+from bgpconform.target.cluster.installer import ToolCiliumInstaller, require_tool
 from bgpconform.target.cluster.preflight import Check, Preflight, PreflightFailed
 from bgpconform.target.cluster.router_access import connect_router
 from bgpconform.target.curl_client import CurlClient
@@ -62,13 +63,23 @@ class ClusterTarget:
         cheap and side-effect free, so a refused run has touched nothing."""
         access = resolve_kube_access(self.topology, self._kubeconfig_option, self._context_option)
         if self.mode is Mode.INSTALL:
-            check_install_allowed(self.topology, access.context, allow_destructive=self._allow_destructive)
+            check_install_allowed(
+                self.topology, access.kubeconfig, access.context, allow_destructive=self._allow_destructive
+            )
+            require_tool(self._installer_tool)  # before `reset` has unpeered anything
         return access
 
     def start(self) -> None:
         access = self.check_mode()
-        kube = Kube(new_api_client(str(access.kubeconfig), access.context))
-        router = connect_router(self.topology)
+        try:
+            kube = Kube(new_api_client(str(access.kubeconfig), access.context))
+        except ConfigException as exc:  # e.g. a client certificate file the kubeconfig names is missing
+            raise ConfigError(f"{access}: the kubernetes client cannot use it: {exc}") from None
+        try:
+            router = connect_router(self.topology)
+        except BaseException:
+            kube.api_client.close()  # type: ignore[no-untyped-call]
+            raise
         client_spec = self.topology.client
         client = CurlClient(
             Place(namespace=client_spec.namespace, ssh=client_spec.ssh), client_spec.address.ip
@@ -109,10 +120,15 @@ class ClusterTarget:
             kube.delete(Resources.SERVICES, service["metadata"]["name"], service["metadata"]["namespace"])
         for pod in kube.items(Resources.PODS, label_selector=selector):
             kube.delete(Resources.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"])
-        with contextlib.suppress(Exception):  # the CRDs go with Cilium's; absent on a cluster without it
-            for resource in (Resources.LB_IP_POOLS, Resources.BGP_PEERING_POLICIES):
-                for obj in kube.items(resource, label_selector=selector):
-                    kube.delete(resource, obj["metadata"]["name"])
+        for resource in (Resources.LB_IP_POOLS, Resources.BGP_PEERING_POLICIES):
+            try:
+                found = kube.items(resource, label_selector=selector)
+            except ApiException as exc:
+                if exc.status != 404:  # not served: Cilium (and its CRDs) is not installed
+                    raise
+                continue
+            for obj in found:
+                kube.delete(resource, obj["metadata"]["name"])
         unlabel = {"metadata": {"labels": {key: None for key in self.topology.bgp.node_selector}}}
         for node in self.topology.nodes:
             kube.patch(Resources.NODES, node.name, unlabel)
