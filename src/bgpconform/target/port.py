@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from bgpconform.errors import HarnessError
 
 if TYPE_CHECKING:  # the kubernetes client is slow to import; a `lab up` without Cilium needs none of it
     from bgpconform.cilium.install import CiliumInstaller
@@ -13,6 +15,16 @@ if TYPE_CHECKING:  # the kubernetes client is slow to import; a `lab up` without
     from bgpconform.lab.cluster.kube import Kube
     from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
     from bgpconform.topology import Topology
+
+
+T = TypeVar("T")
+
+
+def started_part(value: T | None, target: str) -> T:
+    """A part that exists only between `start` and `stop`; asking for it outside that is a harness bug."""
+    if value is None:
+        raise HarnessError(f"the {target} target is not started")
+    return value
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from bgpconform.target.cluster.preflight import Check, Preflight, PreflightFaile
 from bgpconform.target.cluster.router_access import connect_router
 from bgpconform.target.curl_client import CurlClient
 from bgpconform.target.mode import Mode, check_install_allowed
+from bgpconform.target.port import started_part
 from bgpconform.topology import Topology
 
 if TYPE_CHECKING:
@@ -138,9 +139,7 @@ class ClusterTarget:
     # -- ports -------------------------------------------------------------------------------------
     @property
     def kube(self) -> Kube:
-        if self._kube is None:
-            raise HarnessError("the pi target is not started")
-        return self._kube
+        return started_part(self._kube, self.name)
 
     @property
     def cilium(self) -> CiliumOperations:
@@ -150,21 +149,15 @@ class ClusterTarget:
 
     @property
     def installer(self) -> CiliumInstaller:
-        if self.access is None:
-            raise HarnessError("the pi target is not started")
-        return ToolCiliumInstaller(self.access, self._installer_tool)
+        return ToolCiliumInstaller(started_part(self.access, self.name), self._installer_tool)
 
     @property
     def router(self) -> RouterPort:
-        if self._router is None:
-            raise HarnessError("the pi target is not started")
-        return self._router
+        return started_part(self._router, self.name)
 
     @property
     def client(self) -> CurlClient:
-        if self._client is None:
-            raise HarnessError("the pi target is not started")
-        return self._client
+        return started_part(self._client, self.name)
 
     def router_peers(self) -> list[BgpPeer]:
         return topology_peers(self.topology)

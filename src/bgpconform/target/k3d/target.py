@@ -17,7 +17,7 @@ import tempfile
 from contextlib import ExitStack
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -34,12 +34,15 @@ from bgpconform.target.k3d.containers import NetworkSpec, RunResources, StartedC
 from bgpconform.target.k3d.docker_engine import Engine, find_engine
 from bgpconform.target.k3d.outside_client import ContainerCurlClient
 from bgpconform.target.k3d.plan import K3dPlan
+from bgpconform.target.port import started_part
 from bgpconform.topology import Topology
 
 if TYPE_CHECKING:
     from bgpconform.cilium.install import CiliumInstaller
     from bgpconform.cilium.operations import CiliumOperations
     from bgpconform.lab.cluster.kube import Kube
+
+T = TypeVar("T")
 
 K3D_HOW_TO_INSTALL = (
     "install k3d: `curl -s https://raw.githubusercontent.com/k3d-io/k3d/main/install.sh | bash` "
@@ -251,16 +254,13 @@ class K3dTarget:
             raise LabError(f"`{' '.join(argv)}` failed (exit {code}): {(err or out).strip()}")
 
     # -- ports -------------------------------------------------------------------------------------
-    def _need(self, value: Any) -> Any:
-        if value is None:
-            raise HarnessError("the k3d target is not started")
-        self._pristine = False
-        return value
+    def _need(self, value: T | None) -> T:
+        self._pristine = False  # a part handed out may be changed: the next reset rebuilds
+        return started_part(value, self.name)
 
     @property
     def kube(self) -> Kube:
-        kube: Kube = self._need(self._kube)
-        return kube
+        return self._need(self._kube)
 
     @property
     def cilium(self) -> CiliumOperations:
@@ -273,19 +273,17 @@ class K3dTarget:
         from bgpconform.target.cluster.access import KubeAccess
         from bgpconform.target.cluster.installer import ToolCiliumInstaller
 
-        kubeconfig: Path = self._need(self._kubeconfig)
+        kubeconfig = self._need(self._kubeconfig)
         access = KubeAccess(kubeconfig, f"k3d-{self.plan.run_name}", "k3d", "k3d kubeconfig get")
         return ToolCiliumInstaller(access, self.plan.cilium[0])
 
     @property
     def router(self) -> RouterOsRouter:
-        router: RouterOsRouter = self._need(self._router)
-        return router
+        return self._need(self._router)
 
     @property
     def client(self) -> ContainerCurlClient:
-        client: ContainerCurlClient = self._need(self._client)
-        return client
+        return self._need(self._client)
 
     def router_peers(self) -> list[BgpPeer]:
         return topology_peers(self.topology)
