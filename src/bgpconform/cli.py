@@ -52,16 +52,19 @@ def _lab_up(args: argparse.Namespace) -> int:
     from bgpconform.lab.interactive import up
     from bgpconform.lab.prerequisites import check_lab_prerequisites
     from bgpconform.target.stage import parse_stage
-    from bgpconform.topology import load_topology
+
+    def check_topology() -> None:
+        from bgpconform.topology import load_topology  # imported while the lab process starts
+
+        load_topology(path)
 
     check_lab_prerequisites()
     path = _topology_file(args.topology)
-    load_topology(path)  # a bad file is reported here, not in the background process's log
-    parse_stage(args.stage)  # and so is a bad stage name, listing the stages
-    state = up(path, timeout=args.timeout, stage=args.stage)
+    parse_stage(args.stage)  # a bad stage name is reported here, listing the stages
+    # and so is a bad file, not in the background process's log
+    state = up(path, timeout=args.timeout, stage=args.stage, check=check_topology)
     details = state.details
-    timings = details.get("timings", {})
-    total = sum(float(v) for v in timings.values())
+    total = float(details.get("timings", {}).get("up", 0.0))
     client = state.client_namespace
     print(f"lab {details['run_id']} is up in {total:.2f}s at stage {args.stage} (topology {path})")
     if args.stage == "minimal":

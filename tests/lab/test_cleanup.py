@@ -7,12 +7,19 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
 from bgpconform.lab.lab import Lab
-from bgpconform.lab.runs import list_namespaces, namespace_prefix, state_root, sweep_stale_runs
+from bgpconform.lab.runs import (
+    list_namespaces,
+    namespace_prefix,
+    process_start_ticks,
+    state_root,
+    sweep_stale_runs,
+)
 from bgpconform.topology import Topology
 from bgpconform.waiting import wait_for
 
@@ -20,11 +27,7 @@ pytestmark = pytest.mark.lab
 
 
 def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return process_start_ticks(pid) is not None
 
 
 def _run_namespaces(run_id: str) -> list[str]:
@@ -121,3 +124,62 @@ def test_a_live_run_is_never_swept(lab: Lab) -> None:
     assert lab.run.run_id not in {s.run_id for s in swept}
     assert len(_run_namespaces(lab.run.run_id)) >= 4
     assert os.path.isdir(lab.run.directory)
+
+
+def _run_daemons(run_id: str) -> list[str]:
+    """Command lines of processes started for this run (FRR and GoBGP name the run's namespaces)."""
+    prefix = namespace_prefix(run_id)
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if prefix in argv and process_start_ticks(int(proc.name)) is not None:
+                found.append(argv)
+    return found
+
+
+def test_stop_while_the_wire_is_still_building_waits_for_it_then_removes_it(lab_topology: Topology) -> None:
+    lab = Lab(lab_topology, purpose="tests-cleanup").claim()
+    run_id, directory = lab.run.run_id, lab.run.directory
+    lab.begin_build()
+    lab.stop()  # at once: the build thread is between `ip` calls or starting FRR
+
+    assert _run_namespaces(run_id) == []
+    assert _run_daemons(run_id) == []
+    assert not directory.exists()
+
+
+def test_a_wire_that_fails_while_the_control_plane_starts_leaves_nothing(
+    lab_topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wire builds on its own thread beside the API server and controllers; its failure is the one
+    reported, and the cluster's cleanup removes both halves."""
+    from bgpconform.errors import LabError
+    from bgpconform.lab import frr
+    from bgpconform.lab.cluster.cluster import LabCluster
+
+    claimed: list[Path] = []
+
+    def frr_refuses(self: frr.LabFrr, timeout: float = 10.0) -> None:
+        claimed.append(self.directory.parent)
+        raise LabError("zebra did not start (injected)")
+
+    monkeypatch.setattr(frr.LabFrr, "start", frr_refuses)
+    threads_before = set(threading.enumerate())
+    cluster = LabCluster(lab_topology, purpose="tests-cleanup")
+
+    with pytest.raises(LabError, match="injected"):
+        cluster.start()
+
+    [directory] = claimed
+    assert _run_namespaces(directory.name) == []
+    assert not directory.exists()
+    wait_for(
+        lambda: [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()],
+        lambda alive: alive == [],
+        expected="no thread of the failed start still running (API server, controllers, wire)",
+        timeout=10,
+    )

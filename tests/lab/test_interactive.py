@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,8 +13,15 @@ from pathlib import Path
 import pytest
 
 from bgpconform.lab.interactive import read_state, state_path
-from bgpconform.lab.runs import list_namespaces
+from bgpconform.lab.runs import (
+    list_namespaces,
+    namespace_prefix,
+    process_start_ticks,
+    read_record,
+    state_root,
+)
 from bgpconform.topology import load_topology
+from bgpconform.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,12 +92,86 @@ def test_up_explore_down_leaves_nothing(lab_up: subprocess.CompletedProcess[str]
     assert bgpconform("lab", "status").returncode == 1
 
 
+def _runs() -> set[str]:
+    root = state_root()
+    return {entry.name for entry in root.iterdir() if entry.is_dir()} if root.is_dir() else set()
+
+
+def _serving_processes() -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and process_start_ticks(int(proc.name)) is not None:
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"serve" in argv and b"bgpconform.cli" in argv:
+                found.append(b" ".join(argv).decode())
+    return found
+
+
 def test_up_with_a_bad_topology_says_which_file(tmp_path: Path) -> None:
+    """The file is checked while the lab process starts; that process is stopped and leaves nothing."""
     broken = tmp_path / "broken.yaml"
     broken.write_text("cluster:\n  name: x\n")
+    runs_before = _runs()
     result = bgpconform("lab", "up", "--topology", str(broken))
     assert result.returncode == 2
     assert str(broken) in result.stderr
+    assert read_state() is None
+    assert _serving_processes() == []
+    assert _runs() == runs_before
+
+
+@pytest.mark.parametrize(
+    "reached",
+    [
+        pytest.param("claimed", id="while-the-wire-builds-and-modules-import"),
+        pytest.param("api/kubeconfig", id="while-the-control-plane-starts"),
+    ],
+)
+def test_a_signal_while_the_lab_starts_stops_it_and_removes_what_it_made(reached: str) -> None:
+    """`lab up` stops its lab process this way when the topology check fails or the wait times out."""
+    runs_before = _runs()
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "bgpconform.cli", "lab", "serve", "--topology", "topologies/lab.yaml"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    def run_reached() -> list[str]:
+        """The serving process's run, once it exists and holds `reached` (a file in its directory)."""
+        return [
+            run
+            for run in _runs() - runs_before
+            if (record := read_record(state_root() / run)) is not None
+            and record.owner_pid == serving.pid
+            and (reached == "claimed" or (state_root() / run / reached).exists())
+        ]
+
+    try:
+        claimed = wait_for(
+            run_reached,
+            bool,
+            expected=f"the lab process's run at {reached!r}",
+            timeout=60,
+            interval=0.005,
+            max_interval=0.01,
+        ).value
+        serving.send_signal(signal.SIGTERM)
+        output, _ = serving.communicate(timeout=60)
+    finally:
+        if serving.poll() is None:
+            serving.kill()
+            serving.wait()
+    assert serving.returncode == 0, output
+    assert "stopped by SIGTERM while starting" in output
+    assert "is up" not in output
+    [run_id] = claimed
+    assert not [ns for ns in list_namespaces() if ns.startswith(namespace_prefix(run_id))]
+    assert run_id not in _runs()
     assert read_state() is None
 
 

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import kubernetes.client
-from kubernetes.stream import stream
 
 from bgpconform.cilium.bgp_peers import BgpPeer, parse_agent_json
 from bgpconform.cilium.labels import AGENT_CONTAINER, AGENT_SELECTOR, CONFIG_MAP, OPERATOR_SELECTOR
@@ -38,9 +37,6 @@ __all__ = [
 BGP_PEERS_COMMAND = ("cilium", "bgp", "peers", "-o", "json")
 EXEC_TIMEOUT = 30.0
 ERROR_CHANNEL = 3
-
-# The `kubernetes` client's generated API classes are untyped.
-_CoreV1Api: Any = kubernetes.client.CoreV1Api
 
 
 def _exit_status(text: str) -> tuple[int, str]:
@@ -148,10 +144,15 @@ class CiliumOperations:
 
         A separate `ApiClient` is used: `kubernetes.stream.stream` swaps the client's request method for
         the duration of the call, which would break other threads sharing `self.kube`'s client.
+        The exec machinery (`CoreV1Api`, the WebSocket stream) is imported here, on first use: it costs
+        over a second of imports, which `bgpconform lab up` and every controller process would pay.
         """
+        from kubernetes.client.api.core_v1_api import CoreV1Api
+        from kubernetes.stream import stream
+
         api_client = kubernetes.client.ApiClient(self.kube.api_client.configuration)
         try:
-            core = _CoreV1Api(api_client)
+            core: Any = CoreV1Api(api_client)  # generated, untyped
             session: Any = stream(
                 core.connect_get_namespaced_pod_exec,
                 pod,

@@ -15,13 +15,18 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bgpconform.errors import LabError
 from bgpconform.lab.runs import process_start_ticks, state_root, sweep_stale_runs
 from bgpconform.waiting import WaitTimeout, wait_for
+
+if TYPE_CHECKING:
+    from bgpconform.lab.lab import Lab
+    from bgpconform.target.lab import LabTarget
 
 STATE_FILE = "interactive.json"
 LOG_FILE = "interactive.log"
@@ -84,25 +89,77 @@ def _write_state(state: LabState) -> None:
     staging.rename(path)
 
 
+class _StopWhileStarting(Exception):
+    """Raised by the signal handler while the lab is still coming up, so the start unwinds at once."""
+
+
+class _Signals:
+    """How `lab serve` answers SIGTERM, SIGHUP and SIGINT in each phase of its life.
+
+    Starting, a signal raises `_StopWhileStarting` wherever the start is, and the start's cleanup
+    removes what was made, as after any failed start; inside `held()` (a claim that is not yet recorded
+    anywhere) it waits until the block ends. Serving, it ends the wait. Stopping, it is ignored.
+    """
+
+    WATCHED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.serving = False
+        self._holding = False
+        self._pending: str | None = None
+
+    def install(self) -> None:
+        for sig in self.WATCHED:
+            signal.signal(sig, self._handle)
+
+    def ignore(self) -> None:
+        for sig in self.WATCHED:
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.serving:
+            self.stop.set()
+        elif self._holding:
+            self._pending = name
+        else:
+            raise _StopWhileStarting(name)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self._pending is not None:
+                raise _StopWhileStarting(self._pending)
+
+
 def serve(topology_file: Path, stage: str = "minimal") -> int:
     """The body of the background process: bring the lab up (to `stage` of the walkthrough), publish its
-    state, hold it until told to stop."""
-    from bgpconform.target.lab import LabTarget
-    from bgpconform.target.stage import Stage, parse_stage
-    from bgpconform.target.stages import Deployment
-    from bgpconform.topology import load_topology
-
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, _stop)
-    topology = load_topology(topology_file)
-    wanted = parse_stage(stage)
-    target = LabTarget(topology, purpose="interactive")
+    state, hold it until told to stop; a signal stops it in any phase (see `_Signals`)."""
+    signals = _Signals()
+    signals.install()
+    lab: Lab | None = None
+    target: LabTarget | None = None
     try:
+        from bgpconform.lab.lab import Lab
+        from bgpconform.target.stage import Stage, parse_stage
+        from bgpconform.topology import load_topology
+
+        topology = load_topology(topology_file)
+        wanted = parse_stage(stage)
+        # The wire builds (mostly waiting on `ip` and FRR) while the control plane's modules import,
+        # which takes about a second of this process's start.
+        with signals.held():  # until `lab` holds the claimed run and its building wire
+            lab = Lab(topology, "interactive").claim()
+            lab.begin_build()
+        from bgpconform.target.lab import LabTarget
+        from bgpconform.target.stages import Deployment
+
+        target = LabTarget(topology, purpose="interactive", lab=lab)
         target.start()
         cluster = target.cluster
         deployment = Deployment(target)
@@ -116,22 +173,40 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
             "network": cluster.timings.network,
             "api": cluster.timings.api,
             "components": cluster.timings.components,
+            "up": cluster.timings.up,
         }
         details["stage"] = wanted.label
+        signals.serving = True
         _write_state(LabState(os.getpid(), ticks, str(topology_file), details))
         print(f"lab {details['run_id']} is up", flush=True)
-        while not stop.wait(3600):
+        while not signals.stop.wait(3600):
             pass
+    except _StopWhileStarting as signalled:
+        print(f"stopped by {signalled} while starting", flush=True)
     finally:
-        target.stop()
+        signals.ignore()
+        if target is not None:
+            target.stop()
+        if lab is not None:
+            lab.stop()  # stopped with the target already, unless a signal came between the two
         with contextlib.suppress(FileNotFoundError):
             state_path().unlink()
         print("lab is down", flush=True)
     return 0
 
 
-def up(topology_file: Path, timeout: float = 60.0, stage: str = "minimal") -> LabState:
-    """Start the background lab and return once its API answers and its nodes have registered."""
+def up(
+    topology_file: Path,
+    timeout: float = 60.0,
+    stage: str = "minimal",
+    check: Callable[[], object] = lambda: None,
+) -> LabState:
+    """Start the background lab and return once its API answers and its nodes have registered.
+
+    `check` validates the request (the topology file) while the lab process starts: each process
+    spends about half a second importing, and the machine has a core for each. When it raises, the
+    lab process is stopped and removes whatever it had made before the error is passed on.
+    """
     current = read_state()
     if current is not None and current.alive:
         raise LabError(
@@ -161,6 +236,11 @@ def up(topology_file: Path, timeout: float = 60.0, stage: str = "minimal") -> La
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    try:
+        check()
+    except BaseException:
+        _stop_starting(process)
+        raise
 
     def probe() -> LabState | int | None:
         code = process.poll()
@@ -180,13 +260,23 @@ def up(topology_file: Path, timeout: float = 60.0, stage: str = "minimal") -> La
             max_interval=0.05,
         )
     except WaitTimeout:
-        process.terminate()
-        process.wait(timeout=30)
+        _stop_starting(process)
         raise LabError(f"the lab did not come up within {timeout:.0f}s; its log:\n{_log_tail()}") from None
     if isinstance(waited.value, int):
         raise LabError(f"the lab failed to start (exit code {waited.value}); its log:\n{_log_tail()}")
     assert isinstance(waited.value, LabState)
     return waited.value
+
+
+def _stop_starting(process: subprocess.Popen[bytes]) -> None:
+    """Ask a lab process that is still starting to stop, and wait until it has removed what it made."""
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        sweep_stale_runs()  # its run record names a dead owner now
 
 
 def down(timeout: float = 60.0) -> LabState | None:
@@ -199,8 +289,14 @@ def down(timeout: float = 60.0) -> LabState | None:
         return None
     os.kill(state.pid, signal.SIGTERM)
     try:
+        # Reading /proc is cheap: poll often, so `down` returns as soon as the lab is gone.
         wait_for(
-            lambda: state.alive, lambda alive: not alive, expected="the lab process to exit", timeout=timeout
+            lambda: state.alive,
+            lambda alive: not alive,
+            expected="the lab process to exit",
+            timeout=timeout,
+            interval=0.02,
+            max_interval=0.05,
         )
     except WaitTimeout:
         with contextlib.suppress(ProcessLookupError):

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from bgpconform.lab.commands import run
 from bgpconform.lab.frr import LabFrr
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
 from bgpconform.lab.network import LabNetwork
 from bgpconform.lab.prerequisites import check_lab_prerequisites
-from bgpconform.lab.routeros.lab_router import LabRouterOs
 from bgpconform.lab.runs import Run, SweptRun, remove_run_artifacts, start_run, sweep_stale_runs
 from bgpconform.routers.frr import FrrRouter
 from bgpconform.routers.port import BgpPeer, RouterPort, topology_peers
 from bgpconform.topology import Topology
+
+if TYPE_CHECKING:
+    from bgpconform.lab.routeros.lab_router import LabRouterOs
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +55,24 @@ class Lab:
         self._routeros: LabRouterOs | None = None
         self._router: RouterPort | None = None
         self._speakers: dict[str, GoBgpSpeaker] = {}
+        self._building: Future[Lab] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Lab:
+        self.claim()
+        try:
+            self.build()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def claim(self) -> Lab:
+        """Sweep killed runs and write this run's ownership record, before anything is created.
+
+        Split from `build` so that a caller can start work that needs only the run directory (the
+        cluster's API server) while the wire is being built.
+        """
         check_lab_prerequisites()
         began = time.monotonic()
         self.timings.swept = sweep_stale_runs()
@@ -63,32 +82,58 @@ class Lab:
             )
         self.timings.sweep = time.monotonic() - began
         self._run = start_run(self.purpose)
-        try:
-            began = time.monotonic()
-            self._network = LabNetwork(self.topology, self._run)
-            self._network.build()
-            self.timings.network = time.monotonic() - began
-            began = time.monotonic()
-            self._frr = LabFrr(self.topology, self._network.router_ns, self._run.directory)
-            self._frr.start()
-            if self.topology.router.kind == "routeros":
-                self._routeros = LabRouterOs(
-                    self.topology, self._frr.transport, self._run.directory / "routeros"
-                )
-                self._router = self._routeros.start()
-            else:
-                self._router = FrrRouter(
-                    self._frr.transport, self.topology.router.asn, self.topology.router.name
-                )
-            self.timings.router = time.monotonic() - began
-        except BaseException:
-            self.stop()
-            raise
+        return self
+
+    def begin_build(self) -> None:
+        """Build the claimed run's wire on a thread of its own; `wait_built` joins it.
+
+        The wire is mostly waiting on `ip` and FRR, so a caller overlaps it with work of its own: the
+        cluster starts its API server and controllers meanwhile, `lab serve` imports them meanwhile.
+        """
+        if self._building is None:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-wire")
+            self._building = pool.submit(self.build)
+            pool.shutdown(wait=False)
+
+    def wait_built(self) -> Lab:
+        """The wire, built here if no thread is building it; raises the build's failure."""
+        if self._building is None:
+            return self.build()
+        return self._building.result()
+
+    @property
+    def claimed(self) -> bool:
+        return self._run is not None
+
+    def build(self) -> Lab:
+        """The namespaces, links and router of the claimed run.
+
+        On failure what was made stays for the caller's `stop()`, which removes it with the rest.
+        """
+        run = self.run
+        began = time.monotonic()
+        self._network = LabNetwork(self.topology, run)
+        self._network.build()
+        self.timings.network = time.monotonic() - began
+        began = time.monotonic()
+        self._frr = LabFrr(self.topology, self._network.router_ns, run.directory)
+        self._frr.start()
+        if self.topology.router.kind == "routeros":
+            from bgpconform.lab.routeros.lab_router import LabRouterOs  # only a RouterOS lab pays for it
+
+            self._routeros = LabRouterOs(self.topology, self._frr.transport, run.directory / "routeros")
+            self._router = self._routeros.start()
+        else:
+            self._router = FrrRouter(self._frr.transport, self.topology.router.asn, self.topology.router.name)
+        self.timings.router = time.monotonic() - began
         return self
 
     def stop(self) -> None:
         """Remove everything this run made; safe to call twice and after a partial start."""
         began = time.monotonic()
+        building, self._building = self._building, None
+        if building is not None:
+            wait([building])  # a build still running would go on creating what is removed here
         for speaker in self._speakers.values():
             speaker.stop()
         self._speakers.clear()

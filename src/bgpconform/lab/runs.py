@@ -34,14 +34,21 @@ def state_root() -> Path:
     return Path(os.environ.get(STATE_ROOT_ENV, str(DEFAULT_STATE_ROOT)))
 
 
+EXITED_STATES = frozenset({"Z", "X"})  # /proc/PID/stat field 3: zombie, dead
+
+
 def process_start_ticks(pid: int) -> int | None:
-    """The kernel's start time of a process; with the pid it identifies a process across pid reuse."""
+    """The kernel's start time of a running process; with the pid it identifies a process across pid
+    reuse. None once it has exited, also while it waits as a zombie to be reaped: a `lab serve` whose
+    `lab up` is gone is reaped by init whenever init gets to it, seconds later on some machines."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its closing one.
     fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in EXITED_STATES:
+        return None
     return int(fields[19])
 
 
@@ -130,17 +137,7 @@ def namespace_pids(namespace: str) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0) but holds nothing; count it as gone.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    return process_start_ticks(pid) is not None
 
 
 def terminate_pids(pids: list[int], grace: float = 3.0) -> None:

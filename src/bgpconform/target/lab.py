@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.cluster.kube import Kube
+from bgpconform.lab.lab import Lab
 from bgpconform.places import Place
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
 from bgpconform.target import observe
@@ -30,17 +31,26 @@ class LabTarget:
     name = "lab"
 
     def __init__(
-        self, topology: Topology, *, purpose: str = "pytest", init_step: float | None = None
+        self,
+        topology: Topology,
+        *,
+        purpose: str = "pytest",
+        init_step: float | None = None,
+        lab: Lab | None = None,
     ) -> None:
+        """`lab`: a wire half the caller already claimed, used by the first start (see `LabCluster`);
+        the target owns it from here and removes it on `stop`, started or not."""
         self.topology = topology
         self.purpose = purpose
         self.init_step = init_step
+        self._pending_lab = lab
         self._cluster: LabCluster | None = None
         self._kube: Kube | None = None
 
     def start(self) -> None:
         if self._cluster is None:
-            self._cluster = LabCluster(self.topology, self.purpose, init_step=self.init_step).start()
+            lab, self._pending_lab = self._pending_lab, None
+            self._cluster = LabCluster(self.topology, self.purpose, init_step=self.init_step, lab=lab).start()
             self._kube = self._cluster.new_kube()
 
     @property
@@ -49,8 +59,11 @@ class LabTarget:
 
     def stop(self) -> None:
         cluster, self._cluster, self._kube = self._cluster, None, None
+        lab, self._pending_lab = self._pending_lab, None
         if cluster is not None:
             cluster.stop()
+        if lab is not None:
+            lab.stop()
 
     def reset(self) -> None:
         self.stop()

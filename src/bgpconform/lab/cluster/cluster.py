@@ -29,7 +29,7 @@ from bgpconform.lab.cluster.kube import Kube, new_api_client
 from bgpconform.lab.cluster.kubelet import Kubelet
 from bgpconform.lab.cluster.nodelifecycle import NodeLifecycleController
 from bgpconform.lab.cluster.replicaset import ReplicaSetController
-from bgpconform.lab.cluster.runtime import ImageRegistry
+from bgpconform.lab.cluster.runtime import ContainerContext, ContainerProgram, ImageRegistry
 from bgpconform.lab.cluster.scheduler import Scheduler
 from bgpconform.lab.lab import Lab
 from bgpconform.topology import Topology
@@ -38,6 +38,20 @@ log = logging.getLogger(__name__)
 
 AGENT_IMAGE_PATTERN = "quay.io/cilium/cilium:*"
 OPERATOR_IMAGE_PATTERN = "quay.io/cilium/operator-generic:*"
+
+
+def _cilium_agent(ctx: ContainerContext) -> ContainerProgram:
+    """Cilium's programs are imported when a node first runs them, as a node pulls an image on first
+    use: a lab without Cilium (`lab up` leaves a minimal k3s) never pays for them."""
+    from bgpconform.lab.cilium.agent import AgentProgram
+
+    return AgentProgram(ctx)
+
+
+def _cilium_operator(ctx: ContainerContext) -> ContainerProgram:
+    from bgpconform.lab.cilium.operator import OperatorProgram
+
+    return OperatorProgram(ctx)
 
 
 class _Stoppable(Protocol):
@@ -51,6 +65,7 @@ class ClusterTimings:
     network: float = 0.0
     api: float = 0.0
     components: float = 0.0
+    up: float = 0.0  # wall time of the whole start; network overlaps api and components
     teardown: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -64,12 +79,15 @@ class LabCluster:
         purpose: str = "lab",
         *,
         init_step: float | None = None,
+        lab: Lab | None = None,
     ) -> None:
+        """`lab`: the wire half already claimed (and perhaps building) by the caller, for `lab serve`,
+        which starts it before importing the control plane; otherwise the cluster makes its own."""
         self.topology = topology
         self.purpose = purpose
         self.init_step = init_step
         self.timings = ClusterTimings()
-        self.lab = Lab(topology, purpose)
+        self.lab = lab if lab is not None else Lab(topology, purpose)
         self._api: ApiServer | None = None
         self._kube: Kube | None = None
         self._controllers: list[Controller] = []
@@ -78,30 +96,41 @@ class LabCluster:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> LabCluster:
-        began = time.monotonic()
-        self.lab.start()
-        self.timings.network = time.monotonic() - began
+        """The wire and the control plane come up side by side, then the kubelets join them.
+
+        Building the wire is mostly waiting on `ip` and FRR, and the API server and controllers need
+        only the run's directory, so the two overlap; the kubelets need both (node namespaces, API).
+        """
+        started = time.monotonic()
+        if not self.lab.claimed:
+            self.lab.claim()
         try:
+            self.lab.begin_build()
+            self._start_control_plane()
+            images = self._images()
+            self.lab.wait_built()
+            self.timings.network = self.lab.timings.network + self.lab.timings.router
             began = time.monotonic()
-            self._api = ApiServer(
-                self.lab.run.directory / "api",
-                cluster_name=self.topology.cluster.name,
-                k3s_version=self.topology.cluster.k3s_version,
-            )
-            self._api.start()
-            self._started.append(self._api)
-            self._kube = self.new_kube()
-            self.timings.api = time.monotonic() - began
-            began = time.monotonic()
-            self._start_components()
-            deploy_bootstrap(self._kube)
-            self.timings.components = time.monotonic() - began
+            self._start_kubelets(images)
+            self.timings.components += time.monotonic() - began
+            self.timings.up = time.monotonic() - started
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start_components(self) -> None:
+    def _start_control_plane(self) -> None:
+        began = time.monotonic()
+        self._api = ApiServer(
+            self.lab.run.directory / "api",
+            cluster_name=self.topology.cluster.name,
+            k3s_version=self.topology.cluster.k3s_version,
+        )
+        self._api.start()
+        self._started.append(self._api)
+        self._kube = self.new_kube()
+        self.timings.api = time.monotonic() - began
+        began = time.monotonic()
         for controller_type in (
             NodeLifecycleController,
             Scheduler,
@@ -115,7 +144,10 @@ class LabCluster:
             controller.start()
             self._controllers.append(controller)
             self._started.append(controller)
-        images = self._images()
+        deploy_bootstrap(self._kube)
+        self.timings.components = time.monotonic() - began
+
+    def _start_kubelets(self, images: ImageRegistry) -> None:
         api = self.api
         for node in self.topology.nodes:
             kubelet = Kubelet(
@@ -137,12 +169,9 @@ class LabCluster:
 
     def _images(self) -> ImageRegistry:
         """The images the lab can run: the k3s addons, nginx, and Cilium's agent and operator."""
-        from bgpconform.lab.cilium.agent import AgentProgram
-        from bgpconform.lab.cilium.operator import OperatorProgram
-
         images = builtin_images()
-        images.register(AGENT_IMAGE_PATTERN, AgentProgram)
-        images.register(OPERATOR_IMAGE_PATTERN, OperatorProgram)
+        images.register(AGENT_IMAGE_PATTERN, _cilium_agent)
+        images.register(OPERATOR_IMAGE_PATTERN, _cilium_operator)
         return images
 
     def stop(self) -> None:
