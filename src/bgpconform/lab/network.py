@@ -12,8 +12,10 @@ walkthrough's cluster used tunnel mode, which changes nothing a step can observe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
@@ -104,31 +106,34 @@ class LabNetwork:
         switch += [f"link set r0 master {SWITCH_BRIDGE}", "link set r0 up"]
         for index in range(len(topo.nodes)):
             switch += [f"link set n{index} master {SWITCH_BRIDGE}", f"link set n{index} up"]
-        ip_batch(switch, self.switch_ns)
         router_south = IPv4Interface(f"{topo.router.address}/{subnet.prefixlen}")
-        ip_batch(
-            [
-                "link set lo up",
-                f"addr add {router_south} dev {UPLINK}",
-                f"link set {UPLINK} up",
-                f"addr add {topo.router.north_address} dev {ROUTER_NORTH}",
-                f"link set {ROUTER_NORTH} up",
-            ],
-            self.router_ns,
-        )
-        ip_batch(
-            [
-                "link set lo up",
-                f"addr add {topo.client.address} dev {UPLINK}",
-                f"link set {UPLINK} up",
-                f"route add default via {topo.client.gateway} dev {UPLINK}",
-            ],
-            self.client_ns,
-        )
+        router = [
+            "link set lo up",
+            f"addr add {router_south} dev {UPLINK}",
+            f"link set {UPLINK} up",
+            f"addr add {topo.router.north_address} dev {ROUTER_NORTH}",
+            f"link set {ROUTER_NORTH} up",
+        ]
+        client = [
+            "link set lo up",
+            f"addr add {topo.client.address} dev {UPLINK}",
+            f"link set {UPLINK} up",
+            f"route add default via {topo.client.gateway} dev {UPLINK}",
+        ]
+        # Each namespace is configured on its own from here: one process each, all at once.
+        configure = [
+            functools.partial(ip_batch, switch, self.switch_ns),
+            functools.partial(ip_batch, router, self.router_ns),
+            functools.partial(ip_batch, client, self.client_ns),
+            functools.partial(set_sysctls, self.router_ns, {**FORWARDING, **ROUTER_SYSCTLS}),
+        ]
         for node in topo.nodes:
-            ip_batch(self._node_commands(node), self.node_ns[node.name])
-        for ns in [self.router_ns, *self.node_ns.values()]:
-            set_sysctls(ns, {**FORWARDING, **ROUTER_SYSCTLS} if ns == self.router_ns else FORWARDING)
+            namespace = self.node_ns[node.name]
+            configure.append(functools.partial(ip_batch, self._node_commands(node), namespace))
+            configure.append(functools.partial(set_sysctls, namespace, FORWARDING))
+        with ThreadPoolExecutor(max_workers=len(configure), thread_name_prefix="lab-netns") as pool:
+            for done in [pool.submit(step) for step in configure]:
+                done.result()
 
     def _node_commands(self, node: Node) -> list[str]:
         subnet = self.topology.cluster.node_subnet

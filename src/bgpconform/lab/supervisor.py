@@ -51,8 +51,15 @@ class Daemon:
             return "answering" if probe() else "not answering yet"
 
         try:
+            # Daemons answer within tens of milliseconds and the probes are cheap (a file, one vtysh
+            # call): poll often, since every lab start waits here.
             return wait_for(
-                check, lambda state: state == "answering", expected=expected, timeout=timeout
+                check,
+                lambda state: state == "answering",
+                expected=expected,
+                timeout=timeout,
+                interval=0.01,
+                max_interval=0.05,
             ).elapsed
         except WaitTimeout as exc:
             raise LabError(f"{self.name} did not start: {exc}\nlast log lines:\n{self.log_tail()}") from exc

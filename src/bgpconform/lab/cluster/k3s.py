@@ -13,7 +13,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from bgpconform.lab.cluster.kube import Kube, KubeResource, Resources
+from bgpconform.lab.cluster.kube import ApiException, Kube, KubeResource, Resources
 
 COREDNS_IMAGE = "rancher/mirrored-coredns-coredns:1.10.1"
 LOCAL_PATH_IMAGE = "rancher/local-path-provisioner:v0.0.24"
@@ -174,6 +174,8 @@ def bootstrap_objects() -> list[tuple[KubeResource, dict[str, Any]]]:
 def deploy_bootstrap(kube: Kube) -> None:
     """Create what is missing; an object already there is left as it is, as k3s leaves edited addons."""
     for resource, obj in bootstrap_objects():
-        meta = obj["metadata"]
-        if kube.get_or_none(resource, meta["name"], meta.get("namespace")) is None:
-            kube.create(resource, obj, meta.get("namespace"))
+        try:
+            kube.create(resource, obj, obj["metadata"].get("namespace"))
+        except ApiException as exc:
+            if exc.status != 409:  # already there
+                raise
