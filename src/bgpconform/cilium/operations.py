@@ -144,8 +144,9 @@ class CiliumOperations:
 
         A separate `ApiClient` is used: `kubernetes.stream.stream` swaps the client's request method for
         the duration of the call, which would break other threads sharing `self.kube`'s client.
-        The exec machinery (`CoreV1Api`, the WebSocket stream) is imported here, on first use: it costs
-        over a second of imports, which `bgpconform lab up` and every controller process would pay.
+        `CoreV1Api` is imported here, on first use: with clients that load API classes lazily (37 and
+        later) its module alone costs about a second of imports, which `bgpconform lab serve` would
+        pay before its API answers.
         """
         from kubernetes.client.api.core_v1_api import CoreV1Api
         from kubernetes.stream import stream

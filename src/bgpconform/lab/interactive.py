@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,16 +90,21 @@ def _write_state(state: LabState) -> None:
     staging.rename(path)
 
 
-class _StopWhileStarting(Exception):
-    """Raised by the signal handler while the lab is still coming up, so the start unwinds at once."""
+class _StopWhileStarting(BaseException):
+    """Raised by the signal handler while the lab is still coming up, so the start unwinds at once.
+
+    A BaseException, as KeyboardInterrupt is: no `except Exception` on the way (a log handler, a
+    client's retry) may swallow it and leave a lab up that was told to stop.
+    """
 
 
 class _Signals:
     """How `lab serve` answers SIGTERM, SIGHUP and SIGINT in each phase of its life.
 
-    Starting, a signal raises `_StopWhileStarting` wherever the start is, and the start's cleanup
-    removes what was made, as after any failed start; inside `held()` (a claim that is not yet recorded
-    anywhere) it waits until the block ends. Serving, it ends the wait. Stopping, it is ignored.
+    Starting, the first signal raises `_StopWhileStarting` wherever the start is, and the start's
+    cleanup removes what was made, as after any failed start; later ones leave that cleanup alone.
+    Inside `held()` (a claim not yet recorded anywhere) the signal waits until the block ends.
+    Serving, a signal ends the wait. Stopping, signals are ignored.
     """
 
     WATCHED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
@@ -108,6 +114,7 @@ class _Signals:
         self.serving = False
         self._holding = False
         self._pending: str | None = None
+        self._raised = False
 
     def install(self) -> None:
         for sig in self.WATCHED:
@@ -118,23 +125,28 @@ class _Signals:
             signal.signal(sig, signal.SIG_IGN)
 
     def _handle(self, signum: int, frame: object) -> None:
-        name = signal.Signals(signum).name
         if self.serving:
             self.stop.set()
         elif self._holding:
-            self._pending = name
+            self._pending = signal.Signals(signum).name
         else:
+            self._raise(signal.Signals(signum).name)
+
+    def _raise(self, name: str) -> None:
+        if not self._raised:
+            self._raised = True
             raise _StopWhileStarting(name)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
+        """A signal inside the block takes effect when it ends; a failure of the block goes first."""
         self._holding = True
         try:
             yield
         finally:
             self._holding = False
-            if self._pending is not None:
-                raise _StopWhileStarting(self._pending)
+        if self._pending is not None:
+            self._raise(self._pending)
 
 
 def serve(topology_file: Path, stage: str = "minimal") -> int:
@@ -142,6 +154,7 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
     state, hold it until told to stop; a signal stops it in any phase (see `_Signals`)."""
     signals = _Signals()
     signals.install()
+    code = 0
     lab: Lab | None = None
     target: LabTarget | None = None
     try:
@@ -183,6 +196,10 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
             pass
     except _StopWhileStarting as signalled:
         print(f"stopped by {signalled} while starting", flush=True)
+        interrupted = signalled.__context__  # a start that was already failing when the signal came
+        if interrupted is not None:
+            print("".join(traceback.format_exception(interrupted)), end="", flush=True)
+            code = 1
     finally:
         signals.ignore()
         if target is not None:
@@ -192,7 +209,7 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
         with contextlib.suppress(FileNotFoundError):
             state_path().unlink()
         print("lab is down", flush=True)
-    return 0
+    return code
 
 
 def up(
@@ -236,11 +253,6 @@ def up(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    try:
-        check()
-    except BaseException:
-        _stop_starting(process)
-        raise
 
     def probe() -> LabState | int | None:
         code = process.poll()
@@ -250,6 +262,7 @@ def up(
         return state if state is not None and state.pid == process.pid else None
 
     try:
+        check()
         # Polling a local file and a child's exit status is cheap: poll often, so `up` returns promptly.
         waited = wait_for(
             probe,
@@ -262,6 +275,9 @@ def up(
     except WaitTimeout:
         _stop_starting(process)
         raise LabError(f"the lab did not come up within {timeout:.0f}s; its log:\n{_log_tail()}") from None
+    except BaseException:  # the check failed, or Ctrl-C: nobody would be told of a lab left starting
+        _stop_starting(process)
+        raise
     if isinstance(waited.value, int):
         raise LabError(f"the lab failed to start (exit code {waited.value}); its log:\n{_log_tail()}")
     assert isinstance(waited.value, LabState)

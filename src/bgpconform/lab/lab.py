@@ -56,6 +56,7 @@ class Lab:
         self._router: RouterPort | None = None
         self._speakers: dict[str, GoBgpSpeaker] = {}
         self._building: Future[Lab] | None = None
+        self._build_reported = False  # the build's failure reached a caller through wait_built
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Lab:
@@ -99,6 +100,7 @@ class Lab:
         """The wire, built here if no thread is building it; raises the build's failure."""
         if self._building is None:
             return self.build()
+        self._build_reported = True
         return self._building.result()
 
     @property
@@ -131,9 +133,13 @@ class Lab:
     def stop(self) -> None:
         """Remove everything this run made; safe to call twice and after a partial start."""
         began = time.monotonic()
-        building, self._building = self._building, None
+        building = self._building
         if building is not None:
             wait([building])  # a build still running would go on creating what is removed here
+            self._building = None
+            failure = building.exception()
+            if failure is not None and not self._build_reported:
+                log.warning("building the lab's wire had failed too: %s", failure)
         for speaker in self._speakers.values():
             speaker.stop()
         self._speakers.clear()

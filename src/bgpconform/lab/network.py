@@ -23,6 +23,7 @@ from bgpconform.lab.netns import ip_batch, set_sysctls
 from bgpconform.lab.runs import Run, remove_namespace
 from bgpconform.topology import Node, Topology
 
+CONFIGURE_AT_ONCE = 6  # namespaces configured in parallel: `ip` and `sysctl` are mostly kernel waits
 SWITCH_BRIDGE = "br0"
 UPLINK = "eth0"
 ROUTER_NORTH = "eth1"
@@ -120,20 +121,25 @@ class LabNetwork:
             f"link set {UPLINK} up",
             f"route add default via {topo.client.gateway} dev {UPLINK}",
         ]
-        # Each namespace is configured on its own from here: one process each, all at once.
+        # Each namespace is configured on its own from here: a few at once, one process at a time each.
         configure = [
             functools.partial(ip_batch, switch, self.switch_ns),
-            functools.partial(ip_batch, router, self.router_ns),
+            functools.partial(self._configure, router, self.router_ns, {**FORWARDING, **ROUTER_SYSCTLS}),
             functools.partial(ip_batch, client, self.client_ns),
-            functools.partial(set_sysctls, self.router_ns, {**FORWARDING, **ROUTER_SYSCTLS}),
         ]
         for node in topo.nodes:
             namespace = self.node_ns[node.name]
-            configure.append(functools.partial(ip_batch, self._node_commands(node), namespace))
-            configure.append(functools.partial(set_sysctls, namespace, FORWARDING))
-        with ThreadPoolExecutor(max_workers=len(configure), thread_name_prefix="lab-netns") as pool:
+            configure.append(
+                functools.partial(self._configure, self._node_commands(node), namespace, FORWARDING)
+            )
+        with ThreadPoolExecutor(max_workers=CONFIGURE_AT_ONCE, thread_name_prefix="lab-netns") as pool:
             for done in [pool.submit(step) for step in configure]:
                 done.result()
+
+    @staticmethod
+    def _configure(commands: list[str], namespace: str, sysctls: dict[str, str]) -> None:
+        ip_batch(commands, namespace)
+        set_sysctls(namespace, sysctls)
 
     def _node_commands(self, node: Node) -> list[str]:
         subnet = self.topology.cluster.node_subnet
