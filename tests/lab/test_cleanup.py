@@ -22,6 +22,7 @@ from bgpconform.lab.runs import (
 )
 from bgpconform.topology import Topology
 from bgpconform.waiting import wait_for
+from tests.lab.processes import running_command_lines
 
 pytestmark = pytest.mark.lab
 
@@ -126,21 +127,6 @@ def test_a_live_run_is_never_swept(lab: Lab) -> None:
     assert os.path.isdir(lab.run.directory)
 
 
-def _run_daemons(run_id: str) -> list[str]:
-    """Command lines of processes started for this run (FRR and GoBGP name the run's namespaces)."""
-    prefix = namespace_prefix(run_id)
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if prefix in argv and process_start_ticks(int(proc.name)) is not None:
-                found.append(argv)
-    return found
-
-
 def test_stop_while_the_wire_is_still_building_waits_for_it_then_removes_it(lab_topology: Topology) -> None:
     lab = Lab(lab_topology, purpose="tests-cleanup").claim()
     run_id, directory = lab.run.run_id, lab.run.directory
@@ -148,7 +134,7 @@ def test_stop_while_the_wire_is_still_building_waits_for_it_then_removes_it(lab_
     lab.stop()  # at once: the build thread is between `ip` calls or starting FRR
 
     assert _run_namespaces(run_id) == []
-    assert _run_daemons(run_id) == []
+    assert running_command_lines(namespace_prefix(run_id)) == []  # FRR and GoBGP name the namespace
     assert not directory.exists()
 
 

@@ -16,12 +16,12 @@ from bgpconform.lab.interactive import read_state, state_path
 from bgpconform.lab.runs import (
     list_namespaces,
     namespace_prefix,
-    process_start_ticks,
     read_record,
     state_root,
 )
 from bgpconform.topology import load_topology
 from bgpconform.waiting import wait_for
+from tests.lab.processes import running_command_lines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,20 +97,6 @@ def _runs() -> set[str]:
     return {entry.name for entry in root.iterdir() if entry.is_dir()} if root.is_dir() else set()
 
 
-def _serving_processes(topology: Path) -> list[str]:
-    """Running `lab serve` processes of `topology` (a file no other test or run uses)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and process_start_ticks(int(proc.name)) is not None:
-            try:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"serve" in argv and str(topology).encode() in argv:
-                found.append(b" ".join(argv).decode())
-    return found
-
-
 def test_up_with_a_bad_topology_says_which_file(tmp_path: Path) -> None:
     """The file is checked while the lab process starts; that process is stopped and leaves nothing."""
     broken = tmp_path / "broken.yaml"
@@ -120,7 +106,7 @@ def test_up_with_a_bad_topology_says_which_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert str(broken) in result.stderr
     assert read_state() is None
-    assert _serving_processes(broken) == []
+    assert running_command_lines("bgpconform.cli lab serve", str(broken)) == []
     assert _runs() - runs_before == set()
 
 

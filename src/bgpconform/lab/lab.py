@@ -97,9 +97,9 @@ class Lab:
             pool.shutdown(wait=False)
 
     def wait_built(self) -> Lab:
-        """The wire, built here if no thread is building it; raises the build's failure."""
+        """The wire that `begin_build` started; raises the build's failure."""
         if self._building is None:
-            return self.build()
+            raise RuntimeError("wait_built() before begin_build()")
         self._build_reported = True
         return self._building.result()
 
