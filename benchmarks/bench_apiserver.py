@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.lab.apiserver.server import ApiServer
 
 
 def rss_mb() -> float:

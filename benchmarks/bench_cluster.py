@@ -16,13 +16,13 @@ import time
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from bgpconform.kubeapi.client import Kube, Resources, new_api_client
 from bgpconform.lab.cluster.cluster import LabCluster
-from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
-from bgpconform.target.lab import LabTarget
-from bgpconform.target.stage import Stage
-from bgpconform.target.stages import Deployment
+from bgpconform.targets.lab import LabTarget
 from bgpconform.topology import Topology, load_topology
 from bgpconform.waiting import wait_for
+from bgpconform.walkthrough.machine import StageMachine
+from bgpconform.walkthrough.stage import Stage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,9 +62,9 @@ def cli_up_down(topology_path: Path) -> dict[str, float]:
 def peered_cluster(topology: Topology) -> LabTarget:
     """The walkthrough up to established sessions (the features' stage machine), then the pool."""
     target = LabTarget(topology, purpose="bench", init_step=0.0)
-    deployment = Deployment(target)
-    deployment.bring_to(Stage.PEERING)
-    deployment.create_pool()
+    walkthrough = StageMachine(target)
+    walkthrough.bring_to(Stage.PEERING)
+    walkthrough.create_pool()
     return target
 
 

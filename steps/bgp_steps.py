@@ -6,36 +6,38 @@ from ipaddress import IPv4Network
 
 from pytest_bdd import given, then, when
 
+from bgpconform import observe
 from bgpconform.cilium import expectations
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
+from bgpconform.evidence import Evidence
 from bgpconform.expect import expect
 from bgpconform.routers.port import SessionState
-from bgpconform.target import observe
-from bgpconform.target.evidence import Evidence
-from bgpconform.target.stage import Stage
-from bgpconform.target.stages import BGP_CONFIG_KEY, BGPP_PLURAL, Deployment
 from bgpconform.waiting import wait_for
+from bgpconform.walkthrough.machine import BGP_CONFIG_KEY, BGPP_PLURAL, StageMachine
+from bgpconform.walkthrough.stage import Stage
 
 
 @given("Cilium is installed with the BGP control plane disabled")
-def cilium_without_bgp(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.bring_to(Stage.CILIUM)
+def cilium_without_bgp(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.bring_to(Stage.CILIUM)
 
 
 @when("the BGP control plane is enabled in the Cilium configuration", target_fixture="before_enable")
-def enable_bgp(deployment: Deployment, evidence: Evidence) -> dict[str, list[str]]:
-    kube = deployment.target.kube
+def enable_bgp(walkthrough: StageMachine, evidence: Evidence) -> dict[str, list[str]]:
+    kube = walkthrough.target.kube
     before = {
         "agents": [p.name for p in observe.pods(kube, "kube-system", AGENT_SELECTOR)],
         "operators": [p.name for p in observe.pods(kube, "kube-system", OPERATOR_SELECTOR)],
     }
-    deployment.enable_bgp()
+    walkthrough.enable_bgp()
     return before
 
 
 @then("every Cilium agent is restarted and the operator is not")
-def agents_restarted(deployment: Deployment, evidence: Evidence, before_enable: dict[str, list[str]]) -> None:
-    kube = deployment.target.kube
+def agents_restarted(
+    walkthrough: StageMachine, evidence: Evidence, before_enable: dict[str, list[str]]
+) -> None:
+    kube = walkthrough.target.kube
     agents = observe.pods(kube, "kube-system", AGENT_SELECTOR)
     operators = observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
     evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
@@ -46,16 +48,16 @@ def agents_restarted(deployment: Deployment, evidence: Evidence, before_enable: 
 
 
 @then("the BGP peering policy resource is not served")
-def policy_not_served(deployment: Deployment, evidence: Evidence) -> None:
-    served = [r["name"] for r in deployment.target.kube.api_resources("cilium.io/v2alpha1")]
+def policy_not_served(walkthrough: StageMachine, evidence: Evidence) -> None:
+    served = [r["name"] for r in walkthrough.target.kube.api_resources("cilium.io/v2alpha1")]
     evidence.text("kubectl api-resources --api-group=cilium.io (v2alpha1)", "\n".join(sorted(served)))
     expect(BGPP_PLURAL not in served, f"{BGPP_PLURAL} not among the served resources", sorted(served))
 
 
 @then("the Cilium agents are not ready and log that they cannot watch BGP peering policies")
-def agents_waiting(deployment: Deployment, evidence: Evidence) -> None:
-    expected = expectations.agent_missing_policy_crd(str(deployment.topology.cluster.cilium_version))
-    cilium = deployment.target.cilium
+def agents_waiting(walkthrough: StageMachine, evidence: Evidence) -> None:
+    expected = expectations.agent_missing_policy_crd(str(walkthrough.topology.cluster.cilium_version))
+    cilium = walkthrough.target.cilium
     waited = wait_for(
         lambda: {
             pod["metadata"]["name"]: cilium.logs(pod["metadata"]["name"], "cilium-agent")
@@ -63,7 +65,7 @@ def agents_waiting(deployment: Deployment, evidence: Evidence) -> None:
         },
         lambda logs: bool(logs) and all(expected in text for text in logs.values()),
         expected=f"every agent's log to contain: {expected}",
-        timeout=deployment.topology.waits.crd_registered,
+        timeout=walkthrough.topology.waits.crd_registered,
         describe=lambda logs: {name: text.splitlines()[-1:] for name, text in logs.items()},
     )
     first = next(iter(waited.value.items()))
@@ -71,20 +73,22 @@ def agents_waiting(deployment: Deployment, evidence: Evidence) -> None:
         f"kubectl logs -n kube-system {first[0]} | tail -1",
         next(line for line in reversed(first[1].splitlines()) if expected in line),
     )
-    agents = observe.pods(deployment.target.kube, "kube-system", AGENT_SELECTOR)
+    agents = observe.pods(walkthrough.target.kube, "kube-system", AGENT_SELECTOR)
     evidence.table("kubectl get pods -n kube-system -l k8s-app=cilium", observe.pod_table(agents))
     ready = [a.name for a in agents if a.running_and_ready]
     expect(not ready, "no agent ready while the policy CRD is missing", observe.pod_table(agents))
 
 
 @when("the Cilium operator is restarted", target_fixture="restarted_operator")
-def restart_operator(deployment: Deployment, evidence: Evidence) -> list[str]:
-    return deployment.restart_operator()
+def restart_operator(walkthrough: StageMachine, evidence: Evidence) -> list[str]:
+    return walkthrough.restart_operator()
 
 
 @then("the operator logs that it created the BGP peering policy resource")
-def operator_created_crd(deployment: Deployment, evidence: Evidence, restarted_operator: list[str]) -> None:
-    cilium = deployment.target.cilium
+def operator_created_crd(
+    walkthrough: StageMachine, evidence: Evidence, restarted_operator: list[str]
+) -> None:
+    cilium = walkthrough.target.cilium
     wanted = expectations.operator_created_policy_crd()
 
     def crd_lines() -> dict[str, list[str]]:
@@ -98,7 +102,7 @@ def operator_created_crd(deployment: Deployment, evidence: Evidence, restarted_o
         crd_lines,
         lambda logs: any(wanted in line for lines in logs.values() for line in lines),
         expected=f"a new operator's log to contain: {wanted}",
-        timeout=deployment.waits.crd_registered,
+        timeout=walkthrough.waits.crd_registered,
         describe=lambda logs: logs or f"no operator pod other than {restarted_operator}",
     ).value
     name, lines = next((n, lines) for n, lines in logged.items() if any(wanted in line for line in lines))
@@ -106,137 +110,136 @@ def operator_created_crd(deployment: Deployment, evidence: Evidence, restarted_o
 
 
 @then("the BGP peering policy resource is served")
-def policy_served(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.wait_policy_resource()
-    served = [r["name"] for r in deployment.target.kube.api_resources("cilium.io/v2alpha1")]
+def policy_served(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.wait_policy_resource()
+    served = [r["name"] for r in walkthrough.target.kube.api_resources("cilium.io/v2alpha1")]
     evidence.text("kubectl api-resources --api-group=cilium.io (v2alpha1)", "\n".join(sorted(served)))
 
 
 @then("every Cilium agent is ready")
-def agents_ready(deployment: Deployment, evidence: Evidence) -> None:
-    agents = deployment.wait_agents_ready()
+def agents_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
+    agents = walkthrough.wait_agents_ready()
     evidence.table("kubectl get pods -n kube-system -l k8s-app=cilium", observe.pod_table(agents))
-    if deployment.current is None or deployment.current < Stage.BGP_READY:
-        deployment.current = Stage.BGP_READY  # the scenario has walked the whole stage
+    walkthrough.reached_at_least(Stage.BGP_READY)  # the scenario has walked the whole stage
 
 
 # -- peering ---------------------------------------------------------------------------------------
 @given("the BGP control plane is enabled and ready")
-def bgp_ready(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.bring_to(Stage.BGP_READY)
+def bgp_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.bring_to(Stage.BGP_READY)
 
 
 @given("a cluster whose BGP control plane is enabled and ready")
-def bgp_ready_at_least(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.bring_to_at_least(Stage.BGP_READY)
+def bgp_ready_at_least(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.bring_to_at_least(Stage.BGP_READY)
 
 
 @then("the Cilium configuration enables the BGP control plane")
-def bgp_enabled_in_config(deployment: Deployment, evidence: Evidence) -> None:
-    value = deployment.bgp_enabled_in_config()
+def bgp_enabled_in_config(walkthrough: StageMachine, evidence: Evidence) -> None:
+    value = walkthrough.bgp_enabled_in_config()
     evidence.text("cilium config view | grep -i bgp", f"{BGP_CONFIG_KEY}    {value}")
     expect(value == "true", f"{BGP_CONFIG_KEY} true in cilium-config", f"{BGP_CONFIG_KEY}={value!r}")
 
 
 @when("the peering policy for nodes with the policy label is applied")
-def apply_policy(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.apply_policy()
-    deployment.current = Stage.BGP_READY  # not yet peering: the stage machine must not assume it
+def apply_policy(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.apply_policy()
+    walkthrough.reached(Stage.BGP_READY)  # not yet peering: the stage machine must not assume it
 
 
 @when("the peering nodes are given the policy label")
-def label_nodes(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.label_peering_nodes()
+def label_nodes(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.label_peering_nodes()
 
 
 @then("every node without the policy label has no BGP session")
-def unlabelled_no_session(deployment: Deployment, evidence: Evidence) -> None:
-    peering = {n.name for n in deployment.topology.bgp_nodes}
-    per_node = deployment.target.cilium.bgp_peers()
+def unlabelled_no_session(walkthrough: StageMachine, evidence: Evidence) -> None:
+    peering = {n.name for n in walkthrough.topology.bgp_nodes}
+    per_node = walkthrough.target.cilium.bgp_peers()
     evidence.table("cilium bgp peers", observe.bgp_peers_table(per_node))
     stray = {node: peers for node, peers in per_node.items() if node not in peering and peers}
     expect(not stray, "no BGP session on nodes without the policy label", observe.bgp_peers_table(stray))
 
 
 @then("every labelled node has a session with the router in state active")
-def sessions_active(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.wait_sessions(SessionState.ACTIVE, Stage.PEERING, "policy applied -> every session active")
-    evidence.table("cilium bgp peers", observe.bgp_peers_table(deployment.target.cilium.bgp_peers()))
+def sessions_active(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.wait_sessions(SessionState.ACTIVE, Stage.PEERING, "policy applied -> every session active")
+    evidence.table("cilium bgp peers", observe.bgp_peers_table(walkthrough.target.cilium.bgp_peers()))
 
 
 @when("the router is configured to peer with every labelled node")
-def configure_router(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.configure_router()
+def configure_router(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.configure_router()
 
 
 @then("every labelled node's session with the router is established on both sides")
-def sessions_established(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.wait_sessions(
+def sessions_established(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.wait_sessions(
         SessionState.ESTABLISHED, Stage.PEERING, "router configured -> every session established"
     )
-    deployment.current = Stage.PEERING
-    evidence.table("cilium bgp peers", observe.bgp_peers_table(deployment.target.cilium.bgp_peers()))
-    sessions = deployment.target.router.sessions()
+    walkthrough.reached(Stage.PEERING)
+    evidence.table("cilium bgp peers", observe.bgp_peers_table(walkthrough.target.cilium.bgp_peers()))
+    sessions = walkthrough.target.router.sessions()
     evidence.table("router: BGP sessions", observe.sessions_table(sessions))
-    command, printed = deployment.target.router.show_sessions()
+    command, printed = walkthrough.target.router.show_sessions()
     evidence.text(f"router: {command}", printed)
     states = {s.peer: s.state for s in sessions}
     down = [
         str(n.address)
-        for n in deployment.topology.bgp_nodes
+        for n in walkthrough.topology.bgp_nodes
         if states.get(n.address) is not SessionState.ESTABLISHED
     ]
     expect(not down, f"the router's sessions with {down} established", observe.sessions_table(sessions))
     evidence.count("bgp_sessions_established", sum(s.state is SessionState.ESTABLISHED for s in sessions))
 
 
-def _ipv4_counts(deployment: Deployment, which: str) -> dict[str, int]:
+def _ipv4_counts(walkthrough: StageMachine, which: str) -> dict[str, int]:
     """Per peering node, the IPv4 prefixes it has `received` from or `advertised` to the router."""
-    router = str(deployment.topology.router.address)
-    per_node = deployment.target.cilium.bgp_peers()
+    router = str(walkthrough.topology.router.address)
+    per_node = walkthrough.target.cilium.bgp_peers()
     counts = {}
-    for node in deployment.topology.bgp_nodes:
+    for node in walkthrough.topology.bgp_nodes:
         peer = next((p for p in per_node.get(node.name, []) if p.peer_address == router), None)
         families = peer.families if peer else ()
         counts[node.name] = sum(getattr(f, which) for f in families if f.afi == "ipv4")
     return counts
 
 
-def _wait_counts(deployment: Deployment, which: str, what: str) -> dict[str, int]:
+def _wait_counts(walkthrough: StageMachine, which: str, what: str) -> dict[str, int]:
     return wait_for(
-        lambda: _ipv4_counts(deployment, which),
+        lambda: _ipv4_counts(walkthrough, which),
         lambda counts: all(count >= 1 for count in counts.values()),
         expected=f"every labelled node to have {what}",
-        timeout=deployment.topology.waits.routes,
+        timeout=walkthrough.topology.waits.routes,
     ).value
 
 
 @then("every labelled node has received the default route from the router")
-def default_route_received(deployment: Deployment, evidence: Evidence) -> None:
-    counts = _wait_counts(deployment, "received", "received a prefix from the router")
+def default_route_received(walkthrough: StageMachine, evidence: Evidence) -> None:
+    counts = _wait_counts(walkthrough, "received", "received a prefix from the router")
     evidence.json("IPv4 prefixes received per node", counts)
 
 
 @then("every labelled node advertises its pod CIDR")
-def pod_cidr_advertised(deployment: Deployment, evidence: Evidence) -> None:
-    counts = _wait_counts(deployment, "advertised", "advertised a prefix to the router")
+def pod_cidr_advertised(walkthrough: StageMachine, evidence: Evidence) -> None:
+    counts = _wait_counts(walkthrough, "advertised", "advertised a prefix to the router")
     evidence.json("IPv4 prefixes advertised per node", counts)
 
 
 @then("the router's table holds every labelled node's pod CIDR through that node")
-def router_has_pod_cidrs(deployment: Deployment, evidence: Evidence) -> None:
-    router = deployment.target.router
-    nodes = deployment.topology.bgp_nodes
+def router_has_pod_cidrs(walkthrough: StageMachine, evidence: Evidence) -> None:
+    router = walkthrough.target.router
+    nodes = walkthrough.topology.bgp_nodes
     prefixes: list[IPv4Network] = [n.pod_cidr for n in nodes]
     waited = wait_for(
         lambda: {p: {h for r in router.bgp_routes(p) for h in r.nexthops} for p in prefixes},
         lambda table: all(table[n.pod_cidr] == {n.address} for n in nodes),
         expected="each pod CIDR via its own node: "
         + ", ".join(f"{n.pod_cidr} via {n.address}" for n in nodes),
-        timeout=deployment.topology.waits.routes,
+        timeout=walkthrough.topology.waits.routes,
         describe=lambda table: {str(p): sorted(map(str, h)) for p, h in table.items()},
     )
-    deployment.evidence.timing(
+    walkthrough.evidence.timing(
         Stage.PEERING.label, "session established -> pod CIDRs at the router", waited.elapsed
     )
     evidence.table("router: routes", observe.routes_table(observe.router_routes(router, prefixes)))

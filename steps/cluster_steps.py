@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from pytest_bdd import given, then, when
 
+from bgpconform import observe
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
+from bgpconform.evidence import Evidence
 from bgpconform.expect import expect
-from bgpconform.target import observe
-from bgpconform.target.evidence import Evidence
-from bgpconform.target.stage import Stage
-from bgpconform.target.stages import Deployment
 from bgpconform.waiting import wait_for
+from bgpconform.walkthrough.machine import StageMachine
+from bgpconform.walkthrough.stage import Stage
 
 ADDON_SELECTORS = {"kube-system": "k8s-app=kube-dns", "local-path-storage": "app=local-path-provisioner"}
 CNI_NOT_INITIALIZED = "cni plugin not initialized"  # kubelet's NetworkReady message (FACTS.md, k3s)
 
 
-def addon_pods(deployment: Deployment) -> list[observe.PodView]:
-    kube = deployment.target.kube
+def addon_pods(walkthrough: StageMachine) -> list[observe.PodView]:
+    kube = walkthrough.target.kube
     found: list[observe.PodView] = []
     for namespace, selector in ADDON_SELECTORS.items():
         found += observe.pods(kube, namespace, selector)
@@ -25,19 +25,19 @@ def addon_pods(deployment: Deployment) -> list[observe.PodView]:
 
 
 @given("a k3s cluster without a CNI")
-def cluster_without_cni(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.bring_to(Stage.MINIMAL)
+def cluster_without_cni(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.bring_to(Stage.MINIMAL)
 
 
 @given("a k3s cluster running Cilium")
-def cluster_with_cilium(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.bring_to_at_least(Stage.CILIUM)
+def cluster_with_cilium(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.bring_to_at_least(Stage.CILIUM)
 
 
 @then("every node is NotReady because the CNI plugin is not initialized")
-def nodes_not_ready(deployment: Deployment, evidence: Evidence) -> None:
-    views = deployment.wait_nodes_registered()
-    evidence.table("kubectl get nodes", observe.node_table(deployment.target.kube))
+def nodes_not_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
+    views = walkthrough.wait_nodes_registered()
+    evidence.table("kubectl get nodes", observe.node_table(walkthrough.target.kube))
     wrong = [
         f"{v.name}: ready={v.ready} reason={v.reason!r} message={v.message!r}"
         for v in views
@@ -47,31 +47,31 @@ def nodes_not_ready(deployment: Deployment, evidence: Evidence) -> None:
 
 
 @then("the cluster DNS and storage pods are Pending")
-def addons_pending(deployment: Deployment, evidence: Evidence) -> None:
+def addons_pending(walkthrough: StageMachine, evidence: Evidence) -> None:
     waited = wait_for(
-        lambda: addon_pods(deployment),
+        lambda: addon_pods(walkthrough),
         lambda views: {v.namespace for v in views} == set(ADDON_SELECTORS),
         expected="a CoreDNS and a local-path-provisioner pod",
-        timeout=deployment.topology.waits.pods_running,
+        timeout=walkthrough.topology.waits.pods_running,
         describe=observe.pod_table,
     )
-    evidence.table("kubectl get pods -A", observe.pod_table(observe.pods(deployment.target.kube)))
+    evidence.table("kubectl get pods -A", observe.pod_table(observe.pods(walkthrough.target.kube)))
     running = [f"{v.namespace}/{v.name}: {v.status}" for v in waited.value if v.status != "Pending"]
     expect(not running, "CoreDNS and local-path-provisioner Pending", ", ".join(running))
 
 
 @when("Cilium is installed")
-def install_cilium(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.install_cilium()
+def install_cilium(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.install_cilium()
 
 
 @then("a Cilium agent runs on every node and one Cilium operator runs")
-def cilium_runs(deployment: Deployment, evidence: Evidence) -> None:
-    kube = deployment.target.kube
+def cilium_runs(walkthrough: StageMachine, evidence: Evidence) -> None:
+    kube = walkthrough.target.kube
     agents = observe.pods(kube, "kube-system", AGENT_SELECTOR)
     operators = observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
     evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
-    expected = {node.name for node in deployment.topology.nodes}
+    expected = {node.name for node in walkthrough.topology.nodes}
     table = observe.pod_table(agents + operators)
     ready_on = {a.node for a in agents if a.running_and_ready}
     expect(expected <= ready_on, f"a ready agent on each of {sorted(expected)}", table)
@@ -79,19 +79,19 @@ def cilium_runs(deployment: Deployment, evidence: Evidence) -> None:
 
 
 @then("every node is Ready")
-def nodes_ready(deployment: Deployment, evidence: Evidence) -> None:
-    views = observe.nodes(deployment.target.kube)
-    evidence.table("kubectl get nodes", observe.node_table(deployment.target.kube))
+def nodes_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
+    views = observe.nodes(walkthrough.target.kube)
+    evidence.table("kubectl get nodes", observe.node_table(walkthrough.target.kube))
     expect(
         bool(views) and all(v.ready for v in views),
         "every node Ready",
-        observe.node_table(deployment.target.kube),
+        observe.node_table(walkthrough.target.kube),
     )
 
 
 @then("the cluster DNS and storage pods are Running")
-def addons_running(deployment: Deployment, evidence: Evidence) -> None:
-    views = addon_pods(deployment)
+def addons_running(walkthrough: StageMachine, evidence: Evidence) -> None:
+    views = addon_pods(walkthrough)
     evidence.table("cluster DNS and storage pods", observe.pod_table(views))
     expect(
         {v.namespace for v in views} == set(ADDON_SELECTORS) and all(v.running_and_ready for v in views),

@@ -7,13 +7,14 @@ from typing import Any
 
 from pytest_bdd import given, then, when
 
+from bgpconform import observe
+from bgpconform.evidence import Evidence
 from bgpconform.expect import expect
-from bgpconform.lab.cluster.kube import Resources
-from bgpconform.target import manifests, observe
-from bgpconform.target.evidence import Evidence
-from bgpconform.target.stage import Stage
-from bgpconform.target.stages import Deployment
+from bgpconform.kubeapi.port import Resources
 from bgpconform.waiting import wait_for
+from bgpconform.walkthrough import manifests
+from bgpconform.walkthrough.machine import StageMachine
+from bgpconform.walkthrough.stage import Stage
 
 SATISFIED = "io.cilium/lb-ipam-request-satisfied"  # 1.13-1.14 condition type (FACTS.md, LB IPAM)
 CONFLICT = "io.cilium/conflict"
@@ -26,25 +27,25 @@ def _conditions(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     return found[-1] if found else {}
 
 
-def _first_pool(deployment: Deployment) -> IPv4Network:
-    first: IPv4Network = deployment.topology.lb_pools[0].cidrs[0]
+def _first_pool(walkthrough: StageMachine) -> IPv4Network:
+    first: IPv4Network = walkthrough.topology.lb_pools[0].cidrs[0]
     return first
 
 
-def _all_pool_networks(deployment: Deployment) -> list[IPv4Network]:
-    return [cidr for pool in deployment.topology.lb_pools for cidr in pool.cidrs]
+def _all_pool_networks(walkthrough: StageMachine) -> list[IPv4Network]:
+    return [cidr for pool in walkthrough.topology.lb_pools for cidr in pool.cidrs]
 
 
-def _allocated(deployment: Deployment) -> int:
+def _allocated(walkthrough: StageMachine) -> int:
     """LoadBalancer IPs handed out cluster-wide, for the report's counts."""
-    services = deployment.target.kube.items(Resources.SERVICES)
+    services = walkthrough.target.kube.items(Resources.SERVICES)
     return sum(len(s.get("status", {}).get("loadBalancer", {}).get("ingress") or []) for s in services)
 
 
-def _outside_every_pool(deployment: Deployment) -> IPv4Network:
+def _outside_every_pool(walkthrough: StageMachine) -> IPv4Network:
     """A block of the first pool's size next to it that overlaps no topology pool and no node subnet."""
-    first = _first_pool(deployment)
-    taken = [*_all_pool_networks(deployment), deployment.topology.cluster.node_subnet]
+    first = _first_pool(walkthrough)
+    taken = [*_all_pool_networks(walkthrough), walkthrough.topology.cluster.node_subnet]
     candidate = first
     for _ in range(256):
         candidate = IPv4Network(f"{candidate.broadcast_address + 1}/{first.prefixlen}")
@@ -54,45 +55,45 @@ def _outside_every_pool(deployment: Deployment) -> IPv4Network:
 
 
 @given("BGP peering between the labelled nodes and the router is established")
-def peering_established(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.bring_to(Stage.PEERING)
+def peering_established(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.bring_to(Stage.PEERING)
 
 
 @given("the first LB IP pool exists")
-def first_pool(deployment: Deployment, evidence: Evidence) -> None:
-    pool = deployment.create_pool()
+def first_pool(walkthrough: StageMachine, evidence: Evidence) -> None:
+    pool = walkthrough.create_pool()
     evidence.json("CiliumLoadBalancerIPPool", pool.get("spec"))
 
 
 @given("the nginx pod runs")
-def nginx_runs(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.create_nginx()
-    evidence.table("kubectl get pods -o wide", observe.pod_table(deployment.wait_nginx_running()))
+def nginx_runs(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.create_nginx()
+    evidence.table("kubectl get pods -o wide", observe.pod_table(walkthrough.wait_nginx_running()))
 
 
 @when("a LoadBalancer service is created for it")
-def create_service(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.create_service()
+def create_service(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.create_service()
 
 
 @then(
     "the service gets an external IP inside the first pool, never its first or last address",
     target_fixture="service_ip",
 )
-def ip_inside_pool(deployment: Deployment, evidence: Evidence) -> IPv4Address:
-    address = deployment.wait_service_ip()
-    evidence.text("kubectl get svc", f"{deployment.topology.workload.service_name}  EXTERNAL-IP {address}")
-    pool = _first_pool(deployment)
+def ip_inside_pool(walkthrough: StageMachine, evidence: Evidence) -> IPv4Address:
+    address = walkthrough.wait_service_ip()
+    evidence.text("kubectl get svc", f"{walkthrough.topology.workload.service_name}  EXTERNAL-IP {address}")
+    pool = _first_pool(walkthrough)
     expect(address in pool, f"an address in {pool}", str(address))
     edges = (pool.network_address, pool.broadcast_address)
     expect(address not in edges, f"neither {edges[0]} nor {edges[1]}", str(address))
-    evidence.count("lb_ips_allocated", _allocated(deployment))
+    evidence.count("lb_ips_allocated", _allocated(walkthrough))
     return address
 
 
 @then("the service reports that its IP request is satisfied")
-def request_satisfied(deployment: Deployment, evidence: Evidence) -> None:
-    condition = _conditions(deployment.service(), SATISFIED)
+def request_satisfied(walkthrough: StageMachine, evidence: Evidence) -> None:
+    condition = _conditions(walkthrough.service(), SATISFIED)
     evidence.json("service condition", condition)
     expect(
         (condition.get("status"), condition.get("reason")) == ("True", "satisfied"),
@@ -102,39 +103,39 @@ def request_satisfied(deployment: Deployment, evidence: Evidence) -> None:
 
 
 @then("the router learns that address as a /32 from every labelled node")
-def route_from_every_node(deployment: Deployment, evidence: Evidence, service_ip: IPv4Address) -> None:
-    deployment.wait_route(service_ip)
-    deployment.current = Stage.LB_IPAM
+def route_from_every_node(walkthrough: StageMachine, evidence: Evidence, service_ip: IPv4Address) -> None:
+    walkthrough.wait_route(service_ip)
+    walkthrough.reached(Stage.LB_IPAM)
     prefix = IPv4Network(f"{service_ip}/32")
-    routes = observe.router_routes(deployment.target.router, [prefix])
+    routes = observe.router_routes(walkthrough.target.router, [prefix])
     evidence.table("router: routes", observe.routes_table(routes))
-    command, printed = deployment.target.router.show_routes()
+    command, printed = walkthrough.target.router.show_routes()
     evidence.text(f"router: {command}", printed)
     evidence.count("lb_routes_at_router", len([r for r in routes if r.source == "bgp"]))
 
 
 @when("a second pool overlapping the first pool is created")
-def create_overlap(deployment: Deployment, evidence: Evidence) -> None:
-    first = _first_pool(deployment)
+def create_overlap(walkthrough: StageMachine, evidence: Evidence) -> None:
+    first = _first_pool(walkthrough)
     overlap = IPv4Network(f"{first.network_address}/{min(first.prefixlen + 1, 32)}")
-    deployment.dirty = True
-    deployment.create(Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, [overlap]))
+    walkthrough.added_extra_objects()
+    walkthrough.create(Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, [overlap]))
 
 
-def _wait_conflict(deployment: Deployment, status: str) -> dict[str, Any]:
+def _wait_conflict(walkthrough: StageMachine, status: str) -> dict[str, Any]:
     return wait_for(
-        lambda: _conditions(deployment.target.kube.get(Resources.LB_IP_POOLS, SECOND_POOL), CONFLICT),
+        lambda: _conditions(walkthrough.target.kube.get(Resources.LB_IP_POOLS, SECOND_POOL), CONFLICT),
         lambda condition: condition.get("status") == status,
         expected=f"pool {SECOND_POOL} condition {CONFLICT}={status}",
-        timeout=deployment.topology.waits.ip_allocated,
+        timeout=walkthrough.topology.waits.ip_allocated,
     ).value
 
 
 @then("the second pool is marked conflicting because its CIDR overlaps the first pool's")
-def overlap_marked(deployment: Deployment, evidence: Evidence) -> None:
-    condition = _wait_conflict(deployment, "True")
+def overlap_marked(walkthrough: StageMachine, evidence: Evidence) -> None:
+    condition = _wait_conflict(walkthrough, "True")
     evidence.json(f"{SECOND_POOL} {CONFLICT}", condition)
-    first = deployment.topology.lb_pools[0]
+    first = walkthrough.topology.lb_pools[0]
     overlap = IPv4Network(f"{first.cidrs[0].network_address}/{min(first.cidrs[0].prefixlen + 1, 32)}")
     message = (
         f"Pool conflicts since CIDR '{overlap}' overlaps CIDR '{first.cidrs[0]}' from IP Pool '{first.name}'"
@@ -147,59 +148,59 @@ def overlap_marked(deployment: Deployment, evidence: Evidence) -> None:
 
 
 @then("the first pool is not marked conflicting")
-def first_not_marked(deployment: Deployment, evidence: Evidence) -> None:
-    pool = deployment.target.kube.get(Resources.LB_IP_POOLS, deployment.topology.lb_pools[0].name)
+def first_not_marked(walkthrough: StageMachine, evidence: Evidence) -> None:
+    pool = walkthrough.target.kube.get(Resources.LB_IP_POOLS, walkthrough.topology.lb_pools[0].name)
     condition = _conditions(pool, CONFLICT)
     expect(condition.get("status") == "False", f"{CONFLICT} False", condition)
 
 
 @then("a new LoadBalancer service still gets an address from the first pool")
-def first_still_allocates(deployment: Deployment, evidence: Evidence) -> None:
-    name = deployment.create_service("bgpconform-second")
-    address = deployment.wait_service_ip(name)
+def first_still_allocates(walkthrough: StageMachine, evidence: Evidence) -> None:
+    name = walkthrough.create_service("bgpconform-second")
+    address = walkthrough.wait_service_ip(name)
     evidence.text("kubectl get svc bgpconform-second", f"EXTERNAL-IP {address}")
-    expect(address in _first_pool(deployment), f"an address in {_first_pool(deployment)}", str(address))
-    evidence.count("lb_ips_allocated", _allocated(deployment))
+    expect(address in _first_pool(walkthrough), f"an address in {_first_pool(walkthrough)}", str(address))
+    evidence.count("lb_ips_allocated", _allocated(walkthrough))
 
 
 @when("the second pool is changed to a CIDR that overlaps no pool")
-def move_overlap(deployment: Deployment, evidence: Evidence) -> None:
-    free = _outside_every_pool(deployment)
-    deployment.target.kube.patch(
+def move_overlap(walkthrough: StageMachine, evidence: Evidence) -> None:
+    free = _outside_every_pool(walkthrough)
+    walkthrough.target.kube.patch(
         Resources.LB_IP_POOLS, SECOND_POOL, {"spec": {"cidrs": [{"cidr": str(free)}]}}
     )
 
 
 @then("the second pool is no longer marked conflicting")
-def overlap_cleared(deployment: Deployment, evidence: Evidence) -> None:
-    condition = _wait_conflict(deployment, "False")
+def overlap_cleared(walkthrough: StageMachine, evidence: Evidence) -> None:
+    condition = _wait_conflict(walkthrough, "False")
     evidence.json(f"{SECOND_POOL} {CONFLICT}", condition)
 
 
 @when("a LoadBalancer service requests an address outside every pool", target_fixture="impossible_service")
-def request_outside(deployment: Deployment, evidence: Evidence) -> str:
-    wanted = _outside_every_pool(deployment).network_address + 1
-    deployment.dirty = True
-    return deployment.create_service(
+def request_outside(walkthrough: StageMachine, evidence: Evidence) -> str:
+    wanted = _outside_every_pool(walkthrough).network_address + 1
+    walkthrough.added_extra_objects()
+    return walkthrough.create_service(
         "bgpconform-impossible", annotations={"io.cilium/lb-ipam-ips": str(wanted)}
     )
 
 
 @then("the service gets no external IP")
-def no_ip(deployment: Deployment, evidence: Evidence, impossible_service: str) -> None:
+def no_ip(walkthrough: StageMachine, evidence: Evidence, impossible_service: str) -> None:
     waited = wait_for(
-        lambda: deployment.service(impossible_service),
+        lambda: walkthrough.service(impossible_service),
         lambda svc: bool(_conditions(svc, SATISFIED)),
         expected=f"service {impossible_service} to get an LB IPAM condition",
-        timeout=deployment.topology.waits.ip_allocated,
+        timeout=walkthrough.topology.waits.ip_allocated,
     )
     status = waited.value.get("status", {})
     expect(not status.get("loadBalancer", {}).get("ingress"), "no external IP", status)
 
 
 @then("the service reports that no pool can satisfy its request")
-def says_why(deployment: Deployment, evidence: Evidence, impossible_service: str) -> None:
-    condition = _conditions(deployment.service(impossible_service), SATISFIED)
+def says_why(walkthrough: StageMachine, evidence: Evidence, impossible_service: str) -> None:
+    condition = _conditions(walkthrough.service(impossible_service), SATISFIED)
     evidence.json("service condition", condition)
     expect(
         (condition.get("status"), condition.get("reason")) == ("False", NO_POOL_REASON)

@@ -8,13 +8,13 @@ from ipaddress import IPv4Address
 
 from pytest_bdd import given, parsers, then, when
 
+from bgpconform import observe
+from bgpconform.evidence import Evidence
 from bgpconform.expect import expect
-from bgpconform.target import observe
-from bgpconform.target.evidence import Evidence
-from bgpconform.target.port import HttpAnswer
-from bgpconform.target.stage import Stage
-from bgpconform.target.stages import Deployment
+from bgpconform.targets.port import HttpAnswer
 from bgpconform.waiting import WaitTimeout, wait_for
+from bgpconform.walkthrough.machine import StageMachine
+from bgpconform.walkthrough.stage import Stage
 
 WELCOME = "<title>Welcome to nginx!</title>"
 # Source ports come from a random block per scenario: a fixed block would still be in TIME_WAIT on a
@@ -25,28 +25,28 @@ CONTAINER = "my-app-container"  # the walkthrough's container name (target.manif
 _COMBINED = re.compile(r'^(\d+\.\d+\.\d+\.\d+) - \S+ \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) ')
 
 
-def _url(deployment: Deployment) -> str:
-    status = deployment.service().get("status", {})
+def _url(walkthrough: StageMachine) -> str:
+    status = walkthrough.service().get("status", {})
     address = status["loadBalancer"]["ingress"][0]["ip"]
-    return f"http://{address}:{deployment.topology.workload.port}/"
+    return f"http://{address}:{walkthrough.topology.workload.port}/"
 
 
 @given("the nginx service has an external IP announced to the router")
-def service_announced(deployment: Deployment, evidence: Evidence) -> None:
-    deployment.bring_to(Stage.LB_IPAM)
+def service_announced(walkthrough: StageMachine, evidence: Evidence) -> None:
+    walkthrough.bring_to(Stage.LB_IPAM)
 
 
 @when("the outside client requests the service's external IP and port", target_fixture="answers")
-def one_request(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer]:
-    return _first_answer(deployment, evidence)
+def one_request(walkthrough: StageMachine, evidence: Evidence) -> list[HttpAnswer]:
+    return _first_answer(walkthrough, evidence)
 
 
-def _first_answer(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer]:
+def _first_answer(walkthrough: StageMachine, evidence: Evidence) -> list[HttpAnswer]:
     """Retries until the first success (the datapath converges after the route), then hands the
     answer to the Then step; a client that never succeeds hands over its last answer to be judged."""
-    url = _url(deployment)
-    client = deployment.target.client
-    timeout = deployment.topology.waits.http
+    url = _url(walkthrough)
+    client = walkthrough.target.client
+    timeout = walkthrough.topology.waits.http
     answers: list[HttpAnswer] = []
 
     def request() -> HttpAnswer:
@@ -60,7 +60,7 @@ def _first_answer(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer
             f"curl {url} ({len(answers)} tries in {timeout:g} s, none answered)", answers[-1].summary()
         )
         return answers[-1:]
-    deployment.evidence.timing(
+    walkthrough.evidence.timing(
         Stage.LB_IPAM.label, "route at router -> first successful request", waited.elapsed
     )
     evidence.text(f"curl {url}", waited.value.body)
@@ -71,14 +71,14 @@ def _first_answer(deployment: Deployment, evidence: Evidence) -> list[HttpAnswer
     parsers.parse("the outside client sends {count:d} requests from different source ports"),
     target_fixture="answers",
 )
-def many_requests(deployment: Deployment, evidence: Evidence, count: int) -> list[HttpAnswer]:
+def many_requests(walkthrough: StageMachine, evidence: Evidence, count: int) -> list[HttpAnswer]:
     """After the first answer (convergence, as for one request), every source port counts."""
-    first = _first_answer(deployment, evidence)
+    first = _first_answer(walkthrough, evidence)
     if not first[0].ok:
         return first
-    url = _url(deployment)
-    client = deployment.target.client
-    timeout = min(3.0, deployment.topology.waits.http)
+    url = _url(walkthrough)
+    client = walkthrough.target.client
+    timeout = min(3.0, walkthrough.topology.waits.http)
     first_port = SOURCE_PORTS.start + secrets.randbelow(len(SOURCE_PORTS) - count)
     answers = [client.http_get(url, timeout=timeout, local_port=first_port + i) for i in range(count)]
     evidence.text("requests", "\n".join(a.summary() for a in answers))
@@ -96,18 +96,18 @@ def welcome_page(answers: list[HttpAnswer]) -> None:
     )
 
 
-def _entry_nodes(deployment: Deployment, client: IPv4Address) -> dict[str, int]:
+def _entry_nodes(walkthrough: StageMachine, client: IPv4Address) -> dict[str, int]:
     """Where each request from the client entered, read from nginx's access log (`kubectl logs`).
 
     A request entering on the backend's own node reaches nginx with the client's address; one entering
     elsewhere is source-NATed to that node's address (Cilium's SNAT mode for externalTrafficPolicy
     Cluster), so the remote address names the entry node either way.
     """
-    workload = deployment.topology.workload
-    by_address = {node.address: node.name for node in deployment.topology.nodes}
+    workload = walkthrough.topology.workload
+    by_address = {node.address: node.name for node in walkthrough.topology.nodes}
     entered: dict[str, int] = {}
-    for pod in observe.pods(deployment.target.kube, workload.namespace, f"app={workload.app_label}"):
-        log = deployment.target.kube.pod_log(pod.name, CONTAINER, pod.namespace)
+    for pod in observe.pods(walkthrough.target.kube, workload.namespace, f"app={workload.app_label}"):
+        log = walkthrough.target.kube.pod_log(pod.name, CONTAINER, pod.namespace)
         for line in log.splitlines():
             found = _COMBINED.match(line)
             if not found:
@@ -120,15 +120,15 @@ def _entry_nodes(deployment: Deployment, client: IPv4Address) -> dict[str, int]:
 
 
 @then("the requests entered through more than one labelled node when the router does ECMP")
-def spread(deployment: Deployment, evidence: Evidence, answers: list[HttpAnswer]) -> None:
-    client = deployment.target.client.address
-    entered = _entry_nodes(deployment, client)
+def spread(walkthrough: StageMachine, evidence: Evidence, answers: list[HttpAnswer]) -> None:
+    client = walkthrough.target.client.address
+    entered = _entry_nodes(walkthrough, client)
     evidence.json("requests per entry node (from nginx's access log)", entered)
-    peering = {n.name for n in deployment.topology.bgp_nodes}
+    peering = {n.name for n in walkthrough.topology.bgp_nodes}
     expect(
         set(entered) <= peering, f"requests entering only through peering nodes {sorted(peering)}", entered
     )
-    if deployment.topology.router.ecmp and len(peering) > 1:
+    if walkthrough.topology.router.ecmp and len(peering) > 1:
         expect(
             len(entered) > 1, "requests entering through more than one node (the router does ECMP)", entered
         )

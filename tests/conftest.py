@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bgpconform.lab.apiserver import ApiServer
-from bgpconform.lab.cluster.kube import Kube, new_api_client
+from bgpconform.kubeapi.client import Kube, new_api_client
+from bgpconform.lab.apiserver.server import ApiServer
 
 
 @pytest.fixture

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import itertools
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import pytest
 
-from bgpconform.errors import ConfigError, HarnessError, PrerequisiteError
-from bgpconform.lab.lab import Lab
-from bgpconform.target.mode import DESTRUCTIVE_MARK, Mode
-from bgpconform.targets import TARGETS
+from bgpconform.errors import ConfigError, PrerequisiteError
+from bgpconform.mode import DESTRUCTIVE_MARK, Mode
+from bgpconform.targets import TARGETS, target_class, target_entry
+from bgpconform.targets.options import TargetOptions
 from bgpconform.topology import Topology, load_topology
-
-if TYPE_CHECKING:
-    from bgpconform.target.cluster.target import ClusterTarget
-    from bgpconform.target.k3d.plan import K3dPlan
 
 DEFAULT_TOPOLOGY = Path("topologies/lab.yaml")
 DEFAULT_REPORTS = Path("reports")
@@ -33,7 +27,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bgpconform", "bgpconform conformance harness")
     group.addoption(
         "--target",
-        choices=TARGETS,
+        choices=tuple(TARGETS),
         default="lab",
         help="where the system under test runs: lab (this machine, default), k3d, pi",
     )
@@ -161,7 +155,12 @@ def _start_report(config: pytest.Config) -> None:
         return
     from bgpconform.report.collector import COLLECTOR, ReportCollector
 
-    collector = ReportCollector(config, reports_dir(config).resolve())
+    collector = ReportCollector(
+        config,
+        reports_dir(config).resolve(),
+        topology_path=topology_path(config).resolve(),
+        loaded_topology=lambda: loaded_topology(config),
+    )
     if not getattr(config.option, "xmlpath", None):
         config.option.xmlpath = str(collector.directory / "junit.xml")
     if not getattr(config.option, "cucumber_json_path", None):
@@ -176,35 +175,35 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption("--dry-run"):
         return None
     target = config.getoption("--target")
-    if target != "k3d":
-        raise pytest.UsageError(f"--dry-run plans a k3d run; it has no meaning with --target={target}")
+    render_plan = getattr(target_class(target), "render_plan", None)
+    if render_plan is None:
+        planned = [name for name in TARGETS if hasattr(target_class(name), "render_plan")]
+        raise pytest.UsageError(
+            f"--dry-run plans a {' or '.join(planned)} run; it has no meaning with --target={target}"
+        )
     misread = _path_read_as_test_path(config)
     if misread is not None:
         raise pytest.UsageError(misread)
     try:
         topology = load_topology(topology_path(config))
+        print(render_plan(topology, target_options(config)), end="", flush=True)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    plan = planned_k3d_run(config, topology, "bgpc-k3d-dry-run")
-    print(plan.render(), end="", flush=True)
     return 0
 
 
-def planned_k3d_run(config: pytest.Config, topology: Topology, run_name: str) -> K3dPlan:
-    """The k3d plan as the command line asks for it; the dry run prints the same plan a run carries out."""
-    from bgpconform.target.k3d.plan import DEFAULT_CHR_IMAGE, k3d_plan
-
-    try:
-        return k3d_plan(
-            topology,
-            run_name,
-            routeros_version=config.getoption("--routeros-version"),
-            chr_image=config.getoption("--chr-image") or DEFAULT_CHR_IMAGE,
-            installer=config.getoption("--cilium-installer"),
-            cilium_version=config.getoption("--cilium-version"),
-        )
-    except HarnessError as exc:
-        raise pytest.UsageError(f"--routeros-version: {exc}") from None
+def target_options(config: pytest.Config) -> TargetOptions:
+    """The command line as the targets read it."""
+    return TargetOptions(
+        mode=run_mode(config),
+        kubeconfig=config.getoption("--kubeconfig"),
+        context=config.getoption("--kube-context"),
+        installer=config.getoption("--cilium-installer"),
+        allow_destructive=config.getoption("--allow-destructive"),
+        routeros_version=config.getoption("--routeros-version"),
+        cilium_version=config.getoption("--cilium-version"),
+        chr_image=config.getoption("--chr-image"),
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml and pytest-bdd read their output paths
@@ -213,19 +212,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if misread is not None:
         raise pytest.UsageError(misread)
     target = config.getoption("--target")
+    entry = target_entry(target)
     mode_option = config.getoption("--mode")
-    if mode_option is not None and target != "pi":
+    if mode_option is not None and Mode(mode_option) not in entry.modes:
+        with_modes = [f"--target={name}" for name, other in TARGETS.items() if len(other.modes) > 1]
         raise pytest.UsageError(
-            f"--mode applies to --target=pi; the {target} target is built by the run and always "
-            "replays the whole walkthrough"
+            f"--mode applies to {' and '.join(with_modes)}; the {target} target is built by the run and "
+            "always replays the whole walkthrough"
         )
-    if config.getoption("--topology") is not None or target == "pi":
+    if config.getoption("--topology") is not None or entry.user_cluster:
         try:
             config.stash[_topology_key] = load_topology(topology_path(config))
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
-    if target == "pi":
-        _check_real_cluster_options(config)
+    if entry.user_cluster:
+        _check_user_cluster_options(config)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate_as_interrupt)
     _start_report(config)
@@ -235,30 +236,17 @@ _topology_key = pytest.StashKey[Topology]()
 
 
 def run_mode(config: pytest.Config) -> Mode:
-    """Real clusters default to verify; the targets a run builds itself always install."""
+    """The target's default unless the command line chose: verify on a user's cluster, install on one
+    the run builds."""
     given = config.getoption("--mode")
-    if given is not None:
-        return Mode(given)
-    return Mode.VERIFY if config.getoption("--target") == "pi" else Mode.INSTALL
+    return Mode(given) if given is not None else target_entry(config.getoption("--target")).modes[0]
 
 
-def cluster_target(config: pytest.Config, topology: Topology) -> ClusterTarget:
-    from bgpconform.target.cluster.target import ClusterTarget
-
-    return ClusterTarget(
-        topology,
-        mode=run_mode(config),
-        kubeconfig=config.getoption("--kubeconfig"),
-        context=config.getoption("--kube-context"),
-        installer=config.getoption("--cilium-installer"),
-        allow_destructive=config.getoption("--allow-destructive"),
-    )
-
-
-def _check_real_cluster_options(config: pytest.Config) -> None:
+def _check_user_cluster_options(config: pytest.Config) -> None:
     """Install mode's refusals and a missing kubeconfig stop the run before anything is collected."""
+    chosen = target_class(config.getoption("--target"))
     try:
-        cluster_target(config, config.stash[_topology_key]).check_mode()
+        chosen.from_options(config.stash[_topology_key], target_options(config)).check_options()
     except (ConfigError, PrerequisiteError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -305,14 +293,3 @@ def topology(pytestconfig: pytest.Config) -> Topology:
 @pytest.fixture(scope="session")
 def target_name(pytestconfig: pytest.Config) -> str:
     return str(pytestconfig.getoption("--target"))
-
-
-@pytest.fixture(scope="session")
-def lab_network(topology: Topology) -> Iterator[Lab]:
-    """The lab's network half for the session; removed at the end, on Ctrl-C, and on SIGTERM."""
-    lab = Lab(topology, purpose="pytest")
-    lab.start()
-    try:
-        yield lab
-    finally:
-        lab.stop()

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from kubernetes import client, config, dynamic, watch
 
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.lab.apiserver.server import ApiServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.lab.apiserver.server import ApiServer
 from tests.apiserver.conftest import ApiClient, CustomApi, ExtensionsApi, fixture, status_of
 
 GROUP, VERSION = "cilium.io", "v2alpha1"

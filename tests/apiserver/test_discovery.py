@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes import client
 
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.lab.apiserver.server import ApiServer
 from tests.apiserver.conftest import ApiClient, dynamic_client
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bgpconform.lab.apiserver import ApiServer, ExecResult
+from bgpconform.lab.apiserver.exec_registry import ExecResult
+from bgpconform.lab.apiserver.server import ApiServer
 from tests.apiserver.conftest import FIXTURES, Kubectl, kubectl_runner
 
 

@@ -12,7 +12,9 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import stream
 
-from bgpconform.lab.apiserver import ApiServer, ExecResult, exec_spdy
+from bgpconform.lab.apiserver import exec_spdy
+from bgpconform.lab.apiserver.exec_registry import ExecResult
+from bgpconform.lab.apiserver.server import ApiServer
 from tests.apiserver.conftest import CoreApi, Watch, pod_body, status_of
 
 

@@ -11,7 +11,7 @@ import yaml
 from kubernetes import client
 
 from bgpconform.errors import LabError
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.lab.apiserver.server import ApiServer
 from tests.apiserver.conftest import CoreApi, Watch, new_client_from_config, pod_body
 
 

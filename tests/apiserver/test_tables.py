@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from bgpconform.lab.apiserver import ApiServer
 from bgpconform.lab.apiserver.resources import BUILTINS, ResourceType
+from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.apiserver.tables import cells, human_duration, json_path
 from bgpconform.lab.apiserver.util import now, timestamp
 from tests.apiserver.conftest import CoreApi, CustomApi, fixture, pod_body

@@ -25,10 +25,10 @@ import yaml
 
 from bgpconform.cilium.bgp_peers import parse_agent_json
 from bgpconform.errors import HarnessError
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, Resources, new_api_client
+from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.cilium.agent import BGP_CRD_MISSING, CNI_CONFIG_NAME, Agent, AgentProgram, agent_table
 from bgpconform.lab.cilium.bgp_control import POLICY_SELECTION_FAILED
-from bgpconform.lab.cluster.kube import ApiException, Kube, KubeResource, Resources, new_api_client
 from bgpconform.lab.cluster.runtime import ContainerContext
 from bgpconform.lab.datapath import ServiceDatapath
 from bgpconform.lab.lab import Lab

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bgpconform.cilium import CiliumValues
+from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.lab.apiserver.selectors import match_label_selector_object
 from bgpconform.lab.cilium.install import LabCiliumInstaller
 from bgpconform.lab.cilium.manifests import (
@@ -17,7 +18,6 @@ from bgpconform.lab.cilium.manifests import (
     manifests,
     operator_deployment,
 )
-from bgpconform.lab.cluster.kube import Kube, Resources
 from bgpconform.topology import load_topology
 
 REPO = Path(__file__).resolve().parents[2]

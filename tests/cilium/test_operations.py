@@ -10,8 +10,9 @@ import pytest
 
 from bgpconform.cilium import CiliumOperationError, CiliumOperations
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily
-from bgpconform.lab.apiserver import ApiServer, ExecResult
-from bgpconform.lab.cluster.kube import Kube, Resources
+from bgpconform.kubeapi.client import Kube, Resources
+from bgpconform.lab.apiserver.exec_registry import ExecResult
+from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.routers.port import SessionState
 
 NS = "kube-system"

@@ -19,11 +19,11 @@ from kubernetes import client
 
 from bgpconform.cilium import CiliumOperations, CiliumValues
 from bgpconform.cilium.versions import image_version
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.kubeapi.client import Kube, Resources, new_api_client
+from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.cilium import crds
 from bgpconform.lab.cilium.manifests import config_data, operator_deployment
 from bgpconform.lab.cilium.operator import Operator, OperatorProgram, logfmt
-from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
 from bgpconform.lab.cluster.runtime import ContainerContext
 from bgpconform.topology import load_topology
 from bgpconform.waiting import wait_for

@@ -17,9 +17,9 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.kubeapi.client import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources, new_api_client
+from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.kube import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources, new_api_client
 from bgpconform.lab.cluster.names import SAFE_ALPHABET
 from bgpconform.lab.cluster.replicaset import timestamp
 from bgpconform.waiting import wait_for

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.lab.cluster.endpointslices import EndpointsController, EndpointSliceController
-from bgpconform.lab.cluster.kube import Kube, Resources
 from tests.cluster.conftest import SUFFIX, Kubectl, Start, set_pod_state, wait_object
 
 Obj = dict[str, Any]

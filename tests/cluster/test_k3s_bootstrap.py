@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bgpconform.kubeapi.client import STRATEGIC_MERGE_PATCH, Kube, Resources
 from bgpconform.lab.cluster.k3s import bootstrap_objects, deploy_bootstrap
-from bgpconform.lab.cluster.kube import STRATEGIC_MERGE_PATCH, Kube, Resources
 
 
 def _names(kube: Kube) -> set[tuple[str, str]]:

@@ -20,9 +20,9 @@ import pytest
 from kubernetes import client, config
 
 from bgpconform.errors import CommandError
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.kubeapi.client import Kube, new_api_client
+from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.cluster.images import builtin_images
-from bgpconform.lab.cluster.kube import Kube, new_api_client
 from bgpconform.lab.cluster.kubelet import CNI_NOT_INITIALIZED, NETWORK_NOT_READY_EVENT, Kubelet
 from bgpconform.lab.cluster.runtime import ContainerContext
 from bgpconform.lab.lab import Lab

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bgpconform.lab.cluster.kube import Kube, Resources
+from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.lab.cluster.nodelifecycle import NodeLifecycleController, next_taints
 from bgpconform.lab.cluster.scheduler import Scheduler, filter_reason, fit_error, tolerates
 from tests.cluster.conftest import Kubectl, Start, add_node, set_node_ready, wait_object

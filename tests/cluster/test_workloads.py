@@ -6,9 +6,9 @@ import re
 import threading
 from typing import Any
 
+from bgpconform.kubeapi.client import STRATEGIC_MERGE_PATCH, Kube, Resources
 from bgpconform.lab.cluster.daemonset import DaemonSetController
 from bgpconform.lab.cluster.deployment import DeploymentController
-from bgpconform.lab.cluster.kube import STRATEGIC_MERGE_PATCH, Kube, Resources
 from bgpconform.lab.cluster.names import SAFE_ALPHABET, pod_template_hash, random_suffix
 from bgpconform.lab.cluster.nodelifecycle import NodeLifecycleController
 from bgpconform.lab.cluster.replicaset import ReplicaSetController, pod_is_ready

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bgpconform.target.k3d.docker_engine import Engine, EngineUnavailable, find_engine, start_engine
-from bgpconform.target.k3d.standin_image import REPOSITORY, ensure_standin_image
+from bgpconform.lab.routeros.standin_image import REPOSITORY, ensure_standin_image
+from bgpconform.targets.k3d.docker_engine import Engine, EngineUnavailable, find_engine, start_engine
 from bgpconform.topology import Topology, load_topology
 from bgpconform.waiting import wait_for
 

@@ -12,21 +12,21 @@ from dataclasses import replace
 import pytest
 
 from bgpconform.errors import LabError, PrerequisiteError
+from bgpconform.lab.routeros import standin_image
 from bgpconform.routers.port import topology_peers
 from bgpconform.routers.routeros import RouterOsRouter
 from bgpconform.routers.routeros.commands import CONNECTION_PATH, INSTANCE_PATH
-from bgpconform.target.k3d import standin_image
-from bgpconform.target.k3d.chr_login import published_api, wait_for_api_login
-from bgpconform.target.k3d.containers import (
+from bgpconform.targets.k3d.chr_login import published_api, wait_for_api_login
+from bgpconform.targets.k3d.containers import (
     RUN_LABEL,
     ContainerNotReady,
     NetworkSpec,
     RunResources,
     StartedContainer,
 )
-from bgpconform.target.k3d.docker_engine import Engine
-from bgpconform.target.k3d.plan import ContainerSpec, K3dPlan, k3d_plan
-from bgpconform.target.k3d.target import K3dTarget
+from bgpconform.targets.k3d.docker_engine import Engine
+from bgpconform.targets.k3d.plan import ContainerSpec, K3dPlan, k3d_plan
+from bgpconform.targets.k3d.target import K3dTarget
 from bgpconform.topology import Topology
 
 # Stand-in commands (the image's entrypoint is its Python): like QEMU before RouterOS is up, a port

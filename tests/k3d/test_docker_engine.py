@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bgpconform.target.k3d.docker_engine import DOCKERD_FLAGS, EngineUnavailable, start_engine
+from bgpconform.targets.k3d.docker_engine import DOCKERD_FLAGS, EngineUnavailable, start_engine
 
 
 def test_a_missing_dockerd_names_the_package_to_install(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bgpconform.target.k3d.plan import K3dPlan, k3d_plan
+from bgpconform.targets.k3d.plan import K3dPlan, k3d_plan
 from bgpconform.topology import Topology, load_topology
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from bgpconform.lab.commands import run
+from bgpconform.commands import run
 from bgpconform.lab.lab import Lab
 from bgpconform.routers.port import Route, SessionState
 from bgpconform.waiting import wait_for

@@ -17,14 +17,14 @@ from kubernetes import client
 
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.operations import CiliumOperations
+from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.lab.cilium.install import LabCiliumInstaller
 from bgpconform.lab.cluster.cluster import LabCluster
-from bgpconform.lab.cluster.kube import Kube, Resources
 from bgpconform.lab.runs import list_namespaces
 from bgpconform.routers.port import SessionState
-from bgpconform.target import manifests
 from bgpconform.topology import Topology
 from bgpconform.waiting import wait_for
+from bgpconform.walkthrough import manifests
 
 MISSING_CRD_LOG = (
     'level=error msg=k8sError error="github.com/cilium/cilium/pkg/k8s/resource/resource.go:183: '

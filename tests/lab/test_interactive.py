@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bgpconform.lab.interactive import read_state, state_path
+from bgpconform.cli.lab_commands import read_state, state_path
 from bgpconform.lab.runs import (
     list_namespaces,
     namespace_prefix,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bgpconform.lab.interactive import _Signals, _StopWhileStarting
+from bgpconform.cli.lab_commands import _Signals, _StopWhileStarting
 
 
 @pytest.fixture

@@ -17,7 +17,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 BLOCKING_TEST = """
 from pathlib import Path
+
+import pytest
+
+from bgpconform.lab.lab import Lab
 from bgpconform.waiting import wait_for
+
+@pytest.fixture(scope="session")
+def lab_network(topology):
+    lab = Lab(topology, purpose="pytest")
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
 
 def test_holds_the_lab(lab_network, tmp_path_factory):
     Path({marker!r}).write_text(lab_network.run.run_id)

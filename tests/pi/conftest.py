@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from bgpconform.lab.interactive import LabState, read_state
+from bgpconform.cli.lab_commands import LabState, read_state
 from tests.suite.runner import ROOT
 
 LAB_LOGIN = {"BGPCONFORM_ROUTER_USER": "admin", "BGPCONFORM_ROUTER_PASSWORD": ""}  # a fresh CHR's

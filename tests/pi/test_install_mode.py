@@ -12,9 +12,9 @@ import yaml
 
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.errors import ConfigError, PrerequisiteError
-from bgpconform.target.cluster.access import resolve_kube_access
-from bgpconform.target.cluster.installer import ToolCiliumInstaller
-from bgpconform.target.mode import check_install_allowed
+from bgpconform.mode import check_install_allowed
+from bgpconform.targets.cluster.access import resolve_kube_access
+from bgpconform.targets.cluster.installer import ToolCiliumInstaller
 from bgpconform.topology import Topology, load_topology
 from tests.suite.runner import ROOT, run_suite
 

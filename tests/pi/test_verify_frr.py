@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
-from bgpconform.lab.interactive import LabState
+from bgpconform.cli.lab_commands import LabState
+from bgpconform.kubeapi.client import Kube, Resources, new_api_client
 from bgpconform.report.model import RunReport, Verdict
-from bgpconform.target.manifests import HARNESS_LABEL
+from bgpconform.walkthrough.manifests import HARNESS_LABEL
 from tests.pi.conftest import lab_at, pi_topology
 from tests.suite.runner import ROOT, SuiteRun, run_suite, verify_scenario_titles
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bgpconform.cilium.labels import AGENT_SELECTOR
-from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
-from bgpconform.lab.interactive import LabState
+from bgpconform.cli.lab_commands import LabState
+from bgpconform.kubeapi.client import Kube, Resources, new_api_client
 from tests.pi.conftest import lab_at, pi_topology
 from tests.suite.runner import ROOT, SuiteRun, run_suite
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bgpconform.lab.cluster.kube import Resources
-from bgpconform.target.evidence import Evidence
-from bgpconform.target.stages import Deployment
+from bgpconform.evidence import Evidence
+from bgpconform.kubeapi.client import Resources
+from bgpconform.walkthrough.machine import StageMachine
 
 PASSWORD = "planted-Pa55word-7f3a9c2e"  # the router password; the topology names its variable
 TOKEN = "planted-token-5b61d0aa94"  # unknown to the harness: only its shape gives it away
@@ -42,11 +42,11 @@ def pytest_bdd_after_step(  # noqa: PLR0917 (the hook's signature)
     step_func: Any,
     step_func_args: Any,
 ) -> None:
-    deployment: Deployment = request.getfixturevalue("deployment")
+    walkthrough: StageMachine = request.getfixturevalue("walkthrough")
     evidence: Evidence = request.getfixturevalue("evidence")
     evidence.text("router login", f"/user print where name=admin password={PASSWORD}")
     evidence.text("kubeconfig", f"users:\n- name: admin\n  user:\n    token: {TOKEN}\n")
-    kube = deployment.target.kube  # after every step: a reset replaces the lab and its objects
+    kube = walkthrough.target.kube  # after every step: a reset replaces the lab and its objects
     if kube.get_or_none(Resources.CONFIGMAPS, "router-login", "default") is None:
         kube.create(
             Resources.CONFIGMAPS,

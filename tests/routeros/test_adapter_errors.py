@@ -14,7 +14,6 @@ import pytest
 
 from bgpconform.errors import ConfigError
 from bgpconform.lab.lab import Lab
-from bgpconform.lab.routeros.lab_router import lab_credentials
 from bgpconform.lab.routeros.server import RouterOsApiServer
 from bgpconform.routers.routeros import (
     Endpoint,
@@ -107,13 +106,13 @@ def test_a_session_the_router_ends_is_reported_and_the_next_call_logs_in_again(l
 
 def test_lab_credentials_come_from_the_topologys_variables_or_a_fresh_chr() -> None:
     topology = load_topology(ROUTEROS_TOPOLOGY)
-    assert lab_credentials(topology, {}) == ("admin", "")
+    assert topology.router.fresh_login({}) == ("admin", "")
     both = {"BGPCONFORM_ROUTER_USER": "ops", "BGPCONFORM_ROUTER_PASSWORD": "s3cret-value"}
-    assert lab_credentials(topology, both) == ("ops", "s3cret-value")
+    assert topology.router.fresh_login(both) == ("ops", "s3cret-value")
     with pytest.raises(
         ConfigError, match="BGPCONFORM_ROUTER_USER is set but BGPCONFORM_ROUTER_PASSWORD is not"
     ):
-        lab_credentials(topology, {"BGPCONFORM_ROUTER_USER": "ops"})
+        topology.router.fresh_login({"BGPCONFORM_ROUTER_USER": "ops"})
 
 
 # -- TLS (8729) --------------------------------------------------------------------------------------

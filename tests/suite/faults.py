@@ -19,12 +19,12 @@ import pytest
 
 from bgpconform.cilium.operations import CiliumOperations
 from bgpconform.errors import LabError
+from bgpconform.kubeapi.client import Resources
 from bgpconform.lab.cluster.cluster import LabCluster
-from bgpconform.lab.cluster.kube import Resources
 from bgpconform.routers.frr import FrrRouter
 from bgpconform.routers.port import BgpPeer
-from bgpconform.target.stages import Deployment
 from bgpconform.waiting import wait_for
+from bgpconform.walkthrough.machine import StageMachine
 
 FAULT_VARIABLE = "BGPCONFORM_TEST_FAULT"
 FAULTS = ("router-unconfigured", "operator-not-restarted", "nginx-stopped", "lab-cannot-start")
@@ -68,13 +68,13 @@ def pytest_bdd_before_step(
 ) -> None:
     if _fault() != "nginx-stopped" or not step.name.startswith("the outside client"):
         return
-    deployment: Deployment = request.getfixturevalue("deployment")
-    kube = deployment.target.kube
-    workload = deployment.topology.workload
+    walkthrough: StageMachine = request.getfixturevalue("walkthrough")
+    kube = walkthrough.target.kube
+    workload = walkthrough.topology.workload
     kube.delete(Resources.PODS, workload.pod_name, workload.namespace)
     wait_for(
         lambda: kube.get_or_none(Resources.PODS, workload.pod_name, workload.namespace),
         lambda pod: pod is None,
         expected=f"pod {workload.namespace}/{workload.pod_name} deleted",
-        timeout=deployment.topology.waits.pods_running,
+        timeout=walkthrough.topology.waits.pods_running,
     )

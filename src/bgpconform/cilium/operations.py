@@ -22,7 +22,7 @@ import kubernetes.client
 from bgpconform.cilium.bgp_peers import BgpPeer, parse_agent_json
 from bgpconform.cilium.labels import AGENT_CONTAINER, AGENT_SELECTOR, CONFIG_MAP, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError
-from bgpconform.lab.cluster.kube import MERGE_PATCH, Kube, Resources
+from bgpconform.kubeapi.client import MERGE_PATCH, Kube, Resources
 
 __all__ = [
     "AGENT_CONTAINER",

@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Literal
 
+from bgpconform.commands import run
 from bgpconform.errors import CommandError, LabError
-from bgpconform.lab.commands import run
 from bgpconform.lab.netns import ns_argv
 from bgpconform.lab.network import UPLINK, LabNetwork
 

@@ -12,11 +12,11 @@ import pwd
 import shutil
 from pathlib import Path
 
+from bgpconform.commands import Place
 from bgpconform.errors import HarnessError
 from bgpconform.lab.netns import ns_argv
 from bgpconform.lab.prerequisites import FRR_DAEMON_DIR
 from bgpconform.lab.supervisor import Daemon
-from bgpconform.places import Place
 from bgpconform.routers.frr import VtyshTransport
 from bgpconform.routers.port import ECMP_PATHS
 from bgpconform.topology import Topology

@@ -14,8 +14,8 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from bgpconform.commands import run
 from bgpconform.errors import CommandError, HarnessError
-from bgpconform.lab.commands import run
 from bgpconform.lab.netns import ns_argv
 from bgpconform.lab.supervisor import Daemon
 from bgpconform.routers.port import SessionState

@@ -14,7 +14,7 @@ from ipaddress import IPv4Network
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from bgpconform.lab.commands import run
+from bgpconform.commands import run
 from bgpconform.lab.frr import LabFrr
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
 from bgpconform.lab.network import LabNetwork

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from bgpconform.lab.commands import run
+from bgpconform.commands import run
 
 
 def ip_batch(commands: Iterable[str], namespace: str | None = None) -> None:

@@ -7,8 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from bgpconform.commands import run
 from bgpconform.errors import PrerequisiteError
-from bgpconform.lab.commands import run
 
 FRR_DAEMON_DIR = Path("/usr/lib/frr")
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bgpconform.lab.commands import run
+from bgpconform.commands import run
 from bgpconform.waiting import WaitTimeout, wait_for
 
 NAMESPACE_PREFIX = "bgpc-"

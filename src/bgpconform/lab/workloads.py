@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from bgpconform.commands import run
 from bgpconform.errors import CommandError, LabError
-from bgpconform.lab.commands import run
 from bgpconform.lab.netns import ns_argv
 from bgpconform.lab.network import PodAttachment
 from bgpconform.lab.runs import process_start_ticks, terminate_pids

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bgpconform.evidence import Evidence
 from bgpconform.report import runinfo, summary
 from bgpconform.report.model import EvidenceItem, RunInfo, RunReport, ScenarioResult, StepResult, Timing
 from bgpconform.report.redact import Redactor
-from bgpconform.target.evidence import Evidence
 from bgpconform.verdict import Outcome, classify
 
 if TYPE_CHECKING:
-    from bgpconform.target.port import Target
+    from bgpconform.targets.port import Target
+    from bgpconform.topology import Topology
 
 EVIDENCE = pytest.StashKey[Evidence]()
 COLLECTOR = pytest.StashKey["ReportCollector"]()
@@ -69,8 +71,19 @@ def _template(item: pytest.Item) -> Any:
 
 
 class ReportCollector:
-    def __init__(self, config: pytest.Config, reports: Path) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        reports: Path,
+        *,
+        topology_path: Path,
+        loaded_topology: Callable[[], Topology | None],
+    ) -> None:
+        """`loaded_topology`: the topology once the session has read it (its secret names redact the
+        report); the plugin reads it lazily, so the collector asks at the end rather than at start."""
         self.config = config
+        self.topology_path = topology_path
+        self._loaded_topology = loaded_topology
         self.started = datetime.now(UTC)
         self.began = time.monotonic()
         self.run_id = runinfo.new_run_id(self.started)
@@ -102,9 +115,7 @@ class ReportCollector:
         self.raw_seconds += time.monotonic() - began
 
     def redactor(self) -> Redactor:
-        from bgpconform.plugin import loaded_topology
-
-        return Redactor.for_topology(loaded_topology(self.config))
+        return Redactor.for_topology(self._loaded_topology())
 
     # -- pytest and pytest-bdd hooks -----------------------------------------------------------------
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -203,7 +214,7 @@ class ReportCollector:
     def build(self) -> RunReport:
         scenarios = [self._scenario(state) for state in self.scenarios.values() if state.outcome is not None]
         verdict, reason = summary.run_verdict(scenarios, self.harness_error)
-        topology_path = self._topology_path()
+        topology_path = self.topology_path
         return RunReport(
             run=RunInfo(
                 run_id=self.run_id,
@@ -226,11 +237,6 @@ class ReportCollector:
             counts=summary.run_counts(scenarios),
             harness_error=self.harness_error,
         )
-
-    def _topology_path(self) -> Path:
-        from bgpconform.plugin import topology_path
-
-        return topology_path(self.config).resolve()
 
     def _scenario(self, state: _ScenarioState) -> ScenarioResult:
         record = self.evidence.get(state.node_id) or Evidence()

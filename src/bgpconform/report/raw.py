@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from bgpconform.report.redact import Redactor
 
 if TYPE_CHECKING:
-    from bgpconform.target.port import Target
+    from bgpconform.targets.port import Target
 
 
 def _slug(text: str) -> str:

@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -23,13 +23,27 @@ from bgpconform.report.junit import mark_outcomes
 from bgpconform.report.model import RunReport
 
 if TYPE_CHECKING:
-    from bgpconform.report.collector import ReportCollector
+    from bgpconform.report.redact import Redactor
+
+
+class ReportSource(Protocol):
+    """What the writer reads of the run's collector (a protocol, so the two modules do not import
+    each other)."""
+
+    config: pytest.Config
+    directory: Path
+    reports: Path
+    raw_seconds: float
+    raw_problems: list[str]
+
+    def redactor(self) -> Redactor: ...
+
 
 LATEST = "latest"
 WRITE_SECONDS = pytest.StashKey[float]()  # how long writing took, for the benchmark
 
 
-def write_report(collector: ReportCollector, report: RunReport) -> Path:
+def write_report(collector: ReportSource, report: RunReport) -> Path:
     from bgpconform.report.html import render_html
 
     began = time.monotonic()
@@ -55,7 +69,7 @@ def write_report(collector: ReportCollector, report: RunReport) -> Path:
     return directory
 
 
-def _copy_plugin_files(collector: ReportCollector, directory: Path) -> None:
+def _copy_plugin_files(collector: ReportSource, directory: Path) -> None:
     """junit.xml and cucumber.json are written by their own plugins before this runs (trylast)."""
     option = collector.config.option
     for given, name in (
@@ -76,7 +90,7 @@ def _point_latest(reports: Path, directory: Path) -> None:
     temporary.replace(link)
 
 
-def _tell(collector: ReportCollector, directory: Path, report: RunReport, seconds: float) -> None:
+def _tell(collector: ReportSource, directory: Path, report: RunReport, seconds: float) -> None:
     reporter = collector.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("-", f"bgpconform verdict: {report.verdict}")

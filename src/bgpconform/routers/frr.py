@@ -10,8 +10,8 @@ import json
 from ipaddress import IPv4Address, IPv4Network, ip_network
 from typing import Any, Protocol
 
+from bgpconform.commands import Place
 from bgpconform.errors import CommandError, HarnessError
-from bgpconform.places import Place
 from bgpconform.routers.port import BgpPeer, Route, RouterDump, Session, SessionState
 
 HARNESS_MARK = "bgpconform"

@@ -140,6 +140,9 @@ class Credentials(_Model):
         return env[self.username_env], env[self.password_env]
 
 
+FRESH_CHR_LOGIN = ("admin", "")  # a freshly installed CHR (FACTS.md, RouterOS)
+
+
 def _routeros_version(value: str) -> tuple[int, ...]:
     return tuple(int(part) for part in value.split("."))
 
@@ -159,6 +162,29 @@ class Router(_Model):
     routeros_version: RouterOsVersion = "7.8"
     # How the router names the connection to the n-th peering node; the walkthrough's names by default.
     connection_name: str = "PEER_TO_K3S_WN_{index}"
+
+    def fresh_login(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+        """The login of a router the run starts itself (the lab's, a k3d CHR): the topology's variables
+        when both are set, a fresh CHR's when neither is (user `admin`, empty password; FACTS.md), so
+        such a run needs no secret. A real router is always logged into with `credentials.resolve`."""
+        env = os.environ if environ is None else environ
+        if self.credentials is None:
+            return FRESH_CHR_LOGIN
+        names = (self.credentials.username_env, self.credentials.password_env)
+        present = [name for name in names if name in env]
+        if not present:
+            return FRESH_CHR_LOGIN
+        if len(present) == 1:
+            missing = names[1] if present[0] == names[0] else names[0]
+            raise ConfigError(
+                f"router.credentials: {present[0]} is set but {missing} is not; fix: export both, or unset "
+                "both to use the default login of a router the run starts (admin, empty password)"
+            )
+        return self.credentials.resolve(env)
+
+    def credentials_hint(self) -> str:
+        """How messages name the login without showing it."""
+        return "the router credentials" if self.credentials is None else self.credentials.hint()
 
     def connection_name_for(self, index: int, node: str) -> str:
         """The router-side name of the connection to a peering node (`index` counts from 1)."""

@@ -14,10 +14,7 @@ Where it knowingly differs from a real kube-apiserver (each also noted where it 
 - Built-in objects are not schema-validated or pruned beyond the checks in `builtins`; CEL rules
   (`x-kubernetes-validations`) in CRDs are not evaluated; CRD versions convert with strategy None.
 - No `scale` subresource, no port-forward, no attach, no `previous` logs.
+
+The package imports nothing itself: its modules import one another by name (`server.ApiServer`), so
+none of them runs while the package is half initialised.
 """
-
-from bgpconform.lab.apiserver.exec_registry import ExecHandler, ExecRegistry, ExecResult
-from bgpconform.lab.apiserver.logs import LogRegistry
-from bgpconform.lab.apiserver.server import ApiServer
-
-__all__ = ["ApiServer", "ExecHandler", "ExecRegistry", "ExecResult", "LogRegistry"]

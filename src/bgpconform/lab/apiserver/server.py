@@ -12,7 +12,6 @@ from typing import Any
 from aiohttp import web
 
 from bgpconform.errors import LabError
-from bgpconform.lab.apiserver import dump as dumping
 from bgpconform.lab.apiserver import kubeconfig
 from bgpconform.lab.apiserver.exec_registry import ExecRegistry
 from bgpconform.lab.apiserver.logs import LogRegistry
@@ -20,6 +19,7 @@ from bgpconform.lab.apiserver.operations import Api, WriteOptions
 from bgpconform.lab.apiserver.resources import Registry
 from bgpconform.lab.apiserver.routes import Routes, ServerState
 from bgpconform.lab.apiserver.store import Store
+from bgpconform.report import api_dump as dumping
 
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 KUBERNETES_SERVICE_IP = "10.43.0.1"  # first address of the k3s service CIDR, as on a k3s cluster

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily, agent_json, format_uptime, tabwriter
 from bgpconform.cilium.versions import image_version
 from bgpconform.errors import HarnessError
+from bgpconform.kubeapi.client import ApiException, Kube, Resources, new_api_client
 from bgpconform.lab.apiserver.exec_registry import ExecResult
 from bgpconform.lab.cilium.agent_services import desired_entries, slices_from_pods
 from bgpconform.lab.cilium.bgp_control import (
@@ -55,7 +56,6 @@ from bgpconform.lab.cilium.bgp_control import (
     node_bgp_config,
 )
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.kube import ApiException, Kube, Resources, new_api_client
 from bgpconform.lab.datapath import ServiceDatapath
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from bgpconform.cilium.install import CiliumInstaller, CiliumValues
+from bgpconform.kubeapi.client import ApiException, Kube, KubeResource
 from bgpconform.lab.cilium.manifests import manifests
-from bgpconform.lab.cluster.kube import ApiException, Kube, KubeResource
 
 __all__ = ["LabCiliumInstaller"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from bgpconform.cilium.install import CiliumValues
-from bgpconform.lab.cluster.kube import KubeResource, Resources
+from bgpconform.kubeapi.client import KubeResource, Resources
 
 AGENT_NAME = "cilium"
 OPERATOR_NAME = "cilium-operator"

@@ -33,6 +33,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bgpconform.cilium.versions import cilium_minor, image_version
+from bgpconform.kubeapi.client import (
+    JSON_PATCH,
+    ApiException,
+    Kube,
+    KubeResource,
+    Resources,
+    new_api_client,
+)
 from bgpconform.lab.cilium import crds as cilium_crds
 from bgpconform.lab.cilium.crds import SCHEMA_VERSION_LABEL, CiliumCRD
 from bgpconform.lab.cilium.lbipam import (
@@ -43,14 +51,6 @@ from bgpconform.lab.cilium.lbipam import (
     status_patch,
 )
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.kube import (
-    JSON_PATCH,
-    ApiException,
-    Kube,
-    KubeResource,
-    Resources,
-    new_api_client,
-)
 from bgpconform.lab.cluster.runtime import ContainerContext
 from bgpconform.waiting import WaitTimeout, wait_for
 

@@ -18,14 +18,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from bgpconform.lab.apiserver import ApiServer
+from bgpconform.kubeapi.client import Kube, new_api_client
+from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.daemonset import DaemonSetController
 from bgpconform.lab.cluster.deployment import DeploymentController
 from bgpconform.lab.cluster.endpointslices import EndpointsController, EndpointSliceController
 from bgpconform.lab.cluster.images import builtin_images
 from bgpconform.lab.cluster.k3s import deploy_bootstrap
-from bgpconform.lab.cluster.kube import Kube, new_api_client
 from bgpconform.lab.cluster.kubelet import Kubelet
 from bgpconform.lab.cluster.nodelifecycle import NodeLifecycleController
 from bgpconform.lab.cluster.replicaset import ReplicaSetController

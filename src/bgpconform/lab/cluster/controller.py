@@ -10,8 +10,8 @@ import logging
 import threading
 from typing import Any
 
+from bgpconform.kubeapi.client import Kube, KubeResource
 from bgpconform.lab.cluster.informer import Informer
-from bgpconform.lab.cluster.kube import Kube, KubeResource
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from bgpconform.kubeapi.client import ApiException, Kube, Resources
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.kube import ApiException, Kube, Resources
 from bgpconform.lab.cluster.names import pod_template_hash
 from bgpconform.lab.cluster.replicaset import (
     WakeTimer,

@@ -24,8 +24,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from bgpconform.kubeapi.client import ApiException, Kube, Resources
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.kube import ApiException, Kube, Resources
 from bgpconform.lab.cluster.replicaset import (
     Expectations,
     collect_orphans,

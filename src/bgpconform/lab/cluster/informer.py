@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bgpconform.lab.cluster.kube import ApiException, Kube, KubeResource, WatchStream
+from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, WatchStream
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from bgpconform.lab.cluster.kube import ApiException, Kube, KubeResource, Resources
+from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, Resources
 
 COREDNS_IMAGE = "rancher/mirrored-coredns-coredns:1.10.1"
 LOCAL_PATH_IMAGE = "rancher/local-path-provisioner:v0.0.24"

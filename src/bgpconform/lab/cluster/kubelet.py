@@ -28,12 +28,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bgpconform.kubeapi.client import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources
 from bgpconform.lab.apiserver.exec_registry import ExecHandler, ExecRegistry
 from bgpconform.lab.apiserver.logs import LogRegistry
 from bgpconform.lab.cluster import kubelet_node as nodes
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.informer import Informer
-from bgpconform.lab.cluster.kube import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources
 from bgpconform.lab.cluster.kubelet_pod import (
     ContainerRecord,
     PodRecord,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bgpconform.kubeapi.client import ApiException, Kube, Resources
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.kube import ApiException, Kube, Resources
 from bgpconform.lab.cluster.replicaset import is_stale
 from bgpconform.lab.cluster.scheduler import NOT_READY, UNREACHABLE, UNSCHEDULABLE
 

@@ -18,10 +18,10 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, Resources
 from bgpconform.lab.cilium.selectors import SelectorError
 from bgpconform.lab.cilium.selectors import matches as selector_matches
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.kube import ApiException, Kube, KubeResource, Resources
 
 Obj = dict[str, Any]
 

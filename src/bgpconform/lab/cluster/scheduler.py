@@ -27,8 +27,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bgpconform.kubeapi.client import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.kube import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources
 from bgpconform.lab.cluster.replicaset import epoch, is_stale, timestamp
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bgpconform.lab.apiserver.dump import write
-from bgpconform.lab.cluster.kube import ApiException, Kube
+from bgpconform.kubeapi.client import ApiException, Kube
+from bgpconform.report.api_dump import write
 
 SKIPPED = {("", "events"), ("events.k8s.io", "events")}
 

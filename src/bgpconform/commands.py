@@ -1,4 +1,5 @@
-"""Where a command runs: this machine, a network namespace on it, or another host over SSH.
+"""Running commands, here, in a network namespace or on another host over SSH, with failures turned
+into evidence-carrying errors.
 
 The outside client and an FRR router are reached the same three ways, so both take a `Place` and run
 the commands an engineer would type there (`curl`, `vtysh`, `ip route`), which keeps a failure readable
@@ -12,7 +13,32 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bgpconform.lab.commands import run
+from bgpconform.errors import CommandError
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    input_text: str | None = None,
+    check: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion; a non-zero exit becomes a `CommandError` carrying its output."""
+    args = list(argv)
+    try:
+        done = subprocess.run(
+            args, input=input_text, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise CommandError(args, 127, "", f"{args[0]}: not found") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandError(args, -1, "", f"no answer within {timeout:.0f}s") from exc
+    if check and done.returncode != 0:
+        raise CommandError(args, done.returncode, done.stdout, done.stderr)
+    return done
+
 
 # BatchMode: a missing key fails at once instead of prompting for a password nobody will type.
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10")

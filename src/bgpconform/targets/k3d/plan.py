@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses, summarize_address_range
 
 from bgpconform.cilium.install import CiliumValues
+from bgpconform.errors import ConfigError, HarnessError
 from bgpconform.routers.port import topology_peers
 from bgpconform.routers.routeros.commands import Change, plan_peers
 from bgpconform.routers.routeros.dialect import Dialect
+from bgpconform.targets.options import TargetOptions
 from bgpconform.topology import Topology
 
 DEFAULT_CHR_IMAGE = "evilfreelancer/docker-routeros"  # QEMU inside; boots in 30-60 s (FACTS.md)
@@ -246,3 +248,18 @@ def k3d_plan(
             "the client's only route to LB IPs is its default route via the router",
         ],
     )
+
+
+def plan_from_options(topology: Topology, options: TargetOptions, run_name: str) -> K3dPlan:
+    """The plan as the command line asks for it."""
+    try:
+        return k3d_plan(
+            topology,
+            run_name,
+            routeros_version=options.routeros_version,
+            chr_image=options.chr_image or DEFAULT_CHR_IMAGE,
+            installer=options.installer,
+            cilium_version=options.cilium_version,
+        )
+    except HarnessError as exc:
+        raise ConfigError(f"--routeros-version: {exc}") from None

@@ -3,8 +3,8 @@ FRR through vtysh where `router.vtysh` says (SSH, a namespace here, or this mach
 
 from __future__ import annotations
 
+from bgpconform.commands import Place
 from bgpconform.errors import ConfigError
-from bgpconform.places import Place
 from bgpconform.routers.frr import FrrRouter, VtyshTransport
 from bgpconform.routers.port import RouterPort
 from bgpconform.routers.routeros import Endpoint, RouterOsApi, RouterOsRouter

@@ -25,18 +25,19 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
+from bgpconform import observe
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError, NonConformance
-from bgpconform.lab.cluster.kube import ApiException, KubeResource, Resources
+from bgpconform.evidence import Evidence
+from bgpconform.kubeapi.client import ApiException, KubeResource, Resources
+from bgpconform.mode import Mode
 from bgpconform.routers.port import SessionState
-from bgpconform.target import manifests, observe
-from bgpconform.target.evidence import Evidence
-from bgpconform.target.mode import Mode
-from bgpconform.target.port import Target
-from bgpconform.target.stage import Stage
+from bgpconform.targets.port import Target
 from bgpconform.topology import Topology, Waits
 from bgpconform.waiting import Waited, WaitTimeout, wait_for
+from bgpconform.walkthrough import manifests
+from bgpconform.walkthrough.stage import Stage
 
 T = TypeVar("T")
 
@@ -45,8 +46,8 @@ BGPP_PLURAL = "ciliumbgppeeringpolicies"
 BGPP_GROUP_VERSION = "cilium.io/v2alpha1"
 
 
-class Deployment:
-    """Where the target stands in the walkthrough, and the actions that move it."""
+class StageMachine:
+    """Where the target stands in the walkthrough, and the actions that move it there from anywhere."""
 
     def __init__(
         self,
@@ -60,8 +61,31 @@ class Deployment:
         self.evidence = evidence or Evidence()
         self.mode = mode
         self.run_id = run_id
-        self.current: Stage | None = None
-        self.dirty = False  # a scenario added objects beyond its stage (extra pools, services)
+        self._stage: Stage | None = None  # None: unknown, so the next `bring_to` resets the target
+        self._extra_objects = False  # a scenario added objects beyond its stage (extra pools, services)
+
+    # -- what scenarios tell the machine -----------------------------------------------------------
+    @property
+    def stage(self) -> Stage | None:
+        """Where the target stands, or None when nobody knows (a step failed midway)."""
+        return self._stage
+
+    def reached(self, stage: Stage) -> None:
+        """A scenario walked the stage's actions itself, so the machine stands there now."""
+        self._stage = stage
+
+    def reached_at_least(self, stage: Stage) -> None:
+        """As `reached`, but a later stage the machine already stands at is kept."""
+        if self._stage is None or self._stage < stage:
+            self._stage = stage
+
+    def forget_stage(self) -> None:
+        """After a failed step the target may be anywhere: the next scenario starts from a reset."""
+        self._stage = None
+
+    def added_extra_objects(self) -> None:
+        """A scenario created objects beyond its stage; the next `bring_to` removes them first."""
+        self._extra_objects = True
 
     @property
     def run_selector(self) -> str:
@@ -90,11 +114,11 @@ class Deployment:
         if self.mode is Mode.VERIFY:
             self._verify_to(stage)
             return
-        if self.current is not None and (self.current > stage or self.dirty):
+        if self._stage is not None and (self._stage > stage or self._extra_objects):
             self._retreat(stage)
-        if self.current is None:
+        if self._stage is None:
             self.target.reset()
-            self.current = Stage.MINIMAL
+            self._stage = Stage.MINIMAL
             self.wait_nodes_registered()
         forward: dict[Stage, Callable[[], object]] = {
             Stage.CILIUM: self.install_cilium,
@@ -103,24 +127,24 @@ class Deployment:
             Stage.PEERING: self.peer,
             Stage.LB_IPAM: self.expose_nginx,
         }
-        while self.current < stage:
-            forward[Stage(self.current + 1)]()
+        while self._stage < stage:
+            forward[Stage(self._stage + 1)]()
 
     def _retreat(self, stage: Stage) -> None:
-        if stage >= Stage.PEERING and self.current is not None and self.current >= Stage.PEERING:
+        if stage >= Stage.PEERING and self._stage is not None and self._stage >= Stage.PEERING:
             self.remove_harness_lb_objects()
-            self.current, self.dirty = Stage.PEERING, False
+            self._stage, self._extra_objects = Stage.PEERING, False
             return
-        if stage == Stage.BGP_READY and self.current is not None and self.current >= Stage.BGP_READY:
+        if stage == Stage.BGP_READY and self._stage is not None and self._stage >= Stage.BGP_READY:
             self.remove_harness_lb_objects()
             self.unpeer()
-            self.current, self.dirty = Stage.BGP_READY, False
+            self._stage, self._extra_objects = Stage.BGP_READY, False
             return
-        self.current, self.dirty = None, False
+        self._stage, self._extra_objects = None, False
 
     def bring_to_at_least(self, stage: Stage) -> None:
         """For read-only scenarios: any later stage satisfies them as well, so nothing is undone."""
-        if self.current is not None and self.current >= stage:
+        if self._stage is not None and self._stage >= stage:
             return
         self.bring_to(stage)
 
@@ -131,20 +155,20 @@ class Deployment:
                 f"verify mode cannot bring the cluster to stage {stage.label!r}: that means uninstalling "
                 "Cilium; the scenario asking for it should have been deselected (tag @destructive)"
             )
-        if self.current is None or self.dirty or self.current > stage:
+        if self._stage is None or self._extra_objects or self._stage > stage:
             # This run's objects only (the cluster's own pool and service stay); after a failed step
             # (current None) too, so what that scenario left cannot fail the next one.
             self.remove_harness_lb_objects()
-            if self.current is not None:
-                self.current = min(self.current, Stage.PEERING)
-            self.dirty = False
-        if self.current is None or self.current < min(stage, Stage.PEERING):
+            if self._stage is not None:
+                self._stage = min(self._stage, Stage.PEERING)
+            self._extra_objects = False
+        if self._stage is None or self._stage < min(stage, Stage.PEERING):
             for confirmed in range(Stage.CILIUM, min(stage, Stage.PEERING) + 1):
                 self._confirm(Stage(confirmed))
-            self.current = min(stage, Stage.PEERING)
-        if stage == Stage.LB_IPAM and self.current < Stage.LB_IPAM:
+            self._stage = min(stage, Stage.PEERING)
+        if stage == Stage.LB_IPAM and self._stage < Stage.LB_IPAM:
             self.expose_nginx()
-        self.current = max(self.current, stage)
+        self._stage = max(self._stage, stage)
 
     def _confirm(self, stage: Stage) -> None:
         """Check, without changing anything, that the cluster is at `stage`."""
@@ -268,7 +292,7 @@ class Deployment:
             ),
         )
         self.evidence.timing(Stage.CILIUM.label, "install -> cluster settled", time.monotonic() - began)
-        self.current = Stage.CILIUM
+        self._stage = Stage.CILIUM
 
     # -- bgp ---------------------------------------------------------------------------------------
     def enable_bgp(self) -> list[str]:
@@ -290,7 +314,7 @@ class Deployment:
                 describe=observe.pod_table,
             ),
         )
-        self.current = Stage.BGP_ENABLED
+        self._stage = Stage.BGP_ENABLED
         return replaced
 
     def policy_resource_served(self) -> bool:
@@ -347,7 +371,7 @@ class Deployment:
         self.restart_operator()
         self.wait_policy_resource()
         self.wait_agents_ready()
-        self.current = Stage.BGP_READY
+        self._stage = Stage.BGP_READY
 
     # -- peering -----------------------------------------------------------------------------------
     def apply_policy(self) -> None:
@@ -393,7 +417,7 @@ class Deployment:
         self.wait_sessions(
             SessionState.ESTABLISHED, Stage.PEERING, "router configured -> every session established"
         )
-        self.current = Stage.PEERING
+        self._stage = Stage.PEERING
 
     def unpeer(self) -> None:
         kube = self.target.kube
@@ -484,7 +508,7 @@ class Deployment:
         self.create_service()
         address = self.wait_service_ip()
         self.wait_route(address)
-        self.current = Stage.LB_IPAM
+        self._stage = Stage.LB_IPAM
 
     def remove_run_objects(self) -> None:
         """At the end of a run on a cluster it did not build: its services, pods, pools and namespaces."""

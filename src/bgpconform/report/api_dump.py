@@ -1,4 +1,5 @@
-"""The whole store as multi-document YAML, for a run's evidence; secrets' values never leave."""
+"""API objects as one multi-document YAML file for a run's evidence, from any cluster; secrets' values
+never leave."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from bgpconform.lab.apiserver.store import ResourceKey
+ResourceKey = tuple[str, str]  # (group, plural), as the API paths name a resource
 
 REDACTED = "<redacted>"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

@@ -17,7 +17,7 @@ from bgpconform.cilium.bgp_peers import BgpPeer as CiliumPeer
 from bgpconform.cilium.bgp_peers import summary_table
 from bgpconform.cilium.labels import AGENT_SELECTOR
 from bgpconform.cilium.versions import image_version
-from bgpconform.lab.cluster.kube import Kube, Resources
+from bgpconform.kubeapi.port import KubeApi, Resources
 from bgpconform.routers.port import Route, RouterPort, Session
 
 
@@ -70,11 +70,11 @@ def node_view(node: Mapping[str, Any]) -> NodeView:
     )
 
 
-def nodes(kube: Kube) -> list[NodeView]:
+def nodes(kube: KubeApi) -> list[NodeView]:
     return sorted((node_view(n) for n in kube.items(Resources.NODES)), key=lambda v: v.name)
 
 
-def node_table(kube: Kube) -> str:
+def node_table(kube: KubeApi) -> str:
     """`kubectl get nodes`."""
     rows = []
     for node in kube.items(Resources.NODES):
@@ -125,7 +125,7 @@ def pod_status(pod: Mapping[str, Any]) -> str:
     return str(status.get("phase", "Unknown"))
 
 
-def pods(kube: Kube, namespace: str | None = None, label_selector: str | None = None) -> list[PodView]:
+def pods(kube: KubeApi, namespace: str | None = None, label_selector: str | None = None) -> list[PodView]:
     views = []
     for pod in kube.items(Resources.PODS, namespace, label_selector=label_selector):
         statuses = pod.get("status", {}).get("containerStatuses") or []
@@ -196,7 +196,7 @@ def router_routes(router: RouterPort, prefixes: Sequence[IPv4Network]) -> list[R
     return found
 
 
-def cluster_versions(kube: Kube) -> dict[str, str]:
+def cluster_versions(kube: KubeApi) -> dict[str, str]:
     """k3s as the kubelets report it and Cilium as the agents' image names it, for the report."""
     versions: dict[str, str] = {}
     nodes = kube.items(Resources.NODES)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from ipaddress import IPv4Address
 
+from bgpconform.commands import Place
 from bgpconform.errors import CommandError
-from bgpconform.places import Place
-from bgpconform.target.port import HttpAnswer
+from bgpconform.targets.port import HttpAnswer
 
 _STATUS_MARK = "\n@@bgpconform-http-status:"
 

@@ -1,9 +1,9 @@
-"""Plain-dict access to Kubernetes resources through the official client, for emulated components.
+"""The `KubeApi` port over the official client: plain-dict calls on one `kubernetes.client.ApiClient`.
 
-The lab's controllers, kubelet and Cilium emulation are clients of the API like the real ones: every
-read and write goes over HTTP through `kubernetes.client.ApiClient`. They work on plain JSON dicts
-rather than generated models, because the emulated decisions (LB IPAM, BGP policy selection) are pure
-functions over the objects as the API serves them, and CRDs have no generated models.
+Every target's cluster is reached through it, and the lab's emulated controllers, kubelet and Cilium
+use it too, as the real components use client-go: every read and write goes over HTTP. Plain JSON dicts
+rather than generated models, because CRDs have none and the checks are pure functions over the objects
+as the API serves them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 import socket
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import kubernetes.client
@@ -21,11 +20,25 @@ import kubernetes.config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-__all__ = ["ApiException", "Kube", "KubeResource", "Resources", "WatchStream", "new_api_client"]
+from bgpconform.kubeapi.port import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    KubeResource,
+    Resources,
+)
 
-JSON_PATCH = "application/json-patch+json"
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+__all__ = [
+    "JSON_PATCH",
+    "MERGE_PATCH",
+    "STRATEGIC_MERGE_PATCH",
+    "ApiException",
+    "Kube",
+    "KubeResource",
+    "Resources",
+    "WatchStream",
+    "new_api_client",
+]
 
 
 def new_api_client(kubeconfig: str, context: str | None = None) -> kubernetes.client.ApiClient:
@@ -35,61 +48,6 @@ def new_api_client(kubeconfig: str, context: str | None = None) -> kubernetes.cl
         config_file=kubeconfig, context=context, client_configuration=configuration
     )
     return kubernetes.client.ApiClient(configuration)
-
-
-@dataclass(frozen=True)
-class KubeResource:
-    """A resource's REST coordinates: group ("" for core), version, plural, and whether namespaced."""
-
-    group: str
-    version: str
-    plural: str
-    namespaced: bool
-    kind: str
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(self, namespace: str | None = None, name: str | None = None, subresource: str = "") -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace is not None:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name is not None:
-            base += f"/{name}"
-            if subresource:
-                base += f"/{subresource}"
-        return base
-
-
-class Resources:
-    """The resources the lab's components use, as `KubeResource` constants."""
-
-    NAMESPACES = KubeResource("", "v1", "namespaces", False, "Namespace")
-    NODES = KubeResource("", "v1", "nodes", False, "Node")
-    PODS = KubeResource("", "v1", "pods", True, "Pod")
-    SERVICES = KubeResource("", "v1", "services", True, "Service")
-    CONFIGMAPS = KubeResource("", "v1", "configmaps", True, "ConfigMap")
-    SERVICE_ACCOUNTS = KubeResource("", "v1", "serviceaccounts", True, "ServiceAccount")
-    SECRETS = KubeResource("", "v1", "secrets", True, "Secret")
-    EVENTS = KubeResource("", "v1", "events", True, "Event")
-    ENDPOINTS = KubeResource("", "v1", "endpoints", True, "Endpoints")
-    ENDPOINT_SLICES = KubeResource("discovery.k8s.io", "v1", "endpointslices", True, "EndpointSlice")
-    DAEMONSETS = KubeResource("apps", "v1", "daemonsets", True, "DaemonSet")
-    DEPLOYMENTS = KubeResource("apps", "v1", "deployments", True, "Deployment")
-    REPLICASETS = KubeResource("apps", "v1", "replicasets", True, "ReplicaSet")
-    CRDS = KubeResource(
-        "apiextensions.k8s.io", "v1", "customresourcedefinitions", False, "CustomResourceDefinition"
-    )
-    LEASES = KubeResource("coordination.k8s.io", "v1", "leases", True, "Lease")
-    BGP_PEERING_POLICIES = KubeResource(
-        "cilium.io", "v2alpha1", "ciliumbgppeeringpolicies", False, "CiliumBGPPeeringPolicy"
-    )
-    LB_IP_POOLS = KubeResource(
-        "cilium.io", "v2alpha1", "ciliumloadbalancerippools", False, "CiliumLoadBalancerIPPool"
-    )
-    CILIUM_NODES = KubeResource("cilium.io", "v2", "ciliumnodes", False, "CiliumNode")
 
 
 class WatchStream:

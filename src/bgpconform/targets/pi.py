@@ -12,21 +12,22 @@ from typing import TYPE_CHECKING
 
 from kubernetes.config.config_exception import ConfigException
 
+from bgpconform import observe
+from bgpconform.commands import Place, run
 from bgpconform.errors import CommandError, ConfigError, HarnessError
-from bgpconform.lab.cluster.kube import ApiException, Kube, Resources, new_api_client
-from bgpconform.lab.commands import run
-from bgpconform.places import Place
+from bgpconform.kubeapi.client import ApiException, Kube, Resources, new_api_client
+from bgpconform.mode import Mode, check_install_allowed
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort, topology_peers
-from bgpconform.target import manifests, observe
-from bgpconform.target.cluster.access import KubeAccess, resolve_kube_access
-from bgpconform.target.cluster.api_dump import write_cluster_dump
-from bgpconform.target.cluster.installer import ToolCiliumInstaller, require_tool
-from bgpconform.target.cluster.preflight import Check, Preflight, PreflightFailed
-from bgpconform.target.cluster.router_access import connect_router
-from bgpconform.target.curl_client import CurlClient
-from bgpconform.target.mode import Mode, check_install_allowed
-from bgpconform.target.port import started_part
+from bgpconform.targets.cluster.access import KubeAccess, resolve_kube_access
+from bgpconform.targets.cluster.api_dump import write_cluster_dump
+from bgpconform.targets.cluster.installer import ToolCiliumInstaller, require_tool
+from bgpconform.targets.cluster.preflight import Check, Preflight, PreflightFailed
+from bgpconform.targets.cluster.router_access import connect_router
+from bgpconform.targets.curl_client import CurlClient
+from bgpconform.targets.options import TargetOptions
+from bgpconform.targets.port import started_part
 from bgpconform.topology import Topology
+from bgpconform.walkthrough import manifests
 
 if TYPE_CHECKING:
     from bgpconform.cilium.install import CiliumInstaller
@@ -35,6 +36,18 @@ if TYPE_CHECKING:
 
 class ClusterTarget:
     name = "pi"
+    cluster_outlives_run = True
+
+    @classmethod
+    def from_options(cls, topology: Topology, options: TargetOptions) -> ClusterTarget:
+        return cls(
+            topology,
+            mode=options.mode,
+            kubeconfig=options.kubeconfig,
+            context=options.context,
+            installer=options.installer,
+            allow_destructive=options.allow_destructive,
+        )
 
     def __init__(
         self,
@@ -59,7 +72,10 @@ class ClusterTarget:
         self._client: CurlClient | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def check_mode(self) -> KubeAccess:
+    def check_options(self) -> None:
+        self.resolve_access()
+
+    def resolve_access(self) -> KubeAccess:
         """Decide the kubeconfig and context and, for install mode, refuse unless both proofs hold;
         cheap and side-effect free, so a refused run has touched nothing."""
         access = resolve_kube_access(self.topology, self._kubeconfig_option, self._context_option)
@@ -71,7 +87,7 @@ class ClusterTarget:
         return access
 
     def start(self) -> None:
-        access = self.check_mode()
+        access = self.resolve_access()
         try:
             kube = Kube(new_api_client(str(access.kubeconfig), access.context))
         except ConfigException as exc:  # e.g. a client certificate file the kubeconfig names is missing

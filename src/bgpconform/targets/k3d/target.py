@@ -11,6 +11,7 @@ and by `start` itself when a step fails. Missing tools are reported together bef
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -21,26 +22,26 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
+from bgpconform import observe
+from bgpconform.commands import run
 from bgpconform.errors import CommandError, HarnessError, LabError, PrerequisiteError
-from bgpconform.lab.commands import run
-from bgpconform.lab.routeros.lab_router import credentials_hint, lab_credentials
 from bgpconform.routers.port import BgpPeer, RouterDump, topology_peers
 from bgpconform.routers.routeros import RouterOsRouter
-from bgpconform.target import observe
-from bgpconform.target.cluster.api_dump import write_cluster_dump
-from bgpconform.target.cluster.installer import HOW_TO_INSTALL
-from bgpconform.target.k3d.chr_login import published_api, wait_for_api_login
-from bgpconform.target.k3d.containers import NetworkSpec, RunResources, StartedContainer
-from bgpconform.target.k3d.docker_engine import Engine, find_engine
-from bgpconform.target.k3d.outside_client import ContainerCurlClient
-from bgpconform.target.k3d.plan import K3dPlan
-from bgpconform.target.port import started_part
+from bgpconform.targets.cluster.api_dump import write_cluster_dump
+from bgpconform.targets.cluster.installer import HOW_TO_INSTALL
+from bgpconform.targets.k3d.chr_login import published_api, wait_for_api_login
+from bgpconform.targets.k3d.containers import NetworkSpec, RunResources, StartedContainer
+from bgpconform.targets.k3d.docker_engine import Engine, find_engine
+from bgpconform.targets.k3d.outside_client import ContainerCurlClient
+from bgpconform.targets.k3d.plan import K3dPlan, plan_from_options
+from bgpconform.targets.options import TargetOptions
+from bgpconform.targets.port import started_part
 from bgpconform.topology import Topology
 
 if TYPE_CHECKING:
     from bgpconform.cilium.install import CiliumInstaller
     from bgpconform.cilium.operations import CiliumOperations
-    from bgpconform.lab.cluster.kube import Kube
+    from bgpconform.kubeapi.client import Kube
 
 T = TypeVar("T")
 
@@ -71,6 +72,17 @@ class K3dTarget:
     """One k3d cluster, CHR and client per `start`; `reset` recreates them (a fresh walkthrough start)."""
 
     name = "k3d"
+    cluster_outlives_run = False
+
+    @classmethod
+    def from_options(cls, topology: Topology, options: TargetOptions) -> K3dTarget:
+        # The run's name names its cluster and containers: short, as k3d and Docker want, and its own.
+        return cls(topology, plan_from_options(topology, options, f"bgpc-{secrets.token_hex(3)}"))
+
+    @classmethod
+    def render_plan(cls, topology: Topology, options: TargetOptions) -> str:
+        """`--dry-run`: the same plan a run carries out, printed instead."""
+        return plan_from_options(topology, options, "bgpc-k3d-dry-run").render()
 
     def __init__(
         self,
@@ -93,6 +105,9 @@ class K3dTarget:
         self._kubeconfig: Path | None = None
         self._pristine = False  # started and no port handed out since: already the walkthrough's start
         self.commands: list[list[str]] = []  # every command run, in order, for the evidence
+
+    def check_options(self) -> None:
+        """Nothing to check before collection: the run builds this target and checks it as it starts."""
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _engine_or_fail(self, problems: list[str]) -> Engine | None:
@@ -141,9 +156,9 @@ class K3dTarget:
         self._check_node_addresses(engine)
         chr_spec, client_spec = plan.containers
         chr_container = resources.start(chr_spec)
-        username, password = lab_credentials(self.topology)
+        username, password = self.topology.router.fresh_login()
         api = published_api(
-            chr_container, username, password, credentials_hint=credentials_hint(self.topology)
+            chr_container, username, password, credentials_hint=self.topology.router.credentials_hint()
         )
         stack.callback(api.close)
         wait_for_api_login(chr_container, api, self.chr_timeout)
@@ -155,7 +170,7 @@ class K3dTarget:
         for argv in plan.client_setup:
             self._exec(client, argv)
         self._client = ContainerCurlClient(client, self.topology.client.address.ip)
-        from bgpconform.lab.cluster.kube import Kube, new_api_client
+        from bgpconform.kubeapi.client import Kube, new_api_client
 
         kube = Kube(new_api_client(str(self._kubeconfig)))
         stack.callback(kube.api_client.close)
@@ -270,8 +285,8 @@ class K3dTarget:
 
     @property
     def installer(self) -> CiliumInstaller:
-        from bgpconform.target.cluster.access import KubeAccess
-        from bgpconform.target.cluster.installer import ToolCiliumInstaller
+        from bgpconform.targets.cluster.access import KubeAccess
+        from bgpconform.targets.cluster.installer import ToolCiliumInstaller
 
         kubeconfig = self._need(self._kubeconfig)
         access = KubeAccess(kubeconfig, f"k3d-{self.plan.run_name}", "k3d", "k3d kubeconfig get")

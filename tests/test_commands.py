@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
+from bgpconform.commands import Place
 from bgpconform.errors import CommandError
-from bgpconform.places import Place
 
 
 def test_this_machine_runs_the_command_as_given() -> None:

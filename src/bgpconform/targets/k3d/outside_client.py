@@ -9,9 +9,9 @@ from ipaddress import IPv4Address
 
 from docker.errors import DockerException
 
-from bgpconform.target.curl_client import curl_answer, curl_argv
-from bgpconform.target.k3d.containers import StartedContainer
-from bgpconform.target.port import HttpAnswer
+from bgpconform.targets.curl_client import curl_answer, curl_argv
+from bgpconform.targets.k3d.containers import StartedContainer
+from bgpconform.targets.port import HttpAnswer
 
 
 class ContainerCurlClient:

@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bgpconform import observe
+from bgpconform.commands import Place
+from bgpconform.kubeapi.client import Kube
 from bgpconform.lab.cluster.cluster import LabCluster
-from bgpconform.lab.cluster.kube import Kube
 from bgpconform.lab.lab import Lab
-from bgpconform.places import Place
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
-from bgpconform.target import observe
-from bgpconform.target.curl_client import CurlClient
-from bgpconform.target.port import OutsideClient
+from bgpconform.targets.curl_client import CurlClient
+from bgpconform.targets.options import TargetOptions
+from bgpconform.targets.port import OutsideClient
 from bgpconform.topology import Topology
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ class LabTarget:
     """One lab for the session; `reset` replaces it with a fresh one (well under a second)."""
 
     name = "lab"
+    cluster_outlives_run = False
+
+    @classmethod
+    def from_options(cls, topology: Topology, options: TargetOptions) -> LabTarget:
+        return cls(topology, purpose=options.purpose)
 
     def __init__(
         self,
@@ -46,6 +52,9 @@ class LabTarget:
         self._pending_lab = lab
         self._cluster: LabCluster | None = None
         self._kube: Kube | None = None
+
+    def check_options(self) -> None:
+        """Nothing to check before collection: the run builds this target and checks it as it starts."""
 
     def start(self) -> None:
         if self._cluster is None:

@@ -20,8 +20,8 @@ from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 
 from bgpconform.errors import HarnessError, LabError
-from bgpconform.target.k3d.docker_engine import Engine
-from bgpconform.target.k3d.plan import ContainerSpec
+from bgpconform.targets.k3d.docker_engine import Engine
+from bgpconform.targets.k3d.plan import ContainerSpec
 
 RUN_LABEL = "org.bgpconform.run"
 LOG_LINES = 20

@@ -27,7 +27,7 @@ from bgpconform.waiting import WaitTimeout, wait_for
 
 if TYPE_CHECKING:
     from bgpconform.lab.lab import Lab
-    from bgpconform.target.lab import LabTarget
+    from bgpconform.targets.lab import LabTarget
 
 STATE_FILE = "interactive.json"
 LOG_FILE = "interactive.log"
@@ -159,8 +159,8 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
     target: LabTarget | None = None
     try:
         from bgpconform.lab.lab import Lab
-        from bgpconform.target.stage import Stage, parse_stage
         from bgpconform.topology import load_topology
+        from bgpconform.walkthrough.stage import Stage, parse_stage
 
         topology = load_topology(topology_file)
         wanted = parse_stage(stage)
@@ -169,16 +169,16 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
         with signals.held():  # until `lab` holds the claimed run and its building wire
             lab = Lab(topology, "interactive").claim()
             lab.begin_build()
-        from bgpconform.target.lab import LabTarget
-        from bgpconform.target.stages import Deployment
+        from bgpconform.targets.lab import LabTarget
+        from bgpconform.walkthrough.machine import StageMachine
 
         target = LabTarget(topology, purpose="interactive", lab=lab)
         target.start()
         cluster = target.cluster
-        deployment = Deployment(target)
-        deployment.current = Stage.MINIMAL
-        deployment.wait_nodes_registered()
-        deployment.bring_to(wanted)
+        walkthrough = StageMachine(target)
+        walkthrough.reached(Stage.MINIMAL)  # a fresh lab is the walkthrough's start
+        walkthrough.wait_nodes_registered()
+        walkthrough.bring_to(wanted)
         ticks = process_start_ticks(os.getpid())
         assert ticks is not None
         details = cluster.describe()

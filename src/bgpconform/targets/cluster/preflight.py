@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from bgpconform.cilium.labels import AGENT_SELECTOR
 from bgpconform.cilium.versions import image_version
-from bgpconform.errors import BgpconformError, HarnessError
-from bgpconform.lab.cluster.kube import Kube, Resources
+from bgpconform.errors import BgpconformError, PrerequisiteError
+from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.routers.port import RouterPort
 from bgpconform.routers.routeros import RouterOsRouter
-from bgpconform.target.cluster.access import KubeAccess
-from bgpconform.target.curl_client import CurlClient
+from bgpconform.targets.cluster.access import KubeAccess
+from bgpconform.targets.curl_client import CurlClient
 from bgpconform.topology import Topology
 
 
@@ -31,7 +31,9 @@ class Check:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
 
 
-class PreflightFailed(HarnessError):
+class PreflightFailed(PrerequisiteError):
+    """The user's cluster, router or client is not ready for the run; nothing was changed."""
+
     def __init__(self, checks: list[Check]) -> None:
         self.checks = checks
         failed = [check.line() for check in checks if not check.ok]

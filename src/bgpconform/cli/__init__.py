@@ -50,9 +50,9 @@ def _topology_file(given: Path | None) -> Path:
 
 
 def _lab_up(args: argparse.Namespace) -> int:
-    from bgpconform.lab.interactive import up
+    from bgpconform.cli.lab_commands import up
     from bgpconform.lab.prerequisites import check_lab_prerequisites
-    from bgpconform.target.stage import parse_stage
+    from bgpconform.walkthrough.stage import parse_stage
 
     def check_topology() -> None:
         from bgpconform.topology import load_topology  # imported while the lab process starts
@@ -89,8 +89,8 @@ def _lab_up(args: argparse.Namespace) -> int:
 
 
 def _lab_status(args: argparse.Namespace) -> int:
-    from bgpconform.lab.cluster.kube import Kube, Resources, new_api_client
-    from bgpconform.lab.interactive import read_state
+    from bgpconform.cli.lab_commands import read_state
+    from bgpconform.kubeapi.client import Kube, Resources, new_api_client
 
     state = read_state()
     if state is None or not state.alive:
@@ -115,7 +115,7 @@ def _lab_status(args: argparse.Namespace) -> int:
 
 
 def _lab_down(args: argparse.Namespace) -> int:
-    from bgpconform.lab.interactive import down
+    from bgpconform.cli.lab_commands import down
     from bgpconform.lab.prerequisites import check_lab_prerequisites
 
     check_lab_prerequisites()
@@ -128,7 +128,7 @@ def _lab_down(args: argparse.Namespace) -> int:
 
 
 def _lab_serve(args: argparse.Namespace) -> int:
-    from bgpconform.lab.interactive import serve
+    from bgpconform.cli.lab_commands import serve
 
     return serve(args.topology, args.stage)
 

@@ -12,7 +12,7 @@ from bgpconform.errors import HarnessError
 if TYPE_CHECKING:  # the kubernetes client is slow to import; a `lab up` without Cilium needs none of it
     from bgpconform.cilium.install import CiliumInstaller
     from bgpconform.cilium.operations import CiliumOperations
-    from bgpconform.lab.cluster.kube import Kube
+    from bgpconform.kubeapi.port import KubeApi
     from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
     from bgpconform.topology import Topology
 
@@ -64,6 +64,11 @@ class Target(Protocol):
 
     name: str
     topology: Topology
+    cluster_outlives_run: bool
+    """The cluster was there before the run and stays after it: the run removes only its own objects."""
+
+    def check_options(self) -> None:
+        """Refuse bad options before anything is collected or changed (ConfigError, PrerequisiteError)."""
 
     def start(self) -> None: ...
 
@@ -77,7 +82,7 @@ class Target(Protocol):
         """Back to the walkthrough's start: nodes NotReady, no Cilium, no policy, router unconfigured."""
 
     @property
-    def kube(self) -> Kube: ...
+    def kube(self) -> KubeApi: ...
 
     @property
     def cilium(self) -> CiliumOperations: ...

@@ -9,8 +9,8 @@ with the container's state and last log lines.
 from __future__ import annotations
 
 from bgpconform.routers.routeros import Endpoint, RouterApiError, RouterLoginError, RouterOsApi
-from bgpconform.target.k3d.containers import ContainerNotReady, StartedContainer
-from bgpconform.target.k3d.plan import API_PORT
+from bgpconform.targets.k3d.containers import ContainerNotReady, StartedContainer
+from bgpconform.targets.k3d.plan import API_PORT
 from bgpconform.waiting import WaitTimeout, wait_for
 
 ATTEMPT_TIMEOUT = 5.0  # one login attempt; a booting CHR may hold the connection without answering

@@ -1,0 +1,68 @@
+"""Targets: one class per kind of system under test, behind the ports the steps call.
+
+A step never asks which target runs; it calls `target.kube`, `target.cilium`, `target.installer`,
+`target.router` and `target.client`. The registry names each target's class by import path and imports
+it only when a run chooses it (as pytest-testinfra does its backends): the plugin is active in every
+pytest session of a user who installed the package, and a session that runs no conformance suite must
+not load the lab's emulator or a Docker client. A new target is one entry here and one module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Protocol, cast
+
+from bgpconform.errors import ConfigError
+from bgpconform.mode import Mode
+
+if TYPE_CHECKING:
+    from bgpconform.targets.options import TargetOptions
+    from bgpconform.targets.port import Target
+    from bgpconform.topology import Topology
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    """What the command line needs to know of a target before it imports it.
+
+    `modes`: the modes it accepts, the default first (a cluster the run builds is always installed).
+    `user_cluster`: the run reaches a cluster it did not build, so its options are checked before
+    anything is collected, and only the run's own objects are ever removed.
+    """
+
+    import_path: str
+    modes: tuple[Mode, ...]
+    user_cluster: bool
+
+
+TARGETS: dict[str, TargetEntry] = {
+    "lab": TargetEntry("bgpconform.targets.lab:LabTarget", (Mode.INSTALL,), user_cluster=False),
+    "k3d": TargetEntry("bgpconform.targets.k3d.target:K3dTarget", (Mode.INSTALL,), user_cluster=False),
+    "pi": TargetEntry("bgpconform.targets.pi:ClusterTarget", (Mode.VERIFY, Mode.INSTALL), user_cluster=True),
+}
+
+
+class TargetClass(Protocol):
+    """A target's class: builds the target from the run's options, and may print its plan."""
+
+    def __call__(self, *args: object, **kwargs: object) -> Target: ...
+
+    @classmethod
+    def from_options(cls, topology: Topology, options: TargetOptions) -> Target: ...
+
+
+def target_entry(name: str) -> TargetEntry:
+    if name not in TARGETS:
+        raise ConfigError(f"--target {name!r}: unknown target; choose one of: {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def target_class(name: str) -> TargetClass:
+    """Import the target's module now, and only it."""
+    module_name, _, class_name = target_entry(name).import_path.partition(":")
+    return cast("TargetClass", getattr(import_module(module_name), class_name))
+
+
+def new_target(name: str, topology: Topology, options: TargetOptions) -> Target:
+    return target_class(name).from_options(topology, options)
