@@ -18,11 +18,11 @@ from pathlib import Path
 
 from bgpconform.kubeapi.client import Kube, Resources, new_api_client
 from bgpconform.lab.cluster.cluster import LabCluster
+from bgpconform.stage import Stage
 from bgpconform.targets.lab import LabTarget
 from bgpconform.topology import Topology, load_topology
 from bgpconform.waiting import wait_for
 from bgpconform.walkthrough.machine import StageMachine
-from bgpconform.walkthrough.stage import Stage
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,15 +6,15 @@ from ipaddress import IPv4Network
 
 from pytest_bdd import given, then, when
 
-from bgpconform import observe
+from bgpconform import checks, observe
 from bgpconform.cilium import expectations
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.evidence import Evidence
-from bgpconform.expect import expect
+from bgpconform.expect import expect, expect_check
 from bgpconform.routers.port import SessionState
-from bgpconform.waiting import wait_for
+from bgpconform.stage import Stage
+from bgpconform.waiting import wait_for, wait_until
 from bgpconform.walkthrough.machine import BGP_CONFIG_KEY, BGPP_PLURAL, StageMachine
-from bgpconform.walkthrough.stage import Stage
 
 
 @given("Cilium is installed with the BGP control plane disabled")
@@ -183,13 +183,10 @@ def sessions_established(walkthrough: StageMachine, evidence: Evidence) -> None:
     evidence.table("router: BGP sessions", observe.sessions_table(sessions))
     command, printed = walkthrough.target.router.show_sessions()
     evidence.text(f"router: {command}", printed)
-    states = {s.peer: s.state for s in sessions}
-    down = [
-        str(n.address)
-        for n in walkthrough.topology.bgp_nodes
-        if states.get(n.address) is not SessionState.ESTABLISHED
-    ]
-    expect(not down, f"the router's sessions with {down} established", observe.sessions_table(sessions))
+    established = checks.RouterSessionsEstablished(
+        frozenset(n.address for n in walkthrough.topology.bgp_nodes)
+    )
+    expect_check(established, {s.peer: s.state for s in sessions})
     evidence.count("bgp_sessions_established", sum(s.state is SessionState.ESTABLISHED for s in sessions))
 
 
@@ -231,13 +228,11 @@ def router_has_pod_cidrs(walkthrough: StageMachine, evidence: Evidence) -> None:
     router = walkthrough.target.router
     nodes = walkthrough.topology.bgp_nodes
     prefixes: list[IPv4Network] = [n.pod_cidr for n in nodes]
-    waited = wait_for(
-        lambda: {p: {h for r in router.bgp_routes(p) for h in r.nexthops} for p in prefixes},
-        lambda table: all(table[n.pod_cidr] == {n.address} for n in nodes),
-        expected="each pod CIDR via its own node: "
-        + ", ".join(f"{n.pod_cidr} via {n.address}" for n in nodes),
+    each_via_its_node = checks.RoutesViaNodes({n.pod_cidr: frozenset({n.address}) for n in nodes})
+    waited = wait_until(
+        lambda: walkthrough.router_next_hops(prefixes),
+        each_via_its_node,
         timeout=walkthrough.topology.waits.routes,
-        describe=lambda table: {str(p): sorted(map(str, h)) for p, h in table.items()},
     )
     walkthrough.evidence.timing(
         Stage.PEERING.label, "session established -> pod CIDRs at the router", waited.elapsed

@@ -7,10 +7,10 @@ from pytest_bdd import given, then, when
 from bgpconform import observe
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.evidence import Evidence
-from bgpconform.expect import expect
+from bgpconform.expect import expect, expect_check
+from bgpconform.stage import Stage
 from bgpconform.waiting import wait_for
 from bgpconform.walkthrough.machine import StageMachine
-from bgpconform.walkthrough.stage import Stage
 
 ADDON_SELECTORS = {"kube-system": "k8s-app=kube-dns", "local-path-storage": "app=local-path-provisioner"}
 CNI_NOT_INITIALIZED = "cni plugin not initialized"  # kubelet's NetworkReady message (FACTS.md, k3s)
@@ -82,11 +82,7 @@ def cilium_runs(walkthrough: StageMachine, evidence: Evidence) -> None:
 def nodes_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
     views = observe.nodes(walkthrough.target.kube)
     evidence.table("kubectl get nodes", observe.node_table(walkthrough.target.kube))
-    expect(
-        bool(views) and all(v.ready for v in views),
-        "every node Ready",
-        observe.node_table(walkthrough.target.kube),
-    )
+    expect_check(walkthrough.every_node_ready, views)
 
 
 @then("the cluster DNS and storage pods are Running")

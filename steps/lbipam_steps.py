@@ -7,24 +7,28 @@ from typing import Any
 
 from pytest_bdd import given, then, when
 
-from bgpconform import observe
+from bgpconform import checks, observe
+from bgpconform.cilium.lbipam import (
+    REASON_CIDR_OVERLAP,
+    REASON_NO_POOL,
+    REASON_SATISFIED,
+    Naming,
+    conflict_message,
+)
 from bgpconform.evidence import Evidence
-from bgpconform.expect import expect
+from bgpconform.expect import expect, expect_check
 from bgpconform.kubeapi.port import Resources
-from bgpconform.waiting import wait_for
+from bgpconform.stage import Stage
+from bgpconform.waiting import wait_for, wait_until
 from bgpconform.walkthrough import manifests
 from bgpconform.walkthrough.machine import StageMachine
-from bgpconform.walkthrough.stage import Stage
 
-SATISFIED = "io.cilium/lb-ipam-request-satisfied"  # 1.13-1.14 condition type (FACTS.md, LB IPAM)
-CONFLICT = "io.cilium/conflict"
 SECOND_POOL = "bgpconform-overlap"
-NO_POOL_REASON = "no_pool"
 
 
-def _conditions(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    found = [c for c in obj.get("status", {}).get("conditions", []) if c.get("type") == kind]
-    return found[-1] if found else {}
+def _names(walkthrough: StageMachine) -> Naming:
+    """The condition types and wording of the Cilium version under test (FACTS.md, "LB IPAM")."""
+    return Naming.for_version(str(walkthrough.topology.cluster.cilium_version))
 
 
 def _first_pool(walkthrough: StageMachine) -> IPv4Network:
@@ -93,11 +97,12 @@ def ip_inside_pool(walkthrough: StageMachine, evidence: Evidence) -> IPv4Address
 
 @then("the service reports that its IP request is satisfied")
 def request_satisfied(walkthrough: StageMachine, evidence: Evidence) -> None:
-    condition = _conditions(walkthrough.service(), SATISFIED)
+    satisfied = _names(walkthrough).service_condition
+    condition = checks.condition(walkthrough.service(), satisfied)
     evidence.json("service condition", condition)
     expect(
-        (condition.get("status"), condition.get("reason")) == ("True", "satisfied"),
-        f"{SATISFIED} True, reason satisfied",
+        (condition.get("status"), condition.get("reason")) == ("True", REASON_SATISFIED),
+        f"{satisfied} True, reason {REASON_SATISFIED}",
         condition,
     )
 
@@ -123,35 +128,37 @@ def create_overlap(walkthrough: StageMachine, evidence: Evidence) -> None:
 
 
 def _wait_conflict(walkthrough: StageMachine, status: str) -> dict[str, Any]:
-    return wait_for(
-        lambda: _conditions(walkthrough.target.kube.get(Resources.LB_IP_POOLS, SECOND_POOL), CONFLICT),
-        lambda condition: condition.get("status") == status,
-        expected=f"pool {SECOND_POOL} condition {CONFLICT}={status}",
+    conflict = _names(walkthrough).conflict
+    pool = wait_until(
+        lambda: walkthrough.target.kube.get(Resources.LB_IP_POOLS, SECOND_POOL),
+        checks.PoolConflict(SECOND_POOL, conflict, status),
         timeout=walkthrough.topology.waits.ip_allocated,
     ).value
+    return checks.condition(pool, conflict)
 
 
 @then("the second pool is marked conflicting because its CIDR overlaps the first pool's")
 def overlap_marked(walkthrough: StageMachine, evidence: Evidence) -> None:
+    names = _names(walkthrough)
     condition = _wait_conflict(walkthrough, "True")
-    evidence.json(f"{SECOND_POOL} {CONFLICT}", condition)
+    evidence.json(f"{SECOND_POOL} {names.conflict}", condition)
     first = walkthrough.topology.lb_pools[0]
     overlap = IPv4Network(f"{first.cidrs[0].network_address}/{min(first.cidrs[0].prefixlen + 1, 32)}")
-    message = (
-        f"Pool conflicts since CIDR '{overlap}' overlaps CIDR '{first.cidrs[0]}' from IP Pool '{first.name}'"
-    )
+    message = conflict_message(names, overlap, first.cidrs[0], first.name)
     expect(
-        (condition.get("reason"), condition.get("message")) == ("cidr_overlap", message),
-        f"reason cidr_overlap, message {message!r}",
+        (condition.get("reason"), condition.get("message")) == (REASON_CIDR_OVERLAP, message),
+        f"reason {REASON_CIDR_OVERLAP}, message {message!r}",
         condition,
     )
 
 
 @then("the first pool is not marked conflicting")
 def first_not_marked(walkthrough: StageMachine, evidence: Evidence) -> None:
-    pool = walkthrough.target.kube.get(Resources.LB_IP_POOLS, walkthrough.topology.lb_pools[0].name)
-    condition = _conditions(pool, CONFLICT)
-    expect(condition.get("status") == "False", f"{CONFLICT} False", condition)
+    conflict = _names(walkthrough).conflict
+    first = walkthrough.topology.lb_pools[0].name
+    pool = walkthrough.target.kube.get(Resources.LB_IP_POOLS, first)
+    evidence.json(f"{first} {conflict}", checks.condition(pool, conflict))
+    expect_check(checks.PoolConflict(first, conflict, "False"), pool)
 
 
 @then("a new LoadBalancer service still gets an address from the first pool")
@@ -174,7 +181,7 @@ def move_overlap(walkthrough: StageMachine, evidence: Evidence) -> None:
 @then("the second pool is no longer marked conflicting")
 def overlap_cleared(walkthrough: StageMachine, evidence: Evidence) -> None:
     condition = _wait_conflict(walkthrough, "False")
-    evidence.json(f"{SECOND_POOL} {CONFLICT}", condition)
+    evidence.json(f"{SECOND_POOL} {_names(walkthrough).conflict}", condition)
 
 
 @when("a LoadBalancer service requests an address outside every pool", target_fixture="impossible_service")
@@ -188,9 +195,10 @@ def request_outside(walkthrough: StageMachine, evidence: Evidence) -> str:
 
 @then("the service gets no external IP")
 def no_ip(walkthrough: StageMachine, evidence: Evidence, impossible_service: str) -> None:
+    satisfied = _names(walkthrough).service_condition
     waited = wait_for(
         lambda: walkthrough.service(impossible_service),
-        lambda svc: bool(_conditions(svc, SATISFIED)),
+        lambda svc: bool(checks.condition(svc, satisfied)),
         expected=f"service {impossible_service} to get an LB IPAM condition",
         timeout=walkthrough.topology.waits.ip_allocated,
     )
@@ -200,11 +208,12 @@ def no_ip(walkthrough: StageMachine, evidence: Evidence, impossible_service: str
 
 @then("the service reports that no pool can satisfy its request")
 def says_why(walkthrough: StageMachine, evidence: Evidence, impossible_service: str) -> None:
-    condition = _conditions(walkthrough.service(impossible_service), SATISFIED)
+    satisfied = _names(walkthrough).service_condition
+    condition = checks.condition(walkthrough.service(impossible_service), satisfied)
     evidence.json("service condition", condition)
     expect(
-        (condition.get("status"), condition.get("reason")) == ("False", NO_POOL_REASON)
+        (condition.get("status"), condition.get("reason")) == ("False", REASON_NO_POOL)
         and bool(condition.get("message")),
-        f"{SATISFIED} False, reason {NO_POOL_REASON}, with a message",
+        f"{satisfied} False, reason {REASON_NO_POOL}, with a message",
         condition,
     )

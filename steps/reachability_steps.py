@@ -11,10 +11,10 @@ from pytest_bdd import given, parsers, then, when
 from bgpconform import observe
 from bgpconform.evidence import Evidence
 from bgpconform.expect import expect
+from bgpconform.stage import Stage
 from bgpconform.targets.port import HttpAnswer
 from bgpconform.waiting import WaitTimeout, wait_for
 from bgpconform.walkthrough.machine import StageMachine
-from bgpconform.walkthrough.stage import Stage
 
 WELCOME = "<title>Welcome to nginx!</title>"
 # Source ports come from a random block per scenario: a fixed block would still be in TIME_WAIT on a

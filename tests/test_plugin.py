@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,21 @@ def test_a_topology_outside_the_project_given_as_a_separate_value_is_refused_wit
     accepted = pytester.runpytest_subprocess(f"--topology={outside}")
     assert accepted.ret == pytest.ExitCode.OK
     accepted.stdout.fnmatch_lines(["*1 passed*"])
+
+
+def test_a_lab_run_without_root_stops_in_one_line_with_the_fix(tmp_path: Path) -> None:
+    """As a user who is not root would run it (the effective uid is faked: the lab refuses on it)."""
+    (tmp_path / "not_root.py").write_text("import os\n\nos.geteuid = lambda: 1000\n")
+    reports = tmp_path / "reports"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "not_root", f"--rootdir={REPO}",
+         f"--reports-dir={reports}", "features"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, output
+    assert "the lab cannot run on this machine: it needs root" in output
+    assert "fix: run as root" in output
+    assert "Traceback" not in output
+    assert not reports.exists()  # nothing half-written: no run directory, no cucumber.json crash

@@ -8,8 +8,14 @@ failure, never the harness's.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, TypeVar
 
 from bgpconform.errors import NonConformance
+
+if TYPE_CHECKING:
+    from bgpconform.finding import Check
+
+T = TypeVar("T")
 
 
 def show(observed: object) -> str:
@@ -23,6 +29,14 @@ def show(observed: object) -> str:
 
 
 def expect(holds: bool, expected: str, observed: object) -> None:
+    __tracebackhide__ = True  # the failure points at the step that expected, not here
     if not holds:
         shown = show(observed)
         raise NonConformance(f"expected: {expected}\n  observed: {shown}", expected=expected, observed=shown)
+
+
+def expect_check(check: Check[T], observed: T) -> None:
+    """Assert a check from `bgpconform.checks` once, on what a step observed."""
+    __tracebackhide__ = True
+    finding = check(observed)
+    expect(finding.holds, finding.expected, finding.observed)

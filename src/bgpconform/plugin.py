@@ -165,6 +165,13 @@ def _start_report(config: pytest.Config) -> None:
         config.option.xmlpath = str(collector.directory / "junit.xml")
     if not getattr(config.option, "cucumber_json_path", None):
         config.option.cucumber_json_path = str(collector.directory / "cucumber.json")
+    try:  # junit.xml and cucumber.json are written here by their own plugins, even if the run stops early
+        collector.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--reports-dir {collector.reports}: cannot create {collector.directory} ({exc.strerror}); "
+            "fix: run as the user who owns it, or give --reports-dir=DIR a directory you can write"
+        ) from None
     config.stash[COLLECTOR] = collector
     config.pluginmanager.register(collector, "bgpconform-report")
 
@@ -220,13 +227,17 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--mode applies to {' and '.join(with_modes)}; the {target} target is built by the run and "
             "always replays the whole walkthrough"
         )
-    if config.getoption("--topology") is not None or entry.user_cluster:
+    # A cluster the user owns is checked before anything is collected, and so is any target of a run
+    # of the features (which loads the target anyway): a lab run without root, say, ends here in one
+    # line instead of failing later in the fixtures. A session that runs no features loads no target.
+    check_target = entry.user_cluster or _runs_features(config)
+    if config.getoption("--topology") is not None or check_target:
         try:
             config.stash[_topology_key] = load_topology(topology_path(config))
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
-    if entry.user_cluster:
-        _check_user_cluster_options(config)
+    if check_target:
+        _check_target_options(config)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate_as_interrupt)
     _start_report(config)
@@ -242,8 +253,9 @@ def run_mode(config: pytest.Config) -> Mode:
     return Mode(given) if given is not None else target_entry(config.getoption("--target")).modes[0]
 
 
-def _check_user_cluster_options(config: pytest.Config) -> None:
-    """Install mode's refusals and a missing kubeconfig stop the run before anything is collected."""
+def _check_target_options(config: pytest.Config) -> None:
+    """Install mode's refusals, a missing kubeconfig or a lab without root stop the run before anything
+    is collected."""
     chosen = target_class(config.getoption("--target"))
     try:
         chosen.from_options(config.stash[_topology_key], target_options(config)).check_options()

@@ -11,9 +11,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from bgpconform.errors import BgpconformError, NonConformance
+
+if TYPE_CHECKING:
+    from bgpconform.finding import Check
 
 T = TypeVar("T")
 
@@ -90,6 +93,7 @@ def wait_for(
     `tolerate` count as "not yet" and are reported if the wait times out; a `BgpconformError` that is
     not tolerated propagates at once because it means the harness itself is broken.
     """
+    __tracebackhide__ = True  # a timeout points at the step that waited, not at this loop
     start = time.monotonic()
     deadline = start + timeout
     pause = interval
@@ -119,6 +123,26 @@ def wait_for(
         else:
             _pause(min(pause, remaining))
         pause = min(pause * 1.5, max_interval)
+
+
+def wait_until(
+    probe: Callable[[], T],
+    check: Check[T],
+    *,
+    timeout: float,
+    tolerate: tuple[type[BaseException], ...] = (),
+) -> Waited[T]:
+    """`wait_for` with a check from `bgpconform.checks`: its promise is the expectation, and on timeout
+    the last observation is shown as the check judged it."""
+    __tracebackhide__ = True
+    return wait_for(
+        probe,
+        lambda value: check(value).holds,
+        expected=check.expected,
+        timeout=timeout,
+        describe=lambda value: check(value).observed,
+        tolerate=tolerate,
+    )
 
 
 _never = threading.Event()

@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 
+from bgpconform.cilium.lbipam import MESSAGE_NO_POOL, MESSAGE_OUT_OF_IPS, Naming
 from bgpconform.lab.cilium import lbipam
 from bgpconform.lab.cilium.lbipam import (
     LBIPAM,
-    MESSAGE_NO_POOL,
-    MESSAGE_OUT_OF_IPS,
     LBIPAMResult,
-    Naming,
     latest_condition,
     printer_row,
     reconcile,

@@ -74,6 +74,15 @@ def test_up_explore_down_leaves_nothing(lab_up: subprocess.CompletedProcess[str]
     )
     assert json.loads(router_north.stdout)[0]["gateway"]
 
+    # The router command it prints works as printed (a bare `vtysh -N` finds none of the lab's daemons).
+    printed = next(line for line in lab_up.stdout.splitlines() if line.startswith("Router (FRR): "))
+    router = subprocess.run(
+        ["bash", "-c", printed.removeprefix("Router (FRR): ")], capture_output=True, text=True, check=False
+    )
+    assert router.returncode == 0, router.stdout + router.stderr
+    assert "failed to connect" not in router.stdout + router.stderr
+    assert "BGP" in router.stdout  # "No BGP neighbors found" until the router is configured
+
     status = bgpconform("lab", "status")
     assert status.returncode == 0
     assert "NotReady" in status.stdout

@@ -19,8 +19,8 @@ import yaml
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.cli.lab_commands import LabState
 from bgpconform.kubeapi.client import Kube, Resources, new_api_client
+from bgpconform.ownership import HARNESS_LABEL, RUN_LABEL
 from bgpconform.report.model import RunReport, Verdict
-from bgpconform.walkthrough.manifests import HARNESS_LABEL, RUN_LABEL
 from tests.pi.conftest import LAB_LOGIN, lab_at, pi_topology
 from tests.suite.runner import ROOT, SuiteRun, run_suite, verify_scenario_titles
 

@@ -13,8 +13,8 @@ import pytest
 
 from bgpconform.cli.lab_commands import LabState
 from bgpconform.kubeapi.client import Kube, Resources, new_api_client
+from bgpconform.ownership import HARNESS_LABEL
 from bgpconform.report.model import RunReport, Verdict
-from bgpconform.walkthrough.manifests import HARNESS_LABEL
 from tests.pi.conftest import lab_at, pi_topology
 from tests.suite.runner import ROOT, SuiteRun, run_suite, verify_scenario_titles
 

@@ -59,3 +59,25 @@ class CiliumInstaller(Protocol):
 
     def uninstall(self) -> None:
         """Remove what `install` created (CRDs and custom resources stay, as with `cilium uninstall`)."""
+
+
+CILIUM_HELM_REPO = "https://helm.cilium.io/"
+
+
+def cilium_install_command(values: CiliumValues, installer: str = "cilium") -> list[str]:
+    """`cilium install` (cilium-cli) or `helm install` with the walkthrough's values for k3s."""
+    settings = {
+        "kubeProxyReplacement": values.kube_proxy_replacement,
+        "k8sServiceHost": values.k8s_service_host or "",
+        "k8sServicePort": str(values.k8s_service_port),
+        "cluster.name": values.cluster_name,
+        "operator.replicas": str(values.operator_replicas),
+        "bgpControlPlane.enabled": "true" if values.enable_bgp_control_plane else "false",
+    }
+    flags = [f"--set={key}={value}" for key, value in settings.items()]
+    if installer == "helm":
+        return [
+            "helm", "upgrade", "--install", "cilium", "cilium", f"--repo={CILIUM_HELM_REPO}",
+            f"--version={values.version}", f"--namespace={values.namespace}", *flags,
+        ]  # fmt: skip
+    return ["cilium", "install", f"--version={values.version}", *flags]

@@ -52,7 +52,7 @@ def _topology_file(given: Path | None) -> Path:
 def _lab_up(args: argparse.Namespace) -> int:
     from bgpconform.cli.lab_commands import up
     from bgpconform.lab.prerequisites import check_lab_prerequisites
-    from bgpconform.walkthrough.stage import parse_stage
+    from bgpconform.stage import parse_stage
 
     def check_topology() -> None:
         from bgpconform.topology import load_topology  # imported while the lab process starts
@@ -78,7 +78,7 @@ def _lab_up(args: argparse.Namespace) -> int:
     print(
         f"Outside client ({details['client_address']}, north of the router): ip netns exec {client} curl ..."
     )
-    print(f"Router (FRR): vtysh -N {details['namespaces']['router']} -c 'show bgp summary'")
+    print(f"Router (FRR): {details['router_vtysh']} -c 'show bgp summary'")
     if "routeros_api" in details:
         print(
             f"Router (RouterOS {details['routeros_version']} API): {details['routeros_api']}, login from "
@@ -206,7 +206,3 @@ def main(argv: list[str] | None = None) -> int:
     except BgpconformError as exc:
         print(f"bgpconform: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

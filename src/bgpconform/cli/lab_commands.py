@@ -159,8 +159,8 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
     target: LabTarget | None = None
     try:
         from bgpconform.lab.lab import Lab
+        from bgpconform.stage import Stage, parse_stage
         from bgpconform.topology import load_topology
-        from bgpconform.walkthrough.stage import Stage, parse_stage
 
         topology = load_topology(topology_file)
         wanted = parse_stage(stage)

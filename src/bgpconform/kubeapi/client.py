@@ -172,6 +172,16 @@ class Kube:
         items: list[dict[str, Any]] = listed["items"]
         return items
 
+    def items_if_served(
+        self, resource: KubeResource, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        try:
+            return self.items(resource, namespace, label_selector=label_selector)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+
     def watch(
         self,
         resource: KubeResource,

@@ -106,6 +106,11 @@ class KubeApi(Protocol):
         self, resource: KubeResource, namespace: str | None = None, *, label_selector: str | None = None
     ) -> list[dict[str, Any]]: ...
 
+    def items_if_served(
+        self, resource: KubeResource, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """As `items`, but none when the resource is not served (its CRD is not installed)."""
+
     def watch(
         self,
         resource: KubeResource,

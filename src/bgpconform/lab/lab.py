@@ -177,6 +177,13 @@ class Lab:
             raise RuntimeError("the lab is not running")
         return self._network
 
+    def router_vtysh(self) -> list[str]:
+        """vtysh as a person types it to reach the lab router: its daemons' sockets are under the run
+        directory, not FRR's default /var/run/frr, so a bare `vtysh` finds no daemon."""
+        if self._frr is None:
+            raise RuntimeError("the lab is not running")
+        return ["vtysh", "--vty_socket", str(self._frr.directory)]
+
     @property
     def router(self) -> RouterPort:
         if self._router is None:

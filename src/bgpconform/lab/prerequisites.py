@@ -45,7 +45,10 @@ def check_lab_prerequisites() -> None:
     """Fail with one message naming everything missing: root, network namespaces, daemon binaries."""
     problems: list[str] = []
     if os.geteuid() != 0:
-        problems.append("the lab needs root (it creates network namespaces and starts routing daemons)")
+        problems.append(
+            "it needs root (it creates network namespaces and starts routing daemons); fix: run as root, "
+            "e.g. `sudo ./run suite` or `sudo .venv/bin/pytest`"
+        )
     missing = [tool for tool in LAB_TOOLS if tool.found() is None]
     if missing:
         packages = " ".join(sorted({tool.package for tool in missing}))
@@ -55,5 +58,7 @@ def check_lab_prerequisites() -> None:
         probe = run(["ip", "netns", "list"], check=False)
         if probe.returncode != 0:
             problems.append(f"`ip netns` does not work here: {probe.stderr.strip()}")
+    if len(problems) == 1:
+        raise PrerequisiteError(f"the lab cannot run on this machine: {problems[0]}")
     if problems:
         raise PrerequisiteError("the lab cannot run on this machine:\n  - " + "\n  - ".join(problems))

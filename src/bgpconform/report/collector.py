@@ -26,7 +26,7 @@ from bgpconform.report.redact import Redactor
 from bgpconform.verdict import Outcome, classify
 
 if TYPE_CHECKING:
-    from bgpconform.targets.port import Target
+    from bgpconform.report.raw import RecordedTarget
     from bgpconform.topology import Topology
 
 EVIDENCE = pytest.StashKey[Evidence]()
@@ -97,14 +97,14 @@ class ReportCollector:
         self.raw_seconds = 0.0  # collecting raw evidence, part of what the report costs a run
 
     # -- from the features' fixtures -----------------------------------------------------------------
-    def record_versions(self, target: Target) -> None:
+    def record_versions(self, target: RecordedTarget) -> None:
         """Read versions whenever the target can say them: a later reset may lose what was installed."""
         try:
             self.versions.update(target.versions())
         except Exception as exc:
             self.versions.setdefault("note", f"versions partly unreadable: {type(exc).__name__}: {exc}")
 
-    def record_target(self, target: Target) -> None:
+    def record_target(self, target: RecordedTarget) -> None:
         """Called before the target stops: its versions (into report.json) and raw state, redacted, into
         `raw/`."""
         from bgpconform.report.raw import collect_raw

@@ -10,19 +10,34 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bgpconform.report.redact import Redactor
 
 if TYPE_CHECKING:
-    from bgpconform.targets.port import Target
+    from bgpconform.cilium.port import CiliumPort
+    from bgpconform.routers.port import RouterDump
+
+
+class RecordedTarget(Protocol):
+    """What the report reads of a target before it stops (every target offers it; the report knows
+    no target)."""
+
+    @property
+    def cilium(self) -> CiliumPort: ...
+
+    def versions(self) -> dict[str, str]: ...
+
+    def router_dump(self) -> RouterDump: ...
+
+    def dump_api(self, path: Path) -> None: ...
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "unnamed"
 
 
-def collect_raw(target: Target, directory: Path, redactor: Redactor) -> list[str]:
+def collect_raw(target: RecordedTarget, directory: Path, redactor: Redactor) -> list[str]:
     """Write every part that can be read; returns one line per part that could not be."""
     problems: list[str] = []
 

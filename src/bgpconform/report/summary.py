@@ -14,8 +14,8 @@ from bgpconform.report.model import (
     StageSummary,
     Verdict,
 )
+from bgpconform.stage import Stage
 from bgpconform.verdict import Outcome
-from bgpconform.walkthrough.stage import Stage
 
 
 def failure(step: str, error: BaseException) -> Failure:

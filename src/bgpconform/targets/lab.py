@@ -15,6 +15,7 @@ from bgpconform.commands import Place
 from bgpconform.kubeapi.client import Kube
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.lab import Lab
+from bgpconform.lab.prerequisites import check_lab_prerequisites
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
 from bgpconform.targets.curl_client import CurlClient
 from bgpconform.targets.options import TargetOptions
@@ -54,7 +55,8 @@ class LabTarget:
         self._kube: Kube | None = None
 
     def check_options(self) -> None:
-        """Nothing to check before collection: the run builds this target and checks it as it starts."""
+        """Root, network namespaces and the daemons' programs, before anything is collected."""
+        check_lab_prerequisites()
 
     def start(self) -> None:
         if self._cluster is None:

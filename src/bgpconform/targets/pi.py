@@ -15,8 +15,9 @@ from kubernetes.config.config_exception import ConfigException
 from bgpconform import observe
 from bgpconform.commands import Place, run
 from bgpconform.errors import CommandError, ConfigError, HarnessError
-from bgpconform.kubeapi.client import ApiException, Kube, Resources, new_api_client
+from bgpconform.kubeapi.client import Kube, Resources, new_api_client
 from bgpconform.mode import Mode, check_install_allowed
+from bgpconform.ownership import HARNESS_LABEL
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort, topology_peers
 from bgpconform.targets.cluster.access import KubeAccess, resolve_kube_access
 from bgpconform.targets.cluster.api_dump import write_cluster_dump
@@ -27,7 +28,6 @@ from bgpconform.targets.curl_client import CurlClient
 from bgpconform.targets.options import TargetOptions
 from bgpconform.targets.port import started_part
 from bgpconform.topology import Topology
-from bgpconform.walkthrough import manifests
 
 if TYPE_CHECKING:
     from bgpconform.cilium.install import CiliumInstaller
@@ -132,19 +132,14 @@ class ClusterTarget:
                 "walkthrough from a cluster without CNI"
             )
         kube = self.kube
-        selector = f"{manifests.HARNESS_LABEL}=true"
+        selector = f"{HARNESS_LABEL}=true"
         for service in kube.items(Resources.SERVICES, label_selector=selector):
             kube.delete(Resources.SERVICES, service["metadata"]["name"], service["metadata"]["namespace"])
         for pod in kube.items(Resources.PODS, label_selector=selector):
             kube.delete(Resources.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"])
         for resource in (Resources.LB_IP_POOLS, Resources.BGP_PEERING_POLICIES):
-            try:
-                found = kube.items(resource, label_selector=selector)
-            except ApiException as exc:
-                if exc.status != 404:  # not served: Cilium (and its CRDs) is not installed
-                    raise
-                continue
-            for obj in found:
+            # not served: Cilium (and its CRDs) is not installed
+            for obj in kube.items_if_served(resource, label_selector=selector):
                 kube.delete(resource, obj["metadata"]["name"])
         unlabel = {"metadata": {"labels": {key: None for key in self.topology.bgp.node_selector}}}
         for node in self.topology.nodes:

@@ -11,7 +11,7 @@ from bgpconform.errors import HarnessError
 
 if TYPE_CHECKING:  # the kubernetes client is slow to import; a `lab up` without Cilium needs none of it
     from bgpconform.cilium.install import CiliumInstaller
-    from bgpconform.cilium.operations import CiliumOperations
+    from bgpconform.cilium.port import CiliumPort
     from bgpconform.kubeapi.port import KubeApi
     from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
     from bgpconform.topology import Topology
@@ -85,7 +85,7 @@ class Target(Protocol):
     def kube(self) -> KubeApi: ...
 
     @property
-    def cilium(self) -> CiliumOperations: ...
+    def cilium(self) -> CiliumPort: ...
 
     @property
     def installer(self) -> CiliumInstaller: ...

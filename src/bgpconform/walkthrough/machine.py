@@ -21,23 +21,24 @@ Only `lb-ipam` is made, from the run's own pool, pod and service where the clust
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
-from bgpconform import observe
+from bgpconform import checks, observe
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError, NonConformance
 from bgpconform.evidence import Evidence
-from bgpconform.kubeapi.client import ApiException, KubeResource, Resources
+from bgpconform.kubeapi.port import KubeResource, Resources
 from bgpconform.mode import Mode
+from bgpconform.ownership import HARNESS_LABEL, RUN_LABEL
 from bgpconform.routers.port import SessionState
+from bgpconform.stage import Stage
 from bgpconform.targets.port import Target
 from bgpconform.topology import Topology, Waits
-from bgpconform.waiting import Waited, WaitTimeout, wait_for
+from bgpconform.waiting import Waited, WaitTimeout, wait_for, wait_until
 from bgpconform.walkthrough import manifests
-from bgpconform.walkthrough.stage import Stage
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ class StageMachine:
     @property
     def run_selector(self) -> str:
         """The label selector of every object this run created."""
-        return f"{manifests.HARNESS_LABEL}=true,{manifests.RUN_LABEL}={self.run_id}"
+        return f"{HARNESS_LABEL}=true,{RUN_LABEL}={self.run_id}"
 
     def create(
         self, resource: KubeResource, obj: dict[str, Any], namespace: str | None = None
@@ -99,8 +100,8 @@ class StageMachine:
         meta = obj.setdefault("metadata", {})
         meta["labels"] = {
             **meta.get("labels", {}),
-            manifests.HARNESS_LABEL: "true",
-            manifests.RUN_LABEL: self.run_id,
+            HARNESS_LABEL: "true",
+            RUN_LABEL: self.run_id,
         }
         return self.target.kube.create(resource, obj, namespace)
 
@@ -194,12 +195,8 @@ class StageMachine:
         self._wait(
             Stage.CILIUM,
             "verify: every node Ready",
-            lambda: wait_for(
-                lambda: observe.nodes(kube),
-                lambda views: {v.name for v in views if v.ready} >= {n.name for n in self.topology.nodes},
-                expected="every node of the topology Ready",
-                timeout=self.waits.nodes_ready,
-                describe=lambda _: observe.node_table(kube),
+            lambda: wait_until(
+                lambda: observe.nodes(kube), self.every_node_ready, timeout=self.waits.nodes_ready
             ),
         )
         self._wait(
@@ -240,6 +237,7 @@ class StageMachine:
             )
 
     def _wait(self, stage: Stage, name: str, waited: Callable[[], Waited[T]]) -> T:
+        __tracebackhide__ = True  # a timeout points at the step that asked for the stage
         result = waited()
         self.evidence.timing(stage.label, name, result.elapsed)
         return result.value
@@ -249,17 +247,17 @@ class StageMachine:
         return self.topology.waits
 
     # -- minimal -----------------------------------------------------------------------------------
+    @property
+    def every_node_ready(self) -> checks.EveryNodeReady:
+        return checks.EveryNodeReady(frozenset(node.name for node in self.topology.nodes))
+
     def wait_nodes_registered(self) -> list[observe.NodeView]:
-        expected = {node.name for node in self.topology.nodes}
+        registered = checks.EveryNodeRegistered(frozenset(node.name for node in self.topology.nodes))
         return self._wait(
             Stage.MINIMAL,
             "start -> every node registered",
-            lambda: wait_for(
-                lambda: observe.nodes(self.target.kube),
-                lambda views: {v.name for v in views} >= expected,
-                expected=f"nodes {sorted(expected)} registered",
-                timeout=self.waits.nodes_ready,
-                describe=lambda views: [v.name for v in views],
+            lambda: wait_until(
+                lambda: observe.nodes(self.target.kube), registered, timeout=self.waits.nodes_ready
             ),
         )
 
@@ -272,23 +270,17 @@ class StageMachine:
         self._wait(
             Stage.CILIUM,
             "install -> every node Ready",
-            lambda: wait_for(
-                lambda: observe.nodes(kube),
-                lambda views: len(views) >= len(self.topology.nodes) and all(v.ready for v in views),
-                expected="every node Ready",
-                timeout=self.waits.nodes_ready,
-                describe=lambda _: observe.node_table(kube),
+            lambda: wait_until(
+                lambda: observe.nodes(kube), self.every_node_ready, timeout=self.waits.nodes_ready
             ),
         )
         self._wait(
             Stage.CILIUM,
             "install -> every pod Running and ready",
-            lambda: wait_for(
+            lambda: wait_until(
                 lambda: observe.pods(kube),
-                lambda views: bool(views) and all(v.running_and_ready for v in views),
-                expected="every pod Running with all containers ready",
+                checks.PodsRunningAndReady("every pod, with all containers ready,"),
                 timeout=self.waits.pods_running,
-                describe=observe.pod_table,
             ),
         )
         self.evidence.timing(Stage.CILIUM.label, "install -> cluster settled", time.monotonic() - began)
@@ -358,12 +350,10 @@ class StageMachine:
         return self._wait(
             Stage.BGP_READY,
             "policy CRD served -> every agent ready",
-            lambda: wait_for(
+            lambda: wait_until(
                 lambda: observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR),
-                lambda views: bool(views) and all(v.running_and_ready for v in views),
-                expected="every agent 1/1 Running",
+                checks.PodsRunningAndReady("every agent"),
                 timeout=self.waits.pods_running,
-                describe=observe.pod_table,
             ),
         )
 
@@ -397,17 +387,11 @@ class StageMachine:
         }
 
     def wait_sessions(self, state: SessionState, stage: Stage, name: str) -> dict[str, str]:
-        wanted = {node.name for node in self.topology.bgp_nodes}
-        timeout = self.waits.sessions_established
+        wanted = checks.SessionsInState(frozenset(node.name for node in self.topology.bgp_nodes), state)
         return self._wait(
             stage,
             name,
-            lambda: wait_for(
-                self.peering_states,
-                lambda states: all(states.get(n) == str(state) for n in wanted),
-                expected=f"sessions {state} on {sorted(wanted)}",
-                timeout=timeout,
-            ),
+            lambda: wait_until(self.peering_states, wanted, timeout=self.waits.sessions_established),
         )
 
     def peer(self) -> None:
@@ -471,32 +455,33 @@ class StageMachine:
         )
         return IPv4Address(status["loadBalancer"]["ingress"][0]["ip"])
 
+    def router_next_hops(self, prefixes: Sequence[IPv4Network]) -> dict[IPv4Network, set[IPv4Address]]:
+        """Per prefix, the next hops of the router's BGP routes to it."""
+        router = self.target.router
+        return {
+            prefix: {hop for route in router.bgp_routes(prefix) for hop in route.nexthops}
+            for prefix in prefixes
+        }
+
     def wait_route(self, address: IPv4Address) -> set[IPv4Address]:
         prefix = IPv4Network(f"{address}/32")
-        wanted = {node.address for node in self.topology.bgp_nodes}
-        return self._wait(
+        wanted = checks.RoutesViaNodes({prefix: frozenset(node.address for node in self.topology.bgp_nodes)})
+        table = self._wait(
             Stage.LB_IPAM,
             "external IP allocated -> /32 at the router from every peering node",
-            lambda: wait_for(
-                lambda: {hop for route in self.target.router.bgp_routes(prefix) for hop in route.nexthops},
-                lambda hops: hops == wanted,
-                expected=f"{prefix} at the router via {sorted(map(str, wanted))}",
-                timeout=self.waits.routes,
-                describe=lambda hops: sorted(map(str, hops)),
-            ),
+            lambda: wait_until(lambda: self.router_next_hops([prefix]), wanted, timeout=self.waits.routes),
         )
+        return set(table[prefix])
 
     def wait_nginx_running(self) -> list[observe.PodView]:
         workload = self.topology.workload
         return self._wait(
             Stage.LB_IPAM,
             "nginx pod created -> Running and ready",
-            lambda: wait_for(
+            lambda: wait_until(
                 lambda: observe.pods(self.target.kube, workload.namespace, f"app={workload.app_label}"),
-                lambda views: bool(views) and all(v.running_and_ready for v in views),
-                expected=f"pod {workload.pod_name} Running and ready",
+                checks.PodsRunningAndReady(f"pod {workload.pod_name}"),
                 timeout=self.waits.pods_running,
-                describe=observe.pod_table,
             ),
         )
 
@@ -523,13 +508,7 @@ class StageMachine:
             kube.delete(Resources.SERVICES, service["metadata"]["name"], service["metadata"]["namespace"])
         for pod in kube.items(Resources.PODS, label_selector=selector):
             kube.delete(Resources.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"])
-        try:
-            pools = kube.items(Resources.LB_IP_POOLS, label_selector=selector)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            pools = []
-        for pool in pools:
+        for pool in kube.items_if_served(Resources.LB_IP_POOLS, label_selector=selector):
             kube.delete(Resources.LB_IP_POOLS, pool["metadata"]["name"])
         wait_for(
             lambda: (

@@ -5,14 +5,13 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from typing import Any
 
+from bgpconform.ownership import HARNESS_LABEL
 from bgpconform.topology import LbPool, Topology
 
 # The walkthrough's "announce every service" selector: a NotIn on a key no service has.
 ANNOUNCE_ALL_SERVICES: dict[str, Any] = {
     "matchExpressions": [{"key": "somekey", "operator": "NotIn", "values": ["never-used-value"]}]
 }
-HARNESS_LABEL = "bgpconform.io/owned"
-RUN_LABEL = "bgpconform.io/run"  # which run created it: a run removes only its own objects
 
 
 def peering_policy(topology: Topology) -> dict[str, Any]:

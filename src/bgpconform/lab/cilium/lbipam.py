@@ -51,87 +51,31 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
-from bgpconform.cilium.versions import cilium_minor
+from bgpconform.cilium.lbipam import (
+    MESSAGE_NO_POOL,
+    MESSAGE_OUT_OF_IPS,
+    REASON_ALREADY_ALLOCATED,
+    REASON_CIDR_OVERLAP,
+    REASON_NO_POOL,
+    REASON_NOREASON,
+    REASON_OUT_OF_IPS,
+    REASON_RESOLVED,
+    REASON_SATISFIED,
+    REASON_SELECTOR_MISMATCH,
+    Naming,
+    conflict_message,
+)
 from bgpconform.lab.cilium.selectors import SelectorError, pool_selects_service
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 
-ANNOTATION_IPS = "io.cilium/lb-ipam-ips"
-ANNOTATION_IPS_1_16 = "lbipam.cilium.io/ips"
 SERVICE_NAME_LABEL = "io.kubernetes.service.name"
 SERVICE_NAMESPACE_LABEL = "io.kubernetes.service.namespace"
 BGP_LOAD_BALANCER_CLASS = "io.cilium/bgp-control-plane"
 FIELD_MANAGER = "cilium-operator-lb-ipam"
 
-REASON_SATISFIED = "satisfied"
-REASON_NO_POOL = "no_pool"
-REASON_OUT_OF_IPS = "out_of_ips"
-REASON_SELECTOR_MISMATCH = "pool_selector_mismatch"
-REASON_ALREADY_ALLOCATED = "already_allocated"
-REASON_RESOLVED = "resolved"
-REASON_CIDR_OVERLAP = "cidr_overlap"
-REASON_NOREASON = "noreason"
-
-MESSAGE_NO_POOL = "There are no enabled CiliumLoadBalancerIPPools that match this service"
-MESSAGE_OUT_OF_IPS = (
-    "All enabled CiliumLoadBalancerIPPools that match this service ran out of allocatable IPs"
-)
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def parse_version(version: str) -> tuple[int, int]:
-    """`1.13`, `v1.13.4`, `1.15.0-rc.1` -> (1, 13); LB IPAM does not exist before 1.13."""
-    return cilium_minor(
-        version, since=(1, 13), missing="Cilium {version} has no LB IPAM (it first shipped in 1.13)"
-    )
-
-
-@dataclass(frozen=True)
-class Naming:
-    """The names and bookkeeping that changed in 1.15 (FACTS.md, "Cilium: LB IPAM").
-
-    1.13-1.14 write `io.cilium/...` conditions; a pool condition is replaced by removing the old one and
-    appending the new (fresh lastTransitionTime), and a service condition is appended unless an
-    identical one (status, generation, reason, message) is already there. 1.15+ write `cilium.io/...`
-    conditions and update each in place (`meta.SetStatusCondition`: one per type, lastTransitionTime
-    moves only when the status does), and say `range '<first> - <last>'` where 1.13 says `CIDR`.
-    1.16 reads requested IPs from `lbipam.cilium.io/ips` first, the old annotation as an alias.
-    """
-
-    service_condition: str
-    ips_total: str
-    ips_available: str
-    ips_used: str
-    conflict: str
-    overlap_word: str
-    append_conditions: bool
-    ips_annotations: tuple[str, ...] = (ANNOTATION_IPS,)
-
-    @classmethod
-    def for_version(cls, version: str) -> Naming:
-        parsed = parse_version(version)
-        if parsed < (1, 15):
-            return cls(
-                service_condition="io.cilium/lb-ipam-request-satisfied",
-                ips_total="io.cilium/ips-total",
-                ips_available="io.cilium/ips-available",
-                ips_used="io.cilium/ips-used",
-                conflict="io.cilium/conflict",
-                overlap_word="CIDR",
-                append_conditions=True,
-            )
-        return cls(
-            service_condition="cilium.io/IPAMRequestSatisfied",
-            ips_total="cilium.io/IPsTotal",
-            ips_available="cilium.io/IPsAvailable",
-            ips_used="cilium.io/IPsUsed",
-            conflict="cilium.io/PoolConflict",
-            overlap_word="range",
-            append_conditions=False,
-            ips_annotations=(ANNOTATION_IPS_1_16, ANNOTATION_IPS) if parsed >= (1, 16) else (ANNOTATION_IPS,),
-        )
 
 
 def usable_size(network: IPNetwork) -> int:
@@ -352,11 +296,6 @@ class _Range:
     def address(self, offset: int) -> IPAddress:
         value = self.base + offset
         return IPv4Address(value) if self.network.version == 4 else IPv6Address(value)
-
-    def describe(self, naming: Naming) -> str:
-        if naming.overlap_word == "CIDR":
-            return str(self.network)
-        return f"{self.network.network_address} - {self.network.broadcast_address}"
 
     def take_any(self, owner: _Service, rng: random.Random | None) -> IPAddress | None:
         if len(self.owners) >= self.size:
@@ -690,11 +629,7 @@ def _settle_conflicts(pools: Sequence[_Pool], naming: Naming, now: str) -> None:
 
 def _mark(target: _Pool, other: _Pool, mine: _Range, theirs: _Range, naming: Naming, *, now: str) -> None:
     """Mark `target` conflicting with the message FACTS.md quotes ("Cilium: LB IPAM")."""
-    word = naming.overlap_word
-    message = (
-        f"Pool conflicts since {word} '{mine.describe(naming)}' overlaps {word} '{theirs.describe(naming)}' "
-        f"from IP Pool '{other.name}'"
-    )
+    message = conflict_message(naming, mine.network, theirs.network, other.name)
     target.conflicting = True
     target.set_condition(naming.conflict, "True", REASON_CIDR_OVERLAP, message, now)
 

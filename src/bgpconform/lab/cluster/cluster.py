@@ -12,6 +12,7 @@ Every component is a client of the API with its own connection, as separate bina
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,6 +238,7 @@ class LabCluster:
                 "nodes": dict(network.node_ns),
             },
             "client_address": str(self.topology.client.address),
+            "router_vtysh": shlex.join(self.lab.router_vtysh()),
             "router_kind": self.topology.router.kind,
             **self._routeros_details(),
         }

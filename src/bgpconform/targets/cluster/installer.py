@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import shutil
 
-from bgpconform.cilium.install import CiliumValues
+from bgpconform.cilium.install import CiliumValues, cilium_install_command
 from bgpconform.commands import run
 from bgpconform.errors import CommandError, HarnessError, PrerequisiteError
 from bgpconform.targets.cluster.access import KubeAccess
-from bgpconform.targets.k3d.plan import cilium_install_command
 
 INSTALL_TIMEOUT = 900.0
 HOW_TO_INSTALL = {

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses, summarize_address_range
 
-from bgpconform.cilium.install import CiliumValues
+from bgpconform.cilium.install import CiliumValues, cilium_install_command
 from bgpconform.errors import ConfigError, HarnessError
 from bgpconform.routers.port import topology_peers
 from bgpconform.routers.routeros.commands import Change, plan_peers
@@ -33,7 +33,6 @@ K3S_SERVER_FLAGS = (
     "--disable-kube-proxy",
 )
 BPFFS_VOLUME = "/sys/fs/bpf:/sys/fs/bpf:shared"
-CILIUM_HELM_REPO = "https://helm.cilium.io/"
 
 
 @dataclass(frozen=True)
@@ -110,25 +109,6 @@ def _covering(addresses: list[IPv4Address]) -> IPv4Network:
     while not all(address in network for address in addresses):
         network = network.supernet()
     return network
-
-
-def cilium_install_command(values: CiliumValues, installer: str = "cilium") -> list[str]:
-    """`cilium install` (cilium-cli) or `helm install` with the walkthrough's values for k3s."""
-    settings = {
-        "kubeProxyReplacement": values.kube_proxy_replacement,
-        "k8sServiceHost": values.k8s_service_host or "",
-        "k8sServicePort": str(values.k8s_service_port),
-        "cluster.name": values.cluster_name,
-        "operator.replicas": str(values.operator_replicas),
-        "bgpControlPlane.enabled": "true" if values.enable_bgp_control_plane else "false",
-    }
-    flags = [f"--set={key}={value}" for key, value in settings.items()]
-    if installer == "helm":
-        return [
-            "helm", "upgrade", "--install", "cilium", "cilium", f"--repo={CILIUM_HELM_REPO}",
-            f"--version={values.version}", f"--namespace={values.namespace}", *flags,
-        ]  # fmt: skip
-    return ["cilium", "install", f"--version={values.version}", *flags]
 
 
 def k3d_plan(

@@ -1,0 +1,165 @@
+"""Judgements over observed state, apart from the queries that read it (as MetalLB's e2e `validation.go`).
+
+A check is a value that knows what it promises (`expected`) and judges one observation into a
+`Finding`: whether the promise holds and, when it does not, what broke it. The stage machine's waits
+poll a query until its check holds (`waiting.wait_until`); a Then step asserts the same check once
+(`expect.expect_check`). So a stage and a step cannot disagree on what "every node Ready" means, and
+each check can be tested against observations alone, with no target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from bgpconform.finding import Finding
+from bgpconform.observe import NodeView, PodView, pod_table
+from bgpconform.routers.port import SessionState
+
+
+def _names(names: Collection[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+@dataclass(frozen=True)
+class EveryNodeReady:
+    """Every node the topology names is registered and Ready, and no registered node is NotReady
+    (`kubectl get nodes` all Ready, as the walkthrough shows once Cilium runs)."""
+
+    nodes: frozenset[str]
+
+    @property
+    def expected(self) -> str:
+        return f"every node Ready, among them {_names(self.nodes)}"
+
+    def __call__(self, observed: Sequence[NodeView]) -> Finding:
+        registered = {view.name for view in observed}
+        broken = [f"{name}: not registered" for name in sorted(self.nodes - registered)]
+        broken += [
+            f"{view.name}: NotReady ({view.reason or 'no reason'}: {view.message or 'no message'})"
+            for view in observed
+            if not view.ready
+        ]
+        shown = "; ".join(broken) if broken else f"Ready: {_names(registered)}"
+        return Finding(not broken, self.expected, shown)
+
+
+@dataclass(frozen=True)
+class EveryNodeRegistered:
+    """Every node the topology names has registered with the API server, Ready or not."""
+
+    nodes: frozenset[str]
+
+    @property
+    def expected(self) -> str:
+        return f"nodes {sorted(self.nodes)} registered"
+
+    def __call__(self, observed: Sequence[NodeView]) -> Finding:
+        registered = {view.name for view in observed}
+        missing = self.nodes - registered
+        shown = f"missing {sorted(missing)}" if missing else f"registered: {sorted(registered)}"
+        return Finding(not missing, self.expected, shown)
+
+
+@dataclass(frozen=True)
+class PodsRunningAndReady:
+    """At least one pod matched, and every one is Running with all its containers ready."""
+
+    what: str
+
+    @property
+    def expected(self) -> str:
+        return f"{self.what} Running and ready"
+
+    def __call__(self, observed: Sequence[PodView]) -> Finding:
+        holds = bool(observed) and all(view.running_and_ready for view in observed)
+        return Finding(holds, self.expected, pod_table(observed) if observed else "no such pod")
+
+
+@dataclass(frozen=True)
+class SessionsInState:
+    """Each named peering node's session with the router is in `state` (as `cilium bgp peers` says);
+    `observed` maps node names to the state their agent reports ("none" for no session)."""
+
+    nodes: frozenset[str]
+    state: SessionState
+
+    @property
+    def expected(self) -> str:
+        return f"sessions {self.state} on {sorted(self.nodes)}"
+
+    def __call__(self, observed: Mapping[str, str]) -> Finding:
+        wrong = {node: observed.get(node, "none") for node in sorted(self.nodes)}
+        wrong = {node: state for node, state in wrong.items() if state != str(self.state)}
+        shown = ", ".join(f"{node}: {state}" for node, state in wrong.items()) or repr(dict(observed))
+        return Finding(not wrong, self.expected, shown)
+
+
+@dataclass(frozen=True)
+class RouterSessionsEstablished:
+    """The router's own view: its session with each peering node's address is established."""
+
+    peers: frozenset[IPv4Address]
+
+    @property
+    def expected(self) -> str:
+        return f"the router's sessions with {sorted(map(str, self.peers))} established"
+
+    def __call__(self, observed: Mapping[IPv4Address, SessionState]) -> Finding:
+        down = {str(peer): str(observed.get(peer, "none")) for peer in sorted(self.peers)}
+        down = {peer: state for peer, state in down.items() if state != str(SessionState.ESTABLISHED)}
+        shown = ", ".join(f"{peer}: {state}" for peer, state in down.items()) or "all established"
+        return Finding(not down, self.expected, shown)
+
+
+@dataclass(frozen=True)
+class RoutesViaNodes:
+    """At the router, each prefix has exactly the next hops it should: the peering nodes that announce
+    it, no fewer (a node that does not announce) and no more (a node that should not)."""
+
+    wanted: Mapping[IPv4Network, frozenset[IPv4Address]]
+
+    @property
+    def expected(self) -> str:
+        return ", ".join(
+            f"{prefix} at the router via {sorted(map(str, hops))}" for prefix, hops in self.wanted.items()
+        )
+
+    def __call__(self, observed: Mapping[IPv4Network, Collection[IPv4Address]]) -> Finding:
+        wrong = {
+            str(prefix): sorted(map(str, observed.get(prefix, ())))
+            for prefix, hops in self.wanted.items()
+            if set(observed.get(prefix, ())) != hops
+        }
+        seen = {str(prefix): sorted(map(str, hops)) for prefix, hops in observed.items()}
+        return Finding(not wrong, self.expected, str(wrong or seen))
+
+
+def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """The newest condition of that type (1.13-1.14 append conditions rather than update them)."""
+    found = [c for c in obj.get("status", {}).get("conditions", []) if c.get("type") == kind]
+    return found[-1] if found else {}
+
+
+def condition(obj: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    return dict(_condition(obj, kind))
+
+
+@dataclass(frozen=True)
+class PoolConflict:
+    """An LB IP pool's conflict condition has `status` ("True": marked conflicting)."""
+
+    pool: str
+    condition_type: str
+    status: str
+
+    @property
+    def expected(self) -> str:
+        return f"pool {self.pool} condition {self.condition_type}={self.status}"
+
+    def __call__(self, observed: Mapping[str, Any]) -> Finding:
+        found = _condition(observed, self.condition_type)
+        shown = repr(dict(found)) if found else "no such condition"
+        return Finding(found.get("status") == self.status, self.expected, shown)

@@ -1,0 +1,100 @@
+"""LB IPAM's names per Cilium version: condition types, reasons, messages, annotations.
+
+One table for this concern (FACTS.md, "Cilium: LB IPAM"), read by the steps to judge any cluster and by
+the lab's emulated operator to write its statuses, so a k3d or Pi run of 1.15+ checks the condition that
+version writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
+
+from bgpconform.cilium.versions import cilium_minor
+
+ANNOTATION_IPS = "io.cilium/lb-ipam-ips"
+ANNOTATION_IPS_1_16 = "lbipam.cilium.io/ips"
+
+REASON_SATISFIED = "satisfied"
+REASON_NO_POOL = "no_pool"
+REASON_OUT_OF_IPS = "out_of_ips"
+REASON_SELECTOR_MISMATCH = "pool_selector_mismatch"
+REASON_ALREADY_ALLOCATED = "already_allocated"
+REASON_RESOLVED = "resolved"
+REASON_CIDR_OVERLAP = "cidr_overlap"
+REASON_NOREASON = "noreason"
+
+MESSAGE_NO_POOL = "There are no enabled CiliumLoadBalancerIPPools that match this service"
+MESSAGE_OUT_OF_IPS = (
+    "All enabled CiliumLoadBalancerIPPools that match this service ran out of allocatable IPs"
+)
+
+
+def parse_version(version: str) -> tuple[int, int]:
+    """`1.13`, `v1.13.4`, `1.15.0-rc.1` -> (1, 13); LB IPAM does not exist before 1.13."""
+    return cilium_minor(
+        version, since=(1, 13), missing="Cilium {version} has no LB IPAM (it first shipped in 1.13)"
+    )
+
+
+@dataclass(frozen=True)
+class Naming:
+    """The names and bookkeeping that changed in 1.15 (FACTS.md, "Cilium: LB IPAM").
+
+    1.13-1.14 write `io.cilium/...` conditions; a pool condition is replaced by removing the old one and
+    appending the new (fresh lastTransitionTime), and a service condition is appended unless an
+    identical one (status, generation, reason, message) is already there. 1.15+ write `cilium.io/...`
+    conditions and update each in place (`meta.SetStatusCondition`: one per type, lastTransitionTime
+    moves only when the status does), and say `range '<first> - <last>'` where 1.13 says `CIDR`.
+    1.16 reads requested IPs from `lbipam.cilium.io/ips` first, the old annotation as an alias.
+    """
+
+    service_condition: str
+    ips_total: str
+    ips_available: str
+    ips_used: str
+    conflict: str
+    overlap_word: str
+    append_conditions: bool
+    ips_annotations: tuple[str, ...] = (ANNOTATION_IPS,)
+
+    @classmethod
+    def for_version(cls, version: str) -> Naming:
+        parsed = parse_version(version)
+        if parsed < (1, 15):
+            return cls(
+                service_condition="io.cilium/lb-ipam-request-satisfied",
+                ips_total="io.cilium/ips-total",
+                ips_available="io.cilium/ips-available",
+                ips_used="io.cilium/ips-used",
+                conflict="io.cilium/conflict",
+                overlap_word="CIDR",
+                append_conditions=True,
+            )
+        return cls(
+            service_condition="cilium.io/IPAMRequestSatisfied",
+            ips_total="cilium.io/IPsTotal",
+            ips_available="cilium.io/IPsAvailable",
+            ips_used="cilium.io/IPsUsed",
+            conflict="cilium.io/PoolConflict",
+            overlap_word="range",
+            append_conditions=False,
+            ips_annotations=(ANNOTATION_IPS_1_16, ANNOTATION_IPS) if parsed >= (1, 16) else (ANNOTATION_IPS,),
+        )
+
+
+def conflict_message(
+    naming: Naming, mine: IPv4Network | IPv6Network, theirs: IPv4Network | IPv6Network, other_pool: str
+) -> str:
+    """The message of a pool marked conflicting (FACTS.md: 1.13-1.14 name CIDRs, 1.15+ ranges)."""
+
+    def described(network: IPv4Network | IPv6Network) -> str:
+        if naming.overlap_word == "CIDR":
+            return str(network)
+        return f"{network.network_address} - {network.broadcast_address}"
+
+    word = naming.overlap_word
+    return (
+        f"Pool conflicts since {word} '{described(mine)}' overlaps {word} '{described(theirs)}' "
+        f"from IP Pool '{other_pool}'"
+    )
