@@ -16,6 +16,8 @@ a real cluster, and every wait records its convergence time.
 In verify mode (a real cluster the harness must not reinstall) the stages up to `peering` are checked,
 never made: the same waits, read-only, and a cluster short of the stage fails them with what was seen.
 Only `lb-ipam` is made, from the run's own pool, pod and service where the cluster has none.
+
+The machine's waits hide their frames (`__tracebackhide__`), so a failure points at the step.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class StageMachine:
     # -- navigation --------------------------------------------------------------------------------
     def bring_to(self, stage: Stage) -> None:
         """Make the target be at `stage`, idempotently; safe after any scenario, passed or failed."""
+        __tracebackhide__ = True
         if self.mode is Mode.VERIFY:
             self._verify_to(stage)
             return
@@ -145,12 +148,14 @@ class StageMachine:
 
     def bring_to_at_least(self, stage: Stage) -> None:
         """For read-only scenarios: any later stage satisfies them as well, so nothing is undone."""
+        __tracebackhide__ = True
         if self._stage is not None and self._stage >= stage:
             return
         self.bring_to(stage)
 
     # -- verify mode -------------------------------------------------------------------------------
     def _verify_to(self, stage: Stage) -> None:
+        __tracebackhide__ = True
         if stage < Stage.CILIUM:
             raise HarnessError(
                 f"verify mode cannot bring the cluster to stage {stage.label!r}: that means uninstalling "
@@ -173,6 +178,7 @@ class StageMachine:
 
     def _confirm(self, stage: Stage) -> None:
         """Check, without changing anything, that the cluster is at `stage`."""
+        __tracebackhide__ = True
         checks: dict[Stage, Callable[[], object]] = {
             Stage.CILIUM: self.confirm_cilium,
             Stage.BGP_ENABLED: self.confirm_bgp_enabled,
@@ -191,6 +197,7 @@ class StageMachine:
             ) from exc
 
     def confirm_cilium(self) -> None:
+        __tracebackhide__ = True
         kube = self.target.kube
         self._wait(
             Stage.CILIUM,
@@ -219,6 +226,7 @@ class StageMachine:
         )
 
     def confirm_bgp_ready(self) -> None:
+        __tracebackhide__ = True
         self.wait_policy_resource()
         self.wait_agents_ready()
 
@@ -227,6 +235,7 @@ class StageMachine:
         return None if config is None else config.get("data", {}).get(BGP_CONFIG_KEY)
 
     def confirm_bgp_enabled(self) -> None:
+        __tracebackhide__ = True
         value = self.bgp_enabled_in_config()
         if value != "true":
             raise NonConformance(
@@ -252,6 +261,7 @@ class StageMachine:
         return checks.EveryNodeReady(frozenset(node.name for node in self.topology.nodes))
 
     def wait_nodes_registered(self) -> list[observe.NodeView]:
+        __tracebackhide__ = True
         registered = checks.EveryNodeRegistered(frozenset(node.name for node in self.topology.nodes))
         return self._wait(
             Stage.MINIMAL,
@@ -264,6 +274,7 @@ class StageMachine:
     # -- cilium ------------------------------------------------------------------------------------
     def install_cilium(self) -> None:
         """`cilium install` with the walkthrough's settings, then every node Ready and every pod running."""
+        __tracebackhide__ = True
         began = time.monotonic()
         self.target.installer.install(CiliumValues.for_topology(self.topology))
         kube = self.target.kube
@@ -289,6 +300,7 @@ class StageMachine:
     # -- bgp ---------------------------------------------------------------------------------------
     def enable_bgp(self) -> list[str]:
         """`cilium config set enable-bgp-control-plane true`; returns the agent pods it replaced."""
+        __tracebackhide__ = True
         before = {p.name for p in observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR)}
         replaced = self.target.cilium.config_set(BGP_CONFIG_KEY, "true")
         self._wait(
@@ -314,6 +326,7 @@ class StageMachine:
 
     def restart_operator(self) -> list[str]:
         """Delete the operator pod (the walkthrough's fix) and wait for its successor to run."""
+        __tracebackhide__ = True
         kube = self.target.kube
         before = {p.name for p in observe.pods(kube, "kube-system", OPERATOR_SELECTOR)}
         deleted = self.target.cilium.restart_operator()
@@ -335,6 +348,7 @@ class StageMachine:
         return deleted
 
     def wait_policy_resource(self) -> None:
+        __tracebackhide__ = True
         self._wait(
             Stage.BGP_READY,
             "new operator running -> policy CRD served",
@@ -347,6 +361,7 @@ class StageMachine:
         )
 
     def wait_agents_ready(self) -> list[observe.PodView]:
+        __tracebackhide__ = True
         return self._wait(
             Stage.BGP_READY,
             "policy CRD served -> every agent ready",
@@ -358,6 +373,7 @@ class StageMachine:
         )
 
     def make_bgp_ready(self) -> None:
+        __tracebackhide__ = True
         self.restart_operator()
         self.wait_policy_resource()
         self.wait_agents_ready()
@@ -387,6 +403,7 @@ class StageMachine:
         }
 
     def wait_sessions(self, state: SessionState, stage: Stage, name: str) -> dict[str, str]:
+        __tracebackhide__ = True
         wanted = checks.SessionsInState(frozenset(node.name for node in self.topology.bgp_nodes), state)
         return self._wait(
             stage,
@@ -395,6 +412,7 @@ class StageMachine:
         )
 
     def peer(self) -> None:
+        __tracebackhide__ = True
         self.apply_policy()
         self.label_peering_nodes()
         self.configure_router()
@@ -443,6 +461,7 @@ class StageMachine:
         return self.target.kube.get(Resources.SERVICES, name or workload.service_name, workload.namespace)
 
     def wait_service_ip(self, name: str | None = None) -> IPv4Address:
+        __tracebackhide__ = True
         status = self._wait(
             Stage.LB_IPAM,
             "service created -> external IP allocated",
@@ -464,6 +483,7 @@ class StageMachine:
         }
 
     def wait_route(self, address: IPv4Address) -> set[IPv4Address]:
+        __tracebackhide__ = True
         prefix = IPv4Network(f"{address}/32")
         wanted = checks.RoutesViaNodes({prefix: frozenset(node.address for node in self.topology.bgp_nodes)})
         table = self._wait(
@@ -474,6 +494,7 @@ class StageMachine:
         return set(table[prefix])
 
     def wait_nginx_running(self) -> list[observe.PodView]:
+        __tracebackhide__ = True
         workload = self.topology.workload
         return self._wait(
             Stage.LB_IPAM,
@@ -487,6 +508,7 @@ class StageMachine:
 
     def expose_nginx(self) -> None:
         """The stage ends with nginx serving behind an announced LB IP (the walkthrough's order)."""
+        __tracebackhide__ = True
         self.create_pool()
         self.create_nginx()
         self.wait_nginx_running()

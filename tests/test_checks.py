@@ -1,0 +1,135 @@
+"""The checks judge observations shaped as the walkthrough prints them, and name what broke a promise."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+from bgpconform import checks
+from bgpconform.observe import NodeView, PodView
+from bgpconform.routers.port import SessionState
+
+WORKERS = ("k3s-worker-node-01", "k3s-worker-node-02", "k3s-worker-node-03")
+CONTROL_PLANE = "k3s-control-plane-01"
+ALL_NODES = frozenset((*WORKERS, CONTROL_PLANE))
+NOT_INITIALIZED = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady"
+
+
+def node(name: str, ready: bool) -> NodeView:
+    message = "kubelet is posting ready status" if ready else NOT_INITIALIZED
+    reason = "KubeletReady" if ready else "KubeletNotReady"
+    return NodeView(name, ready, reason, message, "<none>", "v1.27.3+k3s1", {})
+
+
+def pod(name: str, ready: str, status: str) -> PodView:
+    return PodView("kube-system", name, ready, status, 0, "k3s-worker-node-01", "10.0.0.5", {})
+
+
+def test_every_node_ready_holds_once_kubectl_shows_all_ready() -> None:
+    """The walkthrough after `cilium install`: every node Ready."""
+    ready = [node(name, True) for name in sorted(ALL_NODES)]
+    assert checks.EveryNodeReady(ALL_NODES)(ready).holds
+
+
+def test_every_node_ready_fails_before_the_cni_naming_each_node() -> None:
+    """The walkthrough before a CNI: all four nodes NotReady."""
+    finding = checks.EveryNodeReady(ALL_NODES)([node(name, False) for name in sorted(ALL_NODES)])
+    assert not finding.holds
+    for name in ALL_NODES:
+        assert f"{name}: NotReady (KubeletNotReady" in finding.observed
+
+
+def test_every_node_ready_fails_on_a_node_that_never_registered_or_an_extra_one_not_ready() -> None:
+    three = [node(name, True) for name in WORKERS]
+    missing = checks.EveryNodeReady(ALL_NODES)(three)
+    assert not missing.holds
+    assert missing.observed == f"{CONTROL_PLANE}: not registered"
+    extra = checks.EveryNodeReady(frozenset(WORKERS))([*three, node("spare-node", False)])
+    assert not extra.holds
+    assert "spare-node: NotReady" in extra.observed
+
+
+def test_every_node_registered_holds_for_not_ready_nodes() -> None:
+    registered = checks.EveryNodeRegistered(ALL_NODES)
+    assert registered([node(name, False) for name in ALL_NODES]).holds
+    assert not registered([node(WORKERS[0], True)]).holds
+
+
+def test_pods_running_and_ready_needs_a_pod_and_every_container_ready() -> None:
+    agents = checks.PodsRunningAndReady("every agent")
+    assert agents([pod("cilium-2kv6t", "1/1", "Running"), pod("cilium-7xcmb", "1/1", "Running")]).holds
+    waiting = agents([pod("cilium-2kv6t", "0/1", "Running")])
+    assert not waiting.holds
+    assert "cilium-2kv6t" in waiting.observed
+    assert not agents([pod("cilium-2kv6t", "0/1", "Init:0/6")]).holds
+    nothing = agents([])
+    assert (nothing.holds, nothing.observed) == (False, "no such pod")
+
+
+def test_sessions_in_state_active_then_established_as_cilium_bgp_peers_shows_them() -> None:
+    """`cilium bgp peers` in the walkthrough: active before the router is configured, then established."""
+    workers = frozenset(WORKERS)
+    active = dict.fromkeys(WORKERS, "active")
+    assert checks.SessionsInState(workers, SessionState.ACTIVE)(active).holds
+    not_yet = checks.SessionsInState(workers, SessionState.ESTABLISHED)(active)
+    assert not not_yet.holds
+    assert "k3s-worker-node-01: active" in not_yet.observed
+    one_missing = checks.SessionsInState(workers, SessionState.ESTABLISHED)(
+        {WORKERS[0]: "established", WORKERS[1]: "established"}
+    )
+    assert not one_missing.holds
+    assert one_missing.observed == "k3s-worker-node-03: none"
+
+
+def test_router_sessions_established_names_the_peers_that_are_not() -> None:
+    """The router's `session/print` in the walkthrough: three sessions with flag E."""
+    peers = frozenset(IPv4Address(f"192.168.1.20{i}") for i in (1, 2, 3))
+    established = dict.fromkeys(peers, SessionState.ESTABLISHED)
+    assert checks.RouterSessionsEstablished(peers)(established).holds
+    one_down = {**established, IPv4Address("192.168.1.203"): SessionState.ACTIVE}
+    finding = checks.RouterSessionsEstablished(peers)(one_down)
+    assert not finding.holds
+    assert finding.observed == "192.168.1.203: active"
+
+
+def test_routes_via_nodes_wants_exactly_the_announcing_nodes() -> None:
+    """The router's table in the walkthrough: 172.198.1.193/32 via .201, .202 and .203."""
+    lb = IPv4Network("172.198.1.193/32")
+    nodes = frozenset(IPv4Address(f"192.168.1.20{i}") for i in (1, 2, 3))
+    check = checks.RoutesViaNodes({lb: nodes})
+    assert check({lb: set(nodes)}).holds
+    only_one = check({lb: {IPv4Address("192.168.1.201")}})
+    assert not only_one.holds
+    assert "192.168.1.201" in only_one.observed
+    assert not check({lb: {*nodes, IPv4Address("192.168.1.10")}}).holds  # a node that should not announce
+    assert not check({}).holds
+
+
+def test_routes_via_nodes_each_pod_cidr_through_its_own_node() -> None:
+    """Pod CIDRs as the walkthrough routes them: 10.136.1.0/24 via .201, 10.136.2.0/24 via .203
+    and 10.136.3.0/24 via .202."""
+    table = {
+        IPv4Network("10.136.1.0/24"): {IPv4Address("192.168.1.201")},
+        IPv4Network("10.136.2.0/24"): {IPv4Address("192.168.1.203")},
+        IPv4Network("10.136.3.0/24"): {IPv4Address("192.168.1.202")},
+    }
+    check = checks.RoutesViaNodes({prefix: frozenset(hops) for prefix, hops in table.items()})
+    assert check(table).holds
+    swapped = {**table, IPv4Network("10.136.2.0/24"): {IPv4Address("192.168.1.202")}}
+    assert not check(swapped).holds
+
+
+def test_pool_conflict_reads_the_newest_condition_of_its_type() -> None:
+    """1.13-1.14 append a new condition rather than update one (FACTS.md, LB IPAM): the last one counts."""
+    pool = {
+        "status": {
+            "conditions": [
+                {"type": "io.cilium/conflict", "status": "False", "reason": "resolved"},
+                {"type": "io.cilium/ips-total", "status": "Unknown", "message": "126"},
+                {"type": "io.cilium/conflict", "status": "True", "reason": "cidr_overlap"},
+            ]
+        }
+    }
+    assert checks.PoolConflict("second", "io.cilium/conflict", "True")(pool).holds
+    assert not checks.PoolConflict("second", "io.cilium/conflict", "False")(pool).holds
+    wrong_version = checks.PoolConflict("second", "cilium.io/PoolConflict", "True")(pool)
+    assert (wrong_version.holds, wrong_version.observed) == (False, "no such condition")
