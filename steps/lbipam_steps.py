@@ -189,7 +189,7 @@ def request_outside(walkthrough: StageMachine, evidence: Evidence) -> str:
     wanted = _outside_every_pool(walkthrough).network_address + 1
     walkthrough.added_extra_objects()
     return walkthrough.create_service(
-        "bgpconform-impossible", annotations={"io.cilium/lb-ipam-ips": str(wanted)}
+        "bgpconform-impossible", annotations={_names(walkthrough).ips_annotations[0]: str(wanted)}
     )
 
 

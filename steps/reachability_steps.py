@@ -20,7 +20,7 @@ WELCOME = "<title>Welcome to nginx!</title>"
 # Source ports come from a random block per scenario: a fixed block would still be in TIME_WAIT on a
 # client that ran the suite a minute ago (a real client keeps its sockets; a lab client is new each run).
 SOURCE_PORTS = range(20000, 60000)
-CONTAINER = "my-app-container"  # the walkthrough's container name (target.manifests.nginx_pod)
+CONTAINER = "my-app-container"  # the walkthrough's container name (walkthrough.manifests.nginx_pod)
 # nginx's default `combined` access log line, as `kubectl logs` shows it for the stock image.
 _COMBINED = re.compile(r'^(\d+\.\d+\.\d+\.\d+) - \S+ \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) ')
 

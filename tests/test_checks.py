@@ -46,6 +46,12 @@ def test_every_node_ready_fails_on_a_node_that_never_registered_or_an_extra_one_
     extra = checks.EveryNodeReady(frozenset(WORKERS))([*three, node("spare-node", False)])
     assert not extra.holds
     assert "spare-node: NotReady" in extra.observed
+    assert checks.EveryNodeReady(frozenset(WORKERS), named_only=True)(
+        [*three, node("spare-node", False)]
+    ).holds
+    named = checks.EveryNodeReady(frozenset(WORKERS), named_only=True)([node(WORKERS[0], False)])
+    assert not named.holds
+    assert named.observed.startswith("k3s-worker-node-02: not registered")
 
 
 def test_every_node_registered_holds_for_not_ready_nodes() -> None:
@@ -72,12 +78,11 @@ def test_sessions_in_state_active_then_established_as_cilium_bgp_peers_shows_the
     assert checks.SessionsInState(workers, SessionState.ACTIVE)(active).holds
     not_yet = checks.SessionsInState(workers, SessionState.ESTABLISHED)(active)
     assert not not_yet.holds
-    assert "k3s-worker-node-01: active" in not_yet.observed
-    one_missing = checks.SessionsInState(workers, SessionState.ESTABLISHED)(
-        {WORKERS[0]: "established", WORKERS[1]: "established"}
-    )
+    assert not_yet.observed == repr(active)
+    two = {WORKERS[0]: "established", WORKERS[1]: "established"}
+    one_missing = checks.SessionsInState(workers, SessionState.ESTABLISHED)(two)
     assert not one_missing.holds
-    assert one_missing.observed == "k3s-worker-node-03: none"
+    assert "k3s-worker-node-03" not in one_missing.observed  # no session: the agent lists no peer
 
 
 def test_router_sessions_established_names_the_peers_that_are_not() -> None:

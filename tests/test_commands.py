@@ -41,7 +41,7 @@ def test_ssh_sends_one_quoted_command_line_and_never_prompts() -> None:
 
 @pytest.mark.lab
 def test_a_command_runs_in_its_namespace() -> None:
-    name = f"bgpc-places-{os.getpid()}"
+    name = f"bgpc-commands-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         links = Place(namespace=name).run(["ip", "-o", "link"]).stdout

@@ -59,3 +59,22 @@ def test_a_failed_expectation_or_wait_points_at_the_step_not_the_helper(pytester
     assert "test_a_failed_expectation_or_wait_points_at_the_step_not_the_helper.py:" in shown
     for helper in ("expect.py:", "waiting.py:"):
         assert helper not in shown
+
+
+def test_a_harness_error_inside_a_wait_keeps_the_waits_frame(pytester: pytest.Pytester) -> None:
+    """Where the harness broke is where its cause is, so that frame stays in the traceback."""
+    pytester.makepyfile(
+        """
+        from bgpconform.errors import HarnessError
+        from bgpconform.waiting import wait_for
+
+        def broken_probe():
+            raise HarnessError("the API went away")
+
+        def test_wait():
+            wait_for(broken_probe, bool, expected="anything", timeout=1)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tb=long")
+    result.assert_outcomes(failed=1)
+    assert "waiting.py:" in result.stdout.str()

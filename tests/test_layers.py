@@ -71,6 +71,16 @@ def test_the_copied_tree_is_the_one_checked(tmp_path: Path) -> None:
             "import bgpconform.routers.frr",
             "the stage machine, the checks and the queries reach no adapter BROKEN",
         ),
+        (
+            "src/bgpconform/walkthrough/machine.py",
+            "from bgpconform.targets import new_target",
+            "only the plugin and the fixtures build targets by name BROKEN",
+        ),
+        (
+            "src/bgpconform/topology/model.py",
+            "import bgpconform.report.summary",
+            "no import cycle between sibling modules of the harness BROKEN",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(
@@ -95,7 +105,7 @@ def test_a_real_target_reaching_the_lab_through_another_module_is_caught(tmp_pat
 def _modules_after(code: str) -> list[str]:
     done = subprocess.run(
         [sys.executable, "-c", f"{code}; import sys; print(' '.join(sorted(sys.modules)))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     return done.stdout.split()
 
@@ -103,6 +113,29 @@ def _modules_after(code: str) -> list[str]:
 def test_the_pi_target_loads_nothing_of_the_lab() -> None:
     loaded = _modules_after("import bgpconform.targets.pi")
     assert [m for m in loaded if m.startswith("bgpconform.lab")] == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import bgpconform.checks",
+        "import bgpconform.observe",
+        "import bgpconform.walkthrough.machine",
+        "import steps.cluster_steps, steps.bgp_steps, steps.lbipam_steps, steps.reachability_steps",
+        "import fixtures.target",
+    ],
+)
+def test_steps_checks_and_the_machine_load_no_adapter_and_no_client(code: str) -> None:
+    """What the contracts say statically, at run time too (a package's `__init__` runs on import, which
+    the contracts do not model)."""
+    loaded = _modules_after(code)
+    adapters = (
+        *("bgpconform.lab", "bgpconform.kubeapi.client", "bgpconform.routers.frr"),
+        *("bgpconform.routers.routeros", "bgpconform.targets.lab", "bgpconform.targets.pi"),
+        *("bgpconform.targets.k3d", "bgpconform.targets.cluster"),
+    )
+    clients = ("kubernetes", "librouteros", "docker")
+    assert [m for m in loaded if m.startswith(adapters) or m.split(".")[0] in clients] == []
 
 
 def test_the_plugin_loads_no_target_and_no_client() -> None:

@@ -6,6 +6,8 @@ derives from `HarnessError` means the harness or its infrastructure could not as
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BgpconformError(Exception):
     """Root of every error the harness raises on purpose."""
@@ -39,6 +41,12 @@ class CommandError(LabError):
         super().__init__(
             f"command failed (exit {returncode}): {' '.join(argv)}" + (f"\n{detail}" if detail else "")
         )
+
+
+def product_failure(excinfo: Any) -> bool:
+    """For `__tracebackhide__` in helpers that wait and assert: a product's failure points at the step
+    that judged it; a harness error keeps every frame, since that is where its cause is."""
+    return bool(excinfo.errisinstance(NonConformance))
 
 
 class NonConformance(BgpconformError, AssertionError):

@@ -15,7 +15,7 @@ import pytest
 
 from bgpconform.errors import ConfigError, PrerequisiteError
 from bgpconform.mode import DESTRUCTIVE_MARK, Mode
-from bgpconform.targets import TARGETS, target_class, target_entry
+from bgpconform.targets import TARGETS, planning_class, target_class, target_entry
 from bgpconform.targets.options import TargetOptions
 from bgpconform.topology import Topology, load_topology
 
@@ -136,6 +136,16 @@ def _path_read_as_test_path(config: pytest.Config) -> str | None:
     return None
 
 
+def _only_lists(config: pytest.Config) -> bool:
+    """`--collect-only`, `--fixtures`, `--markers`: the session lists things and runs nothing."""
+    option = config.option
+    return bool(
+        getattr(option, "collectonly", False)
+        or getattr(option, "showfixtures", False)
+        or getattr(option, "markers", False)
+    )
+
+
 def _runs_features(config: pytest.Config) -> bool:
     """The report belongs to the conformance suite: a session whose paths reach the features
     directory; the harness's own tests (`pytest tests`) write none."""
@@ -182,9 +192,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption("--dry-run"):
         return None
     target = config.getoption("--target")
-    render_plan = getattr(target_class(target), "render_plan", None)
-    if render_plan is None:
-        planned = [name for name in TARGETS if hasattr(target_class(name), "render_plan")]
+    planning = planning_class(target)
+    if planning is None:
+        planned = [name for name, entry in TARGETS.items() if entry.plans]
         raise pytest.UsageError(
             f"--dry-run plans a {' or '.join(planned)} run; it has no meaning with --target={target}"
         )
@@ -193,7 +203,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         raise pytest.UsageError(misread)
     try:
         topology = load_topology(topology_path(config))
-        print(render_plan(topology, target_options(config)), end="", flush=True)
+        print(planning.render_plan(topology, target_options(config)), end="", flush=True)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     return 0
@@ -221,7 +231,7 @@ def pytest_configure(config: pytest.Config) -> None:
     target = config.getoption("--target")
     entry = target_entry(target)
     mode_option = config.getoption("--mode")
-    if mode_option is not None and Mode(mode_option) not in entry.modes:
+    if mode_option is not None and len(entry.modes) == 1:
         with_modes = [f"--target={name}" for name, other in TARGETS.items() if len(other.modes) > 1]
         raise pytest.UsageError(
             f"--mode applies to {' and '.join(with_modes)}; the {target} target is built by the run and "
@@ -230,7 +240,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # A cluster the user owns is checked before anything is collected, and so is any target of a run
     # of the features (which loads the target anyway): a lab run without root, say, ends here in one
     # line instead of failing later in the fixtures. A session that runs no features loads no target.
-    check_target = entry.user_cluster or _runs_features(config)
+    check_target = entry.user_cluster or (_runs_features(config) and not _only_lists(config))
     if config.getoption("--topology") is not None or check_target:
         try:
             config.stash[_topology_key] = load_topology(topology_path(config))

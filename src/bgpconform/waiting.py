@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from bgpconform.errors import BgpconformError, NonConformance
+from bgpconform.errors import BgpconformError, NonConformance, product_failure
 
 if TYPE_CHECKING:
     from bgpconform.finding import Check
@@ -93,7 +93,7 @@ def wait_for(
     `tolerate` count as "not yet" and are reported if the wait times out; a `BgpconformError` that is
     not tolerated propagates at once because it means the harness itself is broken.
     """
-    __tracebackhide__ = True  # a timeout points at the step that waited, not at this loop
+    __tracebackhide__ = product_failure  # a timeout points at the step that waited, not at this loop
     start = time.monotonic()
     deadline = start + timeout
     pause = interval
@@ -134,7 +134,7 @@ def wait_until(
 ) -> Waited[T]:
     """`wait_for` with a check from `bgpconform.checks`: its promise is the expectation, and on timeout
     the last observation is shown as the check judged it."""
-    __tracebackhide__ = True
+    __tracebackhide__ = product_failure
     return wait_for(
         probe,
         lambda value: check(value).holds,

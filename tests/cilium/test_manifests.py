@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bgpconform.cilium import CiliumValues
+from bgpconform.cilium.install import CiliumValues
 from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.lab.apiserver.selectors import match_label_selector_object
 from bgpconform.lab.cilium.install import LabCiliumInstaller

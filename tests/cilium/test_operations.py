@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bgpconform.cilium import CiliumOperationError, CiliumOperations
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily
+from bgpconform.cilium.operations import CiliumOperationError, CiliumOperations
 from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.lab.apiserver.exec_registry import ExecResult
 from bgpconform.lab.apiserver.server import ApiServer

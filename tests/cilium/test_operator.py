@@ -17,7 +17,8 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from bgpconform.cilium import CiliumOperations, CiliumValues
+from bgpconform.cilium.install import CiliumValues
+from bgpconform.cilium.operations import CiliumOperations
 from bgpconform.cilium.versions import image_version
 from bgpconform.kubeapi.client import Kube, Resources, new_api_client
 from bgpconform.lab.apiserver.server import ApiServer

@@ -1,10 +1,4 @@
-"""Cilium operations over the Kubernetes API, the same on every target (lab, k3d, a real rack).
-
-What cilium-cli v0.15 does for the walkthrough's steps (`cilium config set`, `cilium bgp peers`), and the
-install contract each target implements (FACTS.md, "Cilium: CRD registration, config, logs").
+"""What Cilium is and does, the same on every target: its port and its operations over any cluster's
+API, its install values, the output of its CLI, and one table per concern for what changes between
+versions (FACTS.md). The package imports nothing itself, so naming a table loads no Kubernetes client.
 """
-
-from bgpconform.cilium.install import CiliumInstaller, CiliumValues
-from bgpconform.cilium.operations import CiliumOperationError, CiliumOperations
-
-__all__ = ["CiliumInstaller", "CiliumOperationError", "CiliumOperations", "CiliumValues"]

@@ -1,8 +1,8 @@
 """LB IPAM's names per Cilium version: condition types, reasons, messages, annotations.
 
 One table for this concern (FACTS.md, "Cilium: LB IPAM"), read by the steps to judge any cluster and by
-the lab's emulated operator to write its statuses, so a k3d or Pi run of 1.15+ checks the condition that
-version writes.
+the lab's emulated operator to write its statuses: the steps check the condition that the topology's
+`cluster.cilium_version` writes, on every target.
 """
 
 from __future__ import annotations

@@ -28,28 +28,35 @@ class TargetEntry:
 
     `modes`: the modes it accepts, the default first (a cluster the run builds is always installed).
     `user_cluster`: the run reaches a cluster it did not build, so its options are checked before
-    anything is collected, and only the run's own objects are ever removed.
+    anything is collected (the target's own `cluster_outlives_run` says the same once it is loaded).
+    `plans`: its class has `render_plan`, which `--dry-run` prints.
     """
 
     import_path: str
     modes: tuple[Mode, ...]
-    user_cluster: bool
+    user_cluster: bool = False
+    plans: bool = False
 
 
 TARGETS: dict[str, TargetEntry] = {
-    "lab": TargetEntry("bgpconform.targets.lab:LabTarget", (Mode.INSTALL,), user_cluster=False),
-    "k3d": TargetEntry("bgpconform.targets.k3d.target:K3dTarget", (Mode.INSTALL,), user_cluster=False),
+    "lab": TargetEntry("bgpconform.targets.lab:LabTarget", (Mode.INSTALL,)),
+    "k3d": TargetEntry("bgpconform.targets.k3d.target:K3dTarget", (Mode.INSTALL,), plans=True),
     "pi": TargetEntry("bgpconform.targets.pi:ClusterTarget", (Mode.VERIFY, Mode.INSTALL), user_cluster=True),
 }
 
 
 class TargetClass(Protocol):
-    """A target's class: builds the target from the run's options, and may print its plan."""
+    """A target's class, as the registry uses it: it builds the target from the run's options."""
 
-    def __call__(self, *args: object, **kwargs: object) -> Target: ...
+    name: str
 
-    @classmethod
-    def from_options(cls, topology: Topology, options: TargetOptions) -> Target: ...
+    def from_options(self, topology: Topology, options: TargetOptions) -> Target: ...
+
+
+class PlanningTargetClass(TargetClass, Protocol):
+    """A target the run builds from a plan it can print without carrying it out."""
+
+    def render_plan(self, topology: Topology, options: TargetOptions) -> str: ...
 
 
 def target_entry(name: str) -> TargetEntry:
@@ -66,3 +73,10 @@ def target_class(name: str) -> TargetClass:
 
 def new_target(name: str, topology: Topology, options: TargetOptions) -> Target:
     return target_class(name).from_options(topology, options)
+
+
+def planning_class(name: str) -> PlanningTargetClass | None:
+    """The target's class if it can print its plan (`TargetEntry.plans`), else None, importing nothing."""
+    if not target_entry(name).plans:
+        return None
+    return cast("PlanningTargetClass", target_class(name))

@@ -12,7 +12,7 @@ from bgpconform.mode import Mode
 class TargetOptions:
     """Each field is one command-line option; a target reads those that apply to it."""
 
-    mode: Mode = Mode.INSTALL
+    mode: Mode | None = None  # None: the target's default (`TargetEntry.modes`)
     purpose: str = "pytest"  # names the lab's run directory and processes
     kubeconfig: Path | None = None
     context: str | None = None

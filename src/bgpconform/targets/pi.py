@@ -42,7 +42,7 @@ class ClusterTarget:
     def from_options(cls, topology: Topology, options: TargetOptions) -> ClusterTarget:
         return cls(
             topology,
-            mode=options.mode,
+            mode=options.mode or Mode.VERIFY,
             kubeconfig=options.kubeconfig,
             context=options.context,
             installer=options.installer,

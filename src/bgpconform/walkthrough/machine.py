@@ -17,7 +17,8 @@ In verify mode (a real cluster the harness must not reinstall) the stages up to 
 never made: the same waits, read-only, and a cluster short of the stage fails them with what was seen.
 Only `lb-ipam` is made, from the run's own pool, pod and service where the cluster has none.
 
-The machine's waits hide their frames (`__tracebackhide__`), so a failure points at the step.
+The machine's waits hide their frames from a product failure (`__tracebackhide__`), so it points at
+the step; a harness error keeps them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any, TypeVar
 from bgpconform import checks, observe
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
-from bgpconform.errors import HarnessError, NonConformance
+from bgpconform.errors import HarnessError, NonConformance, product_failure
 from bgpconform.evidence import Evidence
 from bgpconform.kubeapi.port import KubeResource, Resources
 from bgpconform.mode import Mode
@@ -114,7 +115,7 @@ class StageMachine:
     # -- navigation --------------------------------------------------------------------------------
     def bring_to(self, stage: Stage) -> None:
         """Make the target be at `stage`, idempotently; safe after any scenario, passed or failed."""
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         if self.mode is Mode.VERIFY:
             self._verify_to(stage)
             return
@@ -148,14 +149,14 @@ class StageMachine:
 
     def bring_to_at_least(self, stage: Stage) -> None:
         """For read-only scenarios: any later stage satisfies them as well, so nothing is undone."""
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         if self._stage is not None and self._stage >= stage:
             return
         self.bring_to(stage)
 
     # -- verify mode -------------------------------------------------------------------------------
     def _verify_to(self, stage: Stage) -> None:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         if stage < Stage.CILIUM:
             raise HarnessError(
                 f"verify mode cannot bring the cluster to stage {stage.label!r}: that means uninstalling "
@@ -178,7 +179,7 @@ class StageMachine:
 
     def _confirm(self, stage: Stage) -> None:
         """Check, without changing anything, that the cluster is at `stage`."""
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         checks: dict[Stage, Callable[[], object]] = {
             Stage.CILIUM: self.confirm_cilium,
             Stage.BGP_ENABLED: self.confirm_bgp_enabled,
@@ -197,13 +198,15 @@ class StageMachine:
             ) from exc
 
     def confirm_cilium(self) -> None:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         kube = self.target.kube
         self._wait(
             Stage.CILIUM,
             "verify: every node Ready",
             lambda: wait_until(
-                lambda: observe.nodes(kube), self.every_node_ready, timeout=self.waits.nodes_ready
+                lambda: observe.nodes(kube),
+                checks.EveryNodeReady(self.every_node_ready.nodes, named_only=True),
+                timeout=self.waits.nodes_ready,
             ),
         )
         self._wait(
@@ -226,7 +229,7 @@ class StageMachine:
         )
 
     def confirm_bgp_ready(self) -> None:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         self.wait_policy_resource()
         self.wait_agents_ready()
 
@@ -235,7 +238,7 @@ class StageMachine:
         return None if config is None else config.get("data", {}).get(BGP_CONFIG_KEY)
 
     def confirm_bgp_enabled(self) -> None:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         value = self.bgp_enabled_in_config()
         if value != "true":
             raise NonConformance(
@@ -246,7 +249,7 @@ class StageMachine:
             )
 
     def _wait(self, stage: Stage, name: str, waited: Callable[[], Waited[T]]) -> T:
-        __tracebackhide__ = True  # a timeout points at the step that asked for the stage
+        __tracebackhide__ = product_failure  # a timeout points at the step that asked for the stage
         result = waited()
         self.evidence.timing(stage.label, name, result.elapsed)
         return result.value
@@ -261,7 +264,7 @@ class StageMachine:
         return checks.EveryNodeReady(frozenset(node.name for node in self.topology.nodes))
 
     def wait_nodes_registered(self) -> list[observe.NodeView]:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         registered = checks.EveryNodeRegistered(frozenset(node.name for node in self.topology.nodes))
         return self._wait(
             Stage.MINIMAL,
@@ -274,7 +277,7 @@ class StageMachine:
     # -- cilium ------------------------------------------------------------------------------------
     def install_cilium(self) -> None:
         """`cilium install` with the walkthrough's settings, then every node Ready and every pod running."""
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         began = time.monotonic()
         self.target.installer.install(CiliumValues.for_topology(self.topology))
         kube = self.target.kube
@@ -290,7 +293,7 @@ class StageMachine:
             "install -> every pod Running and ready",
             lambda: wait_until(
                 lambda: observe.pods(kube),
-                checks.PodsRunningAndReady("every pod, with all containers ready,"),
+                checks.PodsRunningAndReady("every pod"),
                 timeout=self.waits.pods_running,
             ),
         )
@@ -300,7 +303,7 @@ class StageMachine:
     # -- bgp ---------------------------------------------------------------------------------------
     def enable_bgp(self) -> list[str]:
         """`cilium config set enable-bgp-control-plane true`; returns the agent pods it replaced."""
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         before = {p.name for p in observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR)}
         replaced = self.target.cilium.config_set(BGP_CONFIG_KEY, "true")
         self._wait(
@@ -326,7 +329,7 @@ class StageMachine:
 
     def restart_operator(self) -> list[str]:
         """Delete the operator pod (the walkthrough's fix) and wait for its successor to run."""
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         kube = self.target.kube
         before = {p.name for p in observe.pods(kube, "kube-system", OPERATOR_SELECTOR)}
         deleted = self.target.cilium.restart_operator()
@@ -348,7 +351,7 @@ class StageMachine:
         return deleted
 
     def wait_policy_resource(self) -> None:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         self._wait(
             Stage.BGP_READY,
             "new operator running -> policy CRD served",
@@ -361,7 +364,7 @@ class StageMachine:
         )
 
     def wait_agents_ready(self) -> list[observe.PodView]:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         return self._wait(
             Stage.BGP_READY,
             "policy CRD served -> every agent ready",
@@ -373,7 +376,7 @@ class StageMachine:
         )
 
     def make_bgp_ready(self) -> None:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         self.restart_operator()
         self.wait_policy_resource()
         self.wait_agents_ready()
@@ -403,7 +406,7 @@ class StageMachine:
         }
 
     def wait_sessions(self, state: SessionState, stage: Stage, name: str) -> dict[str, str]:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         wanted = checks.SessionsInState(frozenset(node.name for node in self.topology.bgp_nodes), state)
         return self._wait(
             stage,
@@ -412,7 +415,7 @@ class StageMachine:
         )
 
     def peer(self) -> None:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         self.apply_policy()
         self.label_peering_nodes()
         self.configure_router()
@@ -461,7 +464,7 @@ class StageMachine:
         return self.target.kube.get(Resources.SERVICES, name or workload.service_name, workload.namespace)
 
     def wait_service_ip(self, name: str | None = None) -> IPv4Address:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         status = self._wait(
             Stage.LB_IPAM,
             "service created -> external IP allocated",
@@ -483,7 +486,7 @@ class StageMachine:
         }
 
     def wait_route(self, address: IPv4Address) -> set[IPv4Address]:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         prefix = IPv4Network(f"{address}/32")
         wanted = checks.RoutesViaNodes({prefix: frozenset(node.address for node in self.topology.bgp_nodes)})
         table = self._wait(
@@ -494,7 +497,7 @@ class StageMachine:
         return set(table[prefix])
 
     def wait_nginx_running(self) -> list[observe.PodView]:
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         workload = self.topology.workload
         return self._wait(
             Stage.LB_IPAM,
@@ -508,7 +511,7 @@ class StageMachine:
 
     def expose_nginx(self) -> None:
         """The stage ends with nginx serving behind an announced LB IP (the walkthrough's order)."""
-        __tracebackhide__ = True
+        __tracebackhide__ = product_failure
         self.create_pool()
         self.create_nginx()
         self.wait_nginx_running()
