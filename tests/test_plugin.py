@@ -121,3 +121,17 @@ def test_a_lab_run_without_root_stops_in_one_line_with_the_fix(tmp_path: Path) -
     assert "fix: run as root" in output
     assert "Traceback" not in output
     assert not reports.exists()  # nothing half-written: no run directory, no cucumber.json crash
+
+
+def test_listing_the_scenarios_needs_no_root_and_leaves_no_report(tmp_path: Path) -> None:
+    (tmp_path / "not_root.py").write_text("import os\n\nos.geteuid = lambda: 1000\n")
+    reports = tmp_path / "reports"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "not_root", f"--rootdir={REPO}",
+         f"--reports-dir={reports}", "--collect-only", "-q", "features"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == pytest.ExitCode.OK, done.stdout + done.stderr
+    assert "features/test_walkthrough.py::test_" in done.stdout
+    assert not reports.exists()

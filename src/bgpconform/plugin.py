@@ -161,8 +161,8 @@ def _runs_features(config: pytest.Config) -> bool:
 
 
 def _start_report(config: pytest.Config) -> None:
-    if config.getoption("--no-report") or not _runs_features(config):
-        return
+    if config.getoption("--no-report") or not _runs_features(config) or _only_lists(config):
+        return  # a session that only lists scenarios leaves no report directory behind
     from bgpconform.report.collector import COLLECTOR, ReportCollector
 
     collector = ReportCollector(
