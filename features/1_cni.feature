@@ -15,7 +15,7 @@ Feature: A CNI brings a minimal k3s cluster up
 
     Scenario: Installing Cilium makes every node Ready and runs the pending pods
       When Cilium is installed
-      Then a Cilium agent runs on every node and one Cilium operator runs
+      Then a Cilium agent runs on every node and every replica of the Cilium operator is ready
       And every node is Ready
       And the cluster DNS and storage pods are Running
 
@@ -25,6 +25,6 @@ Feature: A CNI brings a minimal k3s cluster up
       Given a k3s cluster running Cilium
 
     Scenario: Cilium runs on every node and the cluster's own pods run
-      Then a Cilium agent runs on every node and one Cilium operator runs
+      Then a Cilium agent runs on every node and every replica of the Cilium operator is ready
       And every node is Ready
       And the cluster DNS and storage pods are Running

@@ -11,10 +11,10 @@ Feature: BGP peering between the peering nodes and the router
     Scenario: Sessions are active until the router knows the nodes, then established
       When the peering policy for nodes with the policy label is applied
       And the peering nodes are given the policy label
-      Then every node without the policy label has no BGP session
-      And every labelled node has a session with the router in state active
+      Then every labelled node has a session with the router in state active
       When the router is configured to peer with every labelled node
       Then every labelled node's session with the router is established on both sides
+      And every node without the policy label has no BGP session
       And every labelled node has received the default route from the router
       And every labelled node advertises its pod CIDR
       And the router's table holds every labelled node's pod CIDR through that node

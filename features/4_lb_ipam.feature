@@ -20,6 +20,9 @@ Feature: LoadBalancer IP address management
     Then the second pool is marked conflicting because its CIDR overlaps the first pool's
     And the first pool is not marked conflicting
     And a new LoadBalancer service still gets an address from the first pool
+    When a LoadBalancer service requests an address only the second pool holds
+    Then the service gets no external IP
+    And the service reports that no pool can satisfy its request
     When the second pool is changed to a CIDR that overlaps no pool
     Then the second pool is no longer marked conflicting
 

@@ -13,7 +13,7 @@ from bgpconform.evidence import Evidence
 from bgpconform.expect import expect, expect_check
 from bgpconform.routers.port import SessionState
 from bgpconform.stage import Stage
-from bgpconform.waiting import wait_for, wait_until
+from bgpconform.waiting import consistently, wait_for, wait_until
 from bgpconform.walkthrough.machine import BGP_CONFIG_KEY, BGPP_PLURAL, StageMachine
 
 
@@ -152,13 +152,22 @@ def label_nodes(walkthrough: StageMachine, evidence: Evidence) -> None:
     walkthrough.label_peering_nodes()
 
 
+UNLABELLED_HOLD = 3.0  # seconds; an agent lists a peer as soon as its policy selects the node
+
+
 @then("every node without the policy label has no BGP session")
 def unlabelled_no_session(walkthrough: StageMachine, evidence: Evidence) -> None:
+    """Judged once the labelled nodes' sessions are up (before, no session could exist anywhere yet),
+    and held for a while: a single look could come before a stray agent lists its peer."""
+    walkthrough.wait_sessions(
+        SessionState.ESTABLISHED, Stage.PEERING, "router configured -> every session established"
+    )
     peering = {n.name for n in walkthrough.topology.bgp_nodes}
-    per_node = walkthrough.target.cilium.bgp_peers()
-    evidence.table("cilium bgp peers", observe.bgp_peers_table(per_node))
-    stray = {node: peers for node, peers in per_node.items() if node not in peering and peers}
-    expect(not stray, "no BGP session on nodes without the policy label", observe.bgp_peers_table(stray))
+    unlabelled = frozenset(n.name for n in walkthrough.topology.nodes if n.name not in peering)
+    held = consistently(
+        walkthrough.target.cilium.bgp_peers, checks.NoBgpSession(unlabelled), duration=UNLABELLED_HOLD
+    )
+    evidence.table("cilium bgp peers", observe.bgp_peers_table(held.value))
 
 
 @then("every labelled node has a session with the router in state active")
@@ -211,14 +220,37 @@ def _wait_counts(walkthrough: StageMachine, which: str, what: str) -> dict[str, 
     ).value
 
 
+DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+
+
 @then("every labelled node has received the default route from the router")
 def default_route_received(walkthrough: StageMachine, evidence: Evidence) -> None:
+    """By prefix at the router (what it sends each node, its default route among them) and by count
+    on each node (`cilium bgp peers` of 1.13 counts routes; it has no per-prefix view)."""
+    router = walkthrough.target.router
+    peers = [node.address for node in walkthrough.topology.bgp_nodes]
+    sent = wait_until(
+        lambda: {peer: router.advertised_to(peer) for peer in peers},
+        checks.PrefixSentToEach(DEFAULT_ROUTE, frozenset(peers)),
+        timeout=walkthrough.topology.waits.routes,
+    ).value
+    evidence.json("router: prefixes sent per node", {str(p): sorted(map(str, s)) for p, s in sent.items()})
     counts = _wait_counts(walkthrough, "received", "received a prefix from the router")
     evidence.json("IPv4 prefixes received per node", counts)
 
 
 @then("every labelled node advertises its pod CIDR")
 def pod_cidr_advertised(walkthrough: StageMachine, evidence: Evidence) -> None:
+    """Each node's own pod CIDR as the router received it from that node, and a count on the node."""
+    nodes = walkthrough.topology.bgp_nodes
+    received = wait_until(
+        lambda: walkthrough.router_next_hops([node.pod_cidr for node in nodes]),
+        checks.EachPrefixFromItsNode({node.pod_cidr: node.address for node in nodes}),
+        timeout=walkthrough.topology.waits.routes,
+    ).value
+    evidence.json(
+        "router: next hops per pod CIDR", {str(p): sorted(map(str, h)) for p, h in received.items()}
+    )
     counts = _wait_counts(walkthrough, "advertised", "advertised a prefix to the router")
     evidence.json("IPv4 prefixes advertised per node", counts)
 

@@ -121,10 +121,14 @@ def route_from_every_node(walkthrough: StageMachine, evidence: Evidence, service
 
 @when("a second pool overlapping the first pool is created")
 def create_overlap(walkthrough: StageMachine, evidence: Evidence) -> None:
+    """The second pool overlaps the first with its first CIDR and has a second CIDR no other pool has,
+    so a request that only it could satisfy shows whether a conflicting pool allocates."""
     first = _first_pool(walkthrough)
     overlap = IPv4Network(f"{first.network_address}/{min(first.prefixlen + 1, 32)}")
     walkthrough.added_extra_objects()
-    walkthrough.create(Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, [overlap]))
+    cidrs = [overlap, _outside_every_pool(walkthrough)]
+    pool = walkthrough.create(Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, cidrs))
+    evidence.json(f"CiliumLoadBalancerIPPool {SECOND_POOL}", pool.get("spec"))
 
 
 def _wait_conflict(walkthrough: StageMachine, status: str) -> dict[str, Any]:
@@ -186,7 +190,19 @@ def overlap_cleared(walkthrough: StageMachine, evidence: Evidence) -> None:
 
 @when("a LoadBalancer service requests an address outside every pool", target_fixture="impossible_service")
 def request_outside(walkthrough: StageMachine, evidence: Evidence) -> str:
-    wanted = _outside_every_pool(walkthrough).network_address + 1
+    return _request_address(walkthrough, _outside_every_pool(walkthrough).network_address + 1)
+
+
+@when(
+    "a LoadBalancer service requests an address only the second pool holds",
+    target_fixture="impossible_service",
+)
+def request_in_conflicting_pool(walkthrough: StageMachine, evidence: Evidence) -> str:
+    """The second pool's own CIDR (`create_overlap`): a marked pool allocates nothing (FACTS.md)."""
+    return _request_address(walkthrough, _outside_every_pool(walkthrough).network_address + 1)
+
+
+def _request_address(walkthrough: StageMachine, wanted: IPv4Address) -> str:
     walkthrough.added_extra_objects()
     return walkthrough.create_service(
         "bgpconform-impossible", annotations={_names(walkthrough).ips_annotations[0]: str(wanted)}

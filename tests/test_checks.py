@@ -138,3 +138,59 @@ def test_pool_conflict_reads_the_newest_condition_of_its_type() -> None:
     assert not checks.PoolConflict("second", "io.cilium/conflict", "False")(pool).holds
     wrong_version = checks.PoolConflict("second", "cilium.io/PoolConflict", "True")(pool)
     assert (wrong_version.holds, wrong_version.observed) == (False, "no such condition")
+
+
+def test_operator_replicas_ready_as_many_as_the_deployment_asks() -> None:
+    """Helm installs two operator replicas, cilium-cli one on a small cluster (FACTS.md)."""
+    helm = {"spec": {"replicas": 2}}
+    two = [pod("cilium-operator-5d8f-a", "1/1", "Running"), pod("cilium-operator-5d8f-b", "1/1", "Running")]
+    assert checks.OperatorReplicasReady.of_deployment(helm)(two).holds
+    one_pending = [two[0], pod("cilium-operator-5d8f-b", "0/1", "Pending")]
+    finding = checks.OperatorReplicasReady.of_deployment(helm)(one_pending)
+    assert not finding.holds
+    assert finding.observed.startswith("1 ready of 2")
+    assert checks.OperatorReplicasReady.of_deployment({"spec": {}})(two[:1]).holds  # replicas default 1
+    assert not checks.OperatorReplicasReady.of_deployment({"spec": {"replicas": 0}})([]).holds
+    assert not checks.OperatorReplicasReady.of_deployment(None)(two).holds
+
+
+def test_no_bgp_session_names_the_stray_node() -> None:
+    from bgpconform.cilium.bgp_peers import parse_agent_json
+
+    stray = parse_agent_json(
+        '[{"local-asn": 64512, "peer-asn": 64512, "peer-address": "192.168.1.1", "session-state": "active"}]'
+    )
+    check = checks.NoBgpSession(frozenset({CONTROL_PLANE}))
+    assert check({CONTROL_PLANE: [], WORKERS[0]: stray}).holds  # a labelled node's peers are not judged
+    finding = check({CONTROL_PLANE: stray})
+    assert not finding.holds
+    assert CONTROL_PLANE in finding.observed
+    assert "192.168.1.1" in finding.observed
+
+
+def test_prefix_sent_to_each_wants_the_default_route_per_node() -> None:
+    """The walkthrough's `/routing/bgp/advertisements`: dst=0.0.0.0/0 to each of the three peers."""
+    default = IPv4Network("0.0.0.0/0")
+    peers = frozenset(IPv4Address(f"192.168.1.20{i}") for i in (1, 2, 3))
+    check = checks.PrefixSentToEach(default, peers)
+    assert check({peer: [default] for peer in peers}).holds
+    pod_cidrs_only = {peer: [IPv4Network("10.136.1.0/24")] for peer in peers}  # eBGP: others' pod CIDRs
+    finding = check(pod_cidrs_only)
+    assert not finding.holds
+    assert finding.observed.startswith("not sent to ['192.168.1.201', '192.168.1.202', '192.168.1.203']")
+
+
+def test_each_prefix_from_its_node_tolerates_other_paths_but_not_a_missing_one() -> None:
+    owners = {
+        IPv4Network("10.136.1.0/24"): IPv4Address("192.168.1.201"),
+        IPv4Network("10.136.3.0/24"): IPv4Address("192.168.1.202"),
+    }
+    check = checks.EachPrefixFromItsNode(owners)
+    both = {prefix: {node} for prefix, node in owners.items()}
+    assert check(both).holds
+    assert check(
+        {**both, IPv4Network("10.136.1.0/24"): {IPv4Address("192.168.1.201"), IPv4Address("192.168.1.9")}}
+    ).holds
+    finding = check({IPv4Network("10.136.1.0/24"): {IPv4Address("192.168.1.201")}})
+    assert not finding.holds
+    assert "10.136.3.0/24" in finding.observed

@@ -88,3 +88,31 @@ def test_observers_see_every_finished_wait_until_they_stop() -> None:
     assert [(r.expected, r.succeeded) for r in seen[1:]] == [("never", False)]
     assert seen[1].elapsed >= 0.01
     assert {r.thread for r in seen} == {threading.current_thread().name}
+
+
+def test_consistently_holds_for_its_whole_duration() -> None:
+    from bgpconform.checks import SessionsInState
+    from bgpconform.routers.port import SessionState
+    from bgpconform.waiting import consistently
+
+    probes = itertools.count()
+    check = SessionsInState(frozenset({"node-1"}), SessionState.ESTABLISHED)
+    waited = consistently(
+        lambda: (next(probes), {"node-1": "established"})[1], check, duration=0.3, interval=0.01
+    )
+    assert waited.elapsed >= 0.3
+    assert waited.probes >= 5
+
+
+def test_consistently_fails_at_the_first_observation_that_breaks_it() -> None:
+    from bgpconform.checks import SessionsInState
+    from bgpconform.routers.port import SessionState
+    from bgpconform.waiting import HeldFalse, consistently
+
+    states = iter([{"node-1": "idle"}, {"node-1": "idle"}, {"node-1": "established"}])
+    check = SessionsInState(frozenset({"node-1"}), SessionState.IDLE)
+    with pytest.raises(HeldFalse) as caught:
+        consistently(lambda: next(states), check, duration=5, interval=0.01)
+    assert caught.value.expected == "sessions idle on ['node-1']"
+    assert caught.value.observed == "{'node-1': 'established'}"
+    assert "stopped holding after" in str(caught.value)

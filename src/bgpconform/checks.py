@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from bgpconform.cilium.bgp_peers import BgpPeer as CiliumPeer
 from bgpconform.finding import Finding
-from bgpconform.observe import NodeView, PodView, pod_table
+from bgpconform.observe import NodeView, PodView, bgp_peers_table, pod_table
 from bgpconform.routers.port import SessionState
 
 
@@ -84,6 +85,37 @@ class PodsRunningAndReady:
 
 
 @dataclass(frozen=True)
+class OperatorReplicasReady:
+    """The operator runs as many ready replicas as its Deployment asks for, and at least one. `wanted`
+    is None when there is no Deployment to ask (then nothing can be judged ready)."""
+
+    wanted: int | None
+
+    @classmethod
+    def of_deployment(cls, deployment: Mapping[str, Any] | None) -> OperatorReplicasReady:
+        if deployment is None:
+            return cls(None)
+        replicas = deployment.get("spec", {}).get("replicas")
+        return cls(1 if replicas is None else int(replicas))  # Kubernetes defaults replicas to 1
+
+    @property
+    def expected(self) -> str:
+        if self.wanted is None:
+            return "a cilium-operator Deployment with its replicas ready"
+        return f"{self.wanted} ready cilium-operator replica(s), as the Deployment asks (at least 1)"
+
+    def __call__(self, observed: Sequence[PodView]) -> Finding:
+        ready = [view for view in observed if view.running_and_ready]
+        holds = self.wanted is not None and self.wanted >= 1 and len(ready) == self.wanted
+        shown = (
+            f"{len(ready)} ready of {len(observed)}:\n{pod_table(observed)}"
+            if observed
+            else "no operator pod"
+        )
+        return Finding(holds, self.expected, shown)
+
+
+@dataclass(frozen=True)
 class SessionsInState:
     """Each named peering node's session with the router is in `state` (as `cilium bgp peers` says);
     `observed` maps node names to the state their agent reports ("none" for no session)."""
@@ -98,6 +130,23 @@ class SessionsInState:
     def __call__(self, observed: Mapping[str, str]) -> Finding:
         holds = all(observed.get(node) == str(self.state) for node in self.nodes)
         return Finding(holds, self.expected, repr(dict(observed)))  # every node's state, as it reads
+
+
+@dataclass(frozen=True)
+class NoBgpSession:
+    """None of these nodes' agents lists a peer (as `cilium bgp peers` prints them; an agent lists a
+    peer as soon as a policy selects its node, before any dial)."""
+
+    nodes: frozenset[str]
+
+    @property
+    def expected(self) -> str:
+        return f"no BGP session on {sorted(self.nodes)}"
+
+    def __call__(self, observed: Mapping[str, Sequence[CiliumPeer]]) -> Finding:
+        stray = {node: peers for node, peers in observed.items() if node in self.nodes and peers}
+        shown = bgp_peers_table(stray) if stray else f"no peer on {sorted(self.nodes)}"
+        return Finding(not stray, self.expected, shown)
 
 
 @dataclass(frozen=True)
@@ -138,6 +187,49 @@ class RoutesViaNodes:
         }
         seen = {str(prefix): sorted(map(str, hops)) for prefix, hops in observed.items()}
         return Finding(not wrong, self.expected, str(wrong or seen))
+
+
+@dataclass(frozen=True)
+class PrefixSentToEach:
+    """The router sends `prefix` to each of these neighbors (its advertised routes per neighbor)."""
+
+    prefix: IPv4Network
+    peers: frozenset[IPv4Address]
+
+    @property
+    def expected(self) -> str:
+        return f"the router sending {self.prefix} to {sorted(map(str, self.peers))}"
+
+    def __call__(self, observed: Mapping[IPv4Address, Collection[IPv4Network]]) -> Finding:
+        missing = sorted(str(peer) for peer in self.peers if self.prefix not in observed.get(peer, ()))
+        sent = {str(peer): sorted(map(str, prefixes)) for peer, prefixes in observed.items()}
+        shown = f"not sent to {missing}; sent: {sent}" if missing else f"sent: {sent}"
+        return Finding(not missing, self.expected, shown)
+
+
+@dataclass(frozen=True)
+class EachPrefixFromItsNode:
+    """The router has each prefix from the node it belongs to (a path with that node as next hop),
+    whatever other paths it also has: what a node advertises, as the router received it."""
+
+    owners: Mapping[IPv4Network, IPv4Address]
+
+    @property
+    def expected(self) -> str:
+        return ", ".join(f"{prefix} received from {node}" for prefix, node in self.owners.items())
+
+    def __call__(self, observed: Mapping[IPv4Network, Collection[IPv4Address]]) -> Finding:
+        missing = {
+            str(prefix): sorted(map(str, observed.get(prefix, ())))
+            for prefix, node in self.owners.items()
+            if node not in observed.get(prefix, ())
+        }
+        seen = {str(prefix): sorted(map(str, hops)) for prefix, hops in observed.items()}
+        return Finding(
+            not missing,
+            self.expected,
+            f"missing, with the next hops seen: {missing}" if missing else str(seen),
+        )
 
 
 def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:

@@ -101,6 +101,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="pi: leave the pool, pod and services the run created (default: remove them at the end)",
     )
     group.addoption(
+        "--lab-defect",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="lab: start the lab with this defect (a real way Cilium, k3s or the router goes wrong; "
+        "repeatable; README lists them), to see what the suite and the report make of it",
+    )
+    group.addoption(
         "--no-report",
         action="store_true",
         default=False,
@@ -220,6 +228,7 @@ def target_options(config: pytest.Config) -> TargetOptions:
         routeros_version=config.getoption("--routeros-version"),
         cilium_version=config.getoption("--cilium-version"),
         chr_image=config.getoption("--chr-image"),
+        lab_defects=tuple(config.getoption("--lab-defect")),
     )
 
 
@@ -236,6 +245,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--mode applies to {' and '.join(with_modes)}; the {target} target is built by the run and "
             "always replays the whole walkthrough"
+        )
+    if config.getoption("--lab-defect") and not entry.takes_defects:
+        raise pytest.UsageError(
+            f"--lab-defect starts the lab broken on purpose; it has no meaning with --target={target}"
         )
     # A cluster the user owns is checked before anything is collected, and so is any target of a run
     # of the features (which loads the target anyway): a lab run without root, say, ends here in one

@@ -145,6 +145,47 @@ def wait_until(
     )
 
 
+class HeldFalse(NonConformance):
+    """A condition that had to hold for a while stopped holding."""
+
+    def __init__(self, expected: str, observed: object, after: float, held_for: float) -> None:
+        self.observed_value = observed
+        shown = observed if isinstance(observed, str) else repr(observed)
+        super().__init__(
+            f"stopped holding after {after:.1f}s of the {held_for:.1f}s it had to hold\n"
+            f"  expected: {expected}\n  observed: {shown}",
+            expected=expected,
+            observed=shown,
+        )
+
+
+def consistently(
+    probe: Callable[[], T],
+    check: Check[T],
+    *,
+    duration: float,
+    interval: float = 0.1,
+) -> Waited[T]:
+    """Poll `probe` for `duration` seconds and fail at the first observation the check rejects: for
+    promises about what must not happen ("no session on an unlabelled node"), which a single look
+    taken too early would pass. Returns the last observation."""
+    __tracebackhide__ = product_failure
+    start = time.monotonic()
+    deadline = start + duration
+    probes = 0
+    while True:
+        probes += 1
+        value = probe()
+        finding = check(value)
+        now = time.monotonic()
+        if not finding.holds:
+            _finished(check.expected, start, probes, succeeded=False)
+            raise HeldFalse(check.expected, finding.observed, now - start, duration)
+        if now >= deadline:
+            return Waited(value, _finished(check.expected, start, probes, succeeded=True), probes)
+        _pause(min(interval, deadline - now))
+
+
 _never = threading.Event()
 
 

@@ -83,6 +83,9 @@ def test_sessions_establish_once_the_speakers_start(lab: Lab) -> None:
             expected=f"{node.name} received 0.0.0.0/0 from the router",
             timeout=ROUTE_TIMEOUT,
         )
+        # The router's side of the same: what it sends this node (FRR reports default-originate apart).
+        assert lab.router.advertised_to(node.address) == [DEFAULT_ROUTE]
+    assert lab.router.advertised_to(lab.topology.client.address.ip) == []  # not a neighbor
 
 
 def test_a_prefix_from_every_worker_is_an_ecmp_route_and_withdrawal_removes_one_path(lab: Lab) -> None:

@@ -192,7 +192,11 @@ def _scenarios() -> list[ScenarioResult]:
         steps=[
             _step("Given", "a k3s cluster without a CNI", 2.8, background=True),
             _step("When", "Cilium is installed", 31.2),
-            _step("Then", "a Cilium agent runs on every node and one Cilium operator runs", 9.1),
+            _step(
+                "Then",
+                "a Cilium agent runs on every node and every replica of the Cilium operator is ready",
+                9.1,
+            ),
             _step("And", "every node is Ready", 4.2),
             _step("And", "the cluster DNS and storage pods are Running", 1.4),
         ],

@@ -38,6 +38,7 @@ class VersionRun:
     sessions: set[tuple[IPv4Address, SessionState, int | None, str]]
     uptimes_known: bool
     counts: dict[IPv4Address, tuple[int, int]]
+    advertised: dict[IPv4Address, list[IPv4Network]]
     bgp_routes: list[Route]
     fib_routes: list[Route]
     connections_after_second_configure: int
@@ -80,6 +81,7 @@ def _run_version(directory: Path, version: str) -> VersionRun:
             timeout=30,
         ).value
         paths = router.bgp_routes(LB_PREFIX)
+        advertised = {peer: router.advertised_to(peer) for peer in sorted(WORKERS)}
         dump = router.dump().render()
         assert lab.routeros is not None
         received = lab.routeros.server.commands
@@ -101,6 +103,7 @@ def _run_version(directory: Path, version: str) -> VersionRun:
             sessions={(s.peer, s.state, s.remote_asn, s.name) for s in established},
             uptimes_known=all(s.uptime_seconds is not None for s in established),
             counts={s.peer: (s.received, s.advertised) for s in established},
+            advertised=advertised,
             bgp_routes=paths,
             fib_routes=installed,
             connections_after_second_configure=connections,
@@ -184,6 +187,13 @@ def test_every_version_reads_the_same_paths_and_only_7_22_installs_them_all(
         else:  # before 7.22: one of equal paths is active, the others are candidates (FACTS.md)
             assert len(active) == 1, run.bgp_routes
             assert installed == set(active[0].nexthops)
+
+
+def test_every_version_shows_the_default_route_sent_to_each_node(runs: dict[str, VersionRun]) -> None:
+    """`/routing/bgp/advertisements` as the walkthrough prints it: dst=0.0.0.0/0 per peer (iBGP: the
+    nodes' own /32s are not reflected to the other nodes)."""
+    for run in runs.values():
+        assert run.advertised == {peer: [IPv4Network("0.0.0.0/0")] for peer in WORKERS}, run.version
 
 
 def test_configuring_twice_changes_connections_in_place(runs: dict[str, VersionRun]) -> None:

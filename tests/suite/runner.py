@@ -82,6 +82,29 @@ def verify_scenario_titles() -> list[str]:
     return kept
 
 
+def first_scenario_stating(step_name: str) -> str:
+    """The first scenario (file order) whose own steps, not its Background's, state `step_name` after
+    a Then: the first place a broken promise of that name can be caught."""
+    for feature in _features():
+        for title, scenario in feature.scenarios.items():
+            kinds = [step.type for step in scenario.steps if step.background is None]
+            names = [step.name for step in scenario.steps if step.background is None]
+            if any(kind == "then" and name == step_name for kind, name in zip(kinds, names, strict=True)):
+                return str(title)
+    raise LookupError(f"no scenario states {step_name!r} as a Then step")
+
+
+def then_steps() -> list[str]:
+    """Every distinct Then step of the features, in file order."""
+    found: list[str] = []
+    for feature in _features():
+        for scenario in feature.scenarios.values():
+            for step in scenario.steps:
+                if step.type == "then" and step.name not in found:
+                    found.append(step.name)
+    return found
+
+
 def node_id(title: str) -> str:
     return f"{WALKTHROUGH_MODULE}::test_{make_python_name(title)}"
 

@@ -9,4 +9,5 @@ from __future__ import annotations
 CONFIG_MAP = "cilium-config"
 AGENT_SELECTOR = "k8s-app=cilium"
 OPERATOR_SELECTOR = "io.cilium/app=operator"
+OPERATOR_DEPLOYMENT = "cilium-operator"  # in the Cilium namespace, as cilium-cli and Helm name it
 AGENT_CONTAINER = "cilium-agent"

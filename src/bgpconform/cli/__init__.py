@@ -51,6 +51,7 @@ def _topology_file(given: Path | None) -> Path:
 
 def _lab_up(args: argparse.Namespace) -> int:
     from bgpconform.cli.lab_commands import up
+    from bgpconform.lab.defects import checked
     from bgpconform.lab.prerequisites import check_lab_prerequisites
     from bgpconform.stage import parse_stage
 
@@ -63,8 +64,9 @@ def _lab_up(args: argparse.Namespace) -> int:
     check_lab_prerequisites()
     path = _topology_file(args.topology)
     parse_stage(args.stage)  # a bad stage name is reported here, listing the stages
+    chosen = tuple(sorted(checked(args.defect)))  # and so is an unknown defect
     # and so is a bad file, not in the background process's log
-    state = up(path, timeout=args.timeout, stage=args.stage, check=check_topology)
+    state = up(path, timeout=args.timeout, stage=args.stage, check=check_topology, defects=chosen)
     details = state.details
     total = time.monotonic() - began
     client = state.client_namespace
@@ -84,6 +86,8 @@ def _lab_up(args: argparse.Namespace) -> int:
             f"Router (RouterOS {details['routeros_version']} API): {details['routeros_api']}, login from "
             "the topology's credential variables, or admin with an empty password when they are unset"
         )
+    if chosen:
+        print(f"Started broken on purpose, with: {', '.join(chosen)} (bgpconform lab defects says how)")
     print("Stop and remove everything: bgpconform lab down")
     return 0
 
@@ -127,10 +131,19 @@ def _lab_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab_defects(args: argparse.Namespace) -> int:
+    from bgpconform.lab.defects import CATALOGUE
+
+    for defect in CATALOGUE.values():
+        print(f"{defect.name}\n  {defect.summary}\n  lives in: {defect.lives_in}\n  source: {defect.source}")
+        print(f"  caught by: Then {defect.caught_by}")
+    return 0
+
+
 def _lab_serve(args: argparse.Namespace) -> int:
     from bgpconform.cli.lab_commands import serve
 
-    return serve(args.topology, args.stage)
+    return serve(args.topology, args.stage, tuple(args.defect))
 
 
 def _report_compare(args: argparse.Namespace) -> int:
@@ -163,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab = commands.add_parser("lab", help="the lab target on this machine")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
+    listing = lab_commands.add_parser("defects", help="list the defects a lab can be started with")
+    listing.set_defaults(handler=_lab_defects)
     sweep = lab_commands.add_parser("sweep", help="remove what killed lab runs left behind")
     sweep.set_defaults(handler=_lab_sweep)
     lab_up = lab_commands.add_parser(
@@ -176,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         "peering, lb-ipam",
     )
     lab_up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the lab")
+    lab_up.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="start the lab with this defect (repeatable; `bgpconform lab defects` lists them)",
+    )
     lab_up.set_defaults(handler=_lab_up)
     lab_status = lab_commands.add_parser("status", help="show the background lab")
     lab_status.set_defaults(handler=_lab_status)
@@ -185,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = lab_commands.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--topology", type=Path, required=True)
     serve.add_argument("--stage", default="minimal")
+    serve.add_argument("--defect", action="append", default=[])
     serve.set_defaults(handler=_lab_serve)
 
     report = commands.add_parser("report", help="run reports")

@@ -149,7 +149,7 @@ class _Signals:
             self._raise(self._pending)
 
 
-def serve(topology_file: Path, stage: str = "minimal") -> int:
+def serve(topology_file: Path, stage: str = "minimal", defects: tuple[str, ...] = ()) -> int:
     """The body of the background process: bring the lab up (to `stage` of the walkthrough), publish its
     state, hold it until told to stop; a signal stops it in any phase (see `_Signals`)."""
     signals = _Signals()
@@ -158,6 +158,7 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
     lab: Lab | None = None
     target: LabTarget | None = None
     try:
+        from bgpconform.lab import defects as lab_defects
         from bgpconform.lab.lab import Lab
         from bgpconform.stage import Stage, parse_stage
         from bgpconform.topology import load_topology
@@ -166,13 +167,14 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
         wanted = parse_stage(stage)
         # The wire builds (mostly waiting on `ip` and FRR) while the control plane's modules import,
         # which takes about a second of this process's start.
+        lab_defects.activate(defects)  # the router's configuration is written as the wire builds
         with signals.held():  # until `lab` holds the claimed run and its building wire
             lab = Lab(topology, "interactive").claim()
             lab.begin_build()
         from bgpconform.targets.lab import LabTarget
         from bgpconform.walkthrough.machine import StageMachine
 
-        target = LabTarget(topology, purpose="interactive", lab=lab)
+        target = LabTarget(topology, purpose="interactive", lab=lab, defects=defects)
         target.start()
         cluster = target.cluster
         walkthrough = StageMachine(target)
@@ -189,6 +191,7 @@ def serve(topology_file: Path, stage: str = "minimal") -> int:
             "up": cluster.timings.up,
         }
         details["stage"] = wanted.label
+        details["defects"] = list(defects)
         signals.serving = True
         _write_state(LabState(os.getpid(), ticks, str(topology_file), details))
         print(f"lab {details['run_id']} is up", flush=True)
@@ -217,6 +220,7 @@ def up(
     timeout: float = 60.0,
     stage: str = "minimal",
     check: Callable[[], object] = lambda: None,
+    defects: tuple[str, ...] = (),
 ) -> LabState:
     """Start the background lab and return once its API answers and its nodes have registered.
 
@@ -247,6 +251,7 @@ def up(
                 str(topology_file),
                 "--stage",
                 stage,
+                *[argument for name in defects for argument in ("--defect", name)],
             ],
             stdin=subprocess.DEVNULL,
             stdout=log_file,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bgpconform.commands import Place
 from bgpconform.errors import HarnessError
+from bgpconform.lab import defects
 from bgpconform.lab.netns import ns_argv
 from bgpconform.lab.prerequisites import FRR_DAEMON_DIR
 from bgpconform.lab.supervisor import Daemon
@@ -37,6 +38,8 @@ def render_bgpd_conf(topology: Topology, log: Path) -> str:
     # RouterOS installs one of equal paths until multipath is set on its instance (7.22+); the lab's
     # RouterOS API raises this when the harness sets it.
     paths = ECMP_PATHS if router.ecmp and router.kind == "frr" else 1
+    if defects.active("router-without-ecmp"):
+        paths = 1
     return "\n".join(
         [
             "frr defaults traditional",

@@ -151,6 +151,16 @@ class FrrRouter:
             routes.append(Route(prefix, hops, active, "bgp", "bgp"))
         return sorted(routes, key=lambda r: r.nexthops)
 
+    def advertised_to(self, peer: IPv4Address) -> list[IPv4Network]:
+        """`show bgp ipv4 unicast neighbors PEER advertised-routes json`; a `default-originate` route is
+        reported beside the table (`bgpOriginatingDefaultNetwork`), not in it."""
+        data = self._json(f"show bgp ipv4 unicast neighbors {peer} advertised-routes json")
+        prefixes = [IPv4Network(prefix) for prefix in data.get("advertisedRoutes", {})]
+        default = data.get("bgpOriginatingDefaultNetwork")
+        if default:
+            prefixes.append(IPv4Network(default))
+        return sorted(set(prefixes))
+
     def fib_routes(self, prefix: IPv4Network) -> list[Route]:
         text = self.transport.kernel_routes(prefix)
         entries = json.loads(text) if text.strip() else []

@@ -139,6 +139,10 @@ class RouterPort(Protocol):
         """What the router's kernel forwards `prefix` with: one route, several next hops under ECMP."""
         ...
 
+    def advertised_to(self, peer: IPv4Address) -> list[IPv4Network]:
+        """The prefixes the router sends to the neighbor at `peer` (its default route included)."""
+        ...
+
     def show_sessions(self) -> tuple[str, str]:
         """The router's own print of its BGP sessions, titled by the command a user would type."""
         ...

@@ -30,16 +30,18 @@ class TargetEntry:
     `user_cluster`: the run reaches a cluster it did not build, so its options are checked before
     anything is collected (the target's own `cluster_outlives_run` says the same once it is loaded).
     `plans`: its class has `render_plan`, which `--dry-run` prints.
+    `takes_defects`: it can be started with `--lab-defect` (the emulation has somewhere to put them).
     """
 
     import_path: str
     modes: tuple[Mode, ...]
     user_cluster: bool = False
     plans: bool = False
+    takes_defects: bool = False
 
 
 TARGETS: dict[str, TargetEntry] = {
-    "lab": TargetEntry("bgpconform.targets.lab:LabTarget", (Mode.INSTALL,)),
+    "lab": TargetEntry("bgpconform.targets.lab:LabTarget", (Mode.INSTALL,), takes_defects=True),
     "k3d": TargetEntry("bgpconform.targets.k3d.target:K3dTarget", (Mode.INSTALL,), plans=True),
     "pi": TargetEntry("bgpconform.targets.pi:ClusterTarget", (Mode.VERIFY, Mode.INSTALL), user_cluster=True),
 }

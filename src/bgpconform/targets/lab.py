@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bgpconform import observe
 from bgpconform.commands import Place
 from bgpconform.kubeapi.client import Kube
+from bgpconform.lab import defects
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.lab import Lab
 from bgpconform.lab.prerequisites import check_lab_prerequisites
@@ -35,7 +36,7 @@ class LabTarget:
 
     @classmethod
     def from_options(cls, topology: Topology, options: TargetOptions) -> LabTarget:
-        return cls(topology, purpose=options.purpose)
+        return cls(topology, purpose=options.purpose, defects=options.lab_defects)
 
     def __init__(
         self,
@@ -44,10 +45,13 @@ class LabTarget:
         purpose: str = "pytest",
         init_step: float | None = None,
         lab: Lab | None = None,
+        defects: tuple[str, ...] = (),
     ) -> None:
         """`lab`: a wire half the caller already claimed, used by the first start (see `LabCluster`);
-        the target owns it from here and removes it on `stop`, started or not."""
+        the target owns it from here and removes it on `stop`, started or not. `defects`: names from
+        `bgpconform.lab.defects`, on in every lab this target starts."""
         self.topology = topology
+        self.defects = defects
         self.purpose = purpose
         self.init_step = init_step
         self._pending_lab = lab
@@ -55,13 +59,18 @@ class LabTarget:
         self._kube: Kube | None = None
 
     def check_options(self) -> None:
-        """Root, network namespaces and the daemons' programs, before anything is collected."""
+        """Root, network namespaces and the daemons' programs, and the defects' names, before anything
+        is collected."""
+        defects.checked(self.defects)
         check_lab_prerequisites()
 
     def start(self) -> None:
         if self._cluster is None:
             lab, self._pending_lab = self._pending_lab, None
-            self._cluster = LabCluster(self.topology, self.purpose, init_step=self.init_step, lab=lab).start()
+            cluster = LabCluster(
+                self.topology, self.purpose, init_step=self.init_step, lab=lab, defects=self.defects
+            )
+            self._cluster = cluster.start()
             self._kube = self._cluster.new_kube()
 
     @property
@@ -128,4 +137,6 @@ class LabTarget:
         # No cilium-cli runs here: the lab's installer does what cilium-cli v0.15 does through the API.
         versions = {"target": "lab", "router": self.router.version(), "cilium-cli": "none (lab installer)"}
         versions.update(observe.cluster_versions(self.kube))
+        if self.defects:  # a report of a run on a broken lab says so next to the versions
+            versions["lab defects"] = ", ".join(sorted(self.defects))
         return versions

@@ -21,3 +21,4 @@ class TargetOptions:
     routeros_version: str | None = None
     cilium_version: str | None = None
     chr_image: str | None = None
+    lab_defects: tuple[str, ...] = ()  # lab: `bgpconform.lab.defects` to start the lab with

@@ -39,6 +39,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,10 +48,12 @@ from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily, agent_json, format_
 from bgpconform.cilium.versions import image_version
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import ApiException, Kube, Resources, new_api_client
+from bgpconform.lab import defects
 from bgpconform.lab.apiserver.exec_registry import ExecResult
 from bgpconform.lab.cilium.agent_services import desired_entries, slices_from_pods
 from bgpconform.lab.cilium.bgp_control import (
     BgpDecision,
+    NodeBgpConfig,
     PolicyConflict,
     VirtualRouter,
     node_bgp_config,
@@ -184,11 +187,15 @@ class Agent:
             for key in sorted(config):
                 self.log(logfmt("info", f"  --{key}='{config[key]}'", "daemon"))
             self.log(logfmt("info", "Initializing daemon", "daemon"))
-            if self.bgp_enabled and not self._wait_for_policies(began):
+            bgp = self.bgp_enabled
+            if bgp and defects.active("agents-ready-without-policy-crd") and not self._policies_served():
+                self.log(BGP_CRD_MISSING)  # says so once, then starts without BGP and reports ready
+                bgp = False
+            elif bgp and not self._wait_for_policies(began):
                 return
             self.services = ServiceController(self)
             self.services.start()
-            if self.bgp_enabled:
+            if bgp:
                 self.bgp = BgpController(self)
                 self.bgp.start()
             if not self._wait(lambda: all(c.synced() for c in self._controllers())):
@@ -237,6 +244,15 @@ class Agent:
                 said = True
             self._stop.wait(1.0)
         return None
+
+    def _policies_served(self) -> bool:
+        try:
+            self.kube.listing(Resources.BGP_PEERING_POLICIES)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def _wait_for_policies(self, began: float) -> bool:
         """List policies until the CRD is served, logging each failure; False on stop or timeout."""
@@ -412,6 +428,16 @@ def agent_table(peers: list[BgpPeer]) -> str:
     return tabwriter("".join(parts), minwidth=5, padding=3)
 
 
+def _selected_labels(policies: list[dict[str, Any]]) -> dict[str, str]:
+    """Labels that every policy's `nodeSelector.matchLabels` matches: what a node would carry if the
+    agent took every node as selected."""
+    labels: dict[str, str] = {}
+    for policy in policies:
+        selector = policy.get("spec", {}).get("nodeSelector") or {}
+        labels.update(selector.get("matchLabels") or {})
+    return labels
+
+
 class BgpController(Controller):
     """Cilium's BGP control plane for one node: policies, its Node's labels and services -> speakers."""
 
@@ -445,9 +471,12 @@ class BgpController(Controller):
         if node is None:
             return  # the agent waits for its own Node object
         labels = node.get("metadata", {}).get("labels") or {}
-        decision = node_bgp_config(
-            self.policies.objects(), labels, self.agent.pod_cidrs, self.service_cache.objects()
-        )
+        policies = self.policies.objects()
+        if defects.active("agent-ignores-node-selector"):
+            labels = {**labels, **_selected_labels(policies)}
+        decision = node_bgp_config(policies, labels, self.agent.pod_cidrs, self.service_cache.objects())
+        if isinstance(decision, NodeBgpConfig):
+            decision = self._with_defects(decision)
         changed = not self._decided or decision != self.decision
         self.decision = decision
         self._decided = True
@@ -466,6 +495,26 @@ class BgpController(Controller):
                     logfmt("warning", problem, "bgp-control-plane", component="Controller.Reconcile")
                 )
         self._apply(list(decision.routers))
+
+    def _with_defects(self, decision: NodeBgpConfig) -> NodeBgpConfig:
+        """The BGP control plane's reported bugs, each where the agent would have it (lab.defects)."""
+        first_peering = min(self.agent.topology.bgp_nodes, key=lambda n: n.name).name
+        no_pod_cidr = defects.active("pod-cidr-not-advertised")
+        no_service = defects.active("lb-ip-never-announced") or (
+            defects.active("lb-ip-announced-by-one-node") and self.agent.node.name != first_peering
+        )
+        every: tuple[IPv4Network, ...] = ()
+        if defects.active("pod-cidr-announced-by-every-node"):
+            every = tuple(sorted(node.pod_cidr for node in self.agent.topology.bgp_nodes))
+        routers = [
+            replace(
+                router,
+                pod_cidrs=() if no_pod_cidr else (every if router.pod_cidrs and every else router.pod_cidrs),
+                service_prefixes=() if no_service else router.service_prefixes,
+            )
+            for router in decision.routers
+        ]
+        return replace(decision, routers=tuple(routers))
 
     def _apply(self, routers: list[VirtualRouter]) -> None:
         wanted = {router.local_asn: router for router in routers}
@@ -490,10 +539,13 @@ class BgpController(Controller):
 
     def _neighbors(self, router: VirtualRouter) -> list[Neighbor]:
         timers = self.agent.topology.bgp.timers
+        wrong_asn = defects.active("agent-dials-wrong-peer-asn")
+        if defects.active("agent-dials-no-neighbor"):
+            return []
         return [
             Neighbor(
                 n.address,
-                n.asn,
+                n.asn + 1 if wrong_asn else n.asn,
                 connect_retry=timers.connect_retry,
                 hold=timers.hold,
                 keepalive=timers.keepalive,
@@ -633,6 +685,11 @@ class ServiceController(Controller):
             if problem not in self._reported:
                 self.agent.log(logfmt("warning", problem, "service"))
         self._reported = set(problems)
+        first_peering = min(self.agent.topology.bgp_nodes, key=lambda n: n.name).name
+        if defects.active("service-nat-missing") or (
+            defects.active("service-nat-on-one-node") and self.agent.node.name != first_peering
+        ):
+            entries = []  # the service map stays empty: LB IPs are announced but lead nowhere
         self.datapath.sync(entries)
         self.agent.ensure_cilium_node()
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bgpconform.cilium.versions import cilium_minor
+from bgpconform.lab import defects
 
 GROUP = "cilium.io"
 SCHEMA_VERSION_LABEL = "io.cilium/k8s-crd-schema-version"
@@ -357,6 +358,7 @@ def crds_for_config(config: Mapping[str, str]) -> list[CiliumCRD]:
         wanted.add(CLRP)
     if _on(config, "enable-envoy-config"):
         wanted.update((CCEC, CEC))
-    if _on(config, "enable-bgp-control-plane"):
+    bgp = _on(config, "enable-bgp-control-plane") or defects.active("operator-registers-bgp-crd-regardless")
+    if bgp and not defects.active("operator-registers-no-bgp-crd"):
         wanted.add(BGPP)
     return [crd for crd in ALL_1_13 if crd in wanted]

@@ -65,6 +65,7 @@ from bgpconform.cilium.lbipam import (
     Naming,
     conflict_message,
 )
+from bgpconform.lab import defects
 from bgpconform.lab.cilium.selectors import SelectorError, pool_selects_service
 
 IPAddress = IPv4Address | IPv6Address
@@ -273,12 +274,14 @@ class _Range:
         self.pool = pool
         self.network = network
         self.size = usable_size(network)
-        self.base = int(network.network_address) + 1
+        # The defect moves every slot down by one: the network address becomes slot 0.
+        self.base = int(network.network_address) + (0 if defects.active("network-address-handed-out") else 1)
         self.owners: dict[int, _Service] = {}
 
     @property
     def disabled(self) -> bool:
-        return self.pool.disabled or self.pool.conflicting
+        conflicting = self.pool.conflicting and not defects.active("conflicting-pool-allocates")
+        return self.pool.disabled or conflicting
 
     def overlaps(self, other: _Range) -> bool:
         return self.network.version == other.network.version and self.network.overlaps(other.network)
@@ -614,13 +617,18 @@ def _settle_conflicts(pools: Sequence[_Pool], naming: Naming, now: str) -> None:
             overlap = outer.overlapping(inner)
             if overlap is None:
                 continue
-            if outer.rank < inner.rank:
+            if (outer.rank < inner.rank) != defects.active("older-pool-marked-conflicting"):
                 _mark(inner, outer, overlap[1], overlap[0], naming, now=now)
             else:
                 _mark(outer, inner, overlap[0], overlap[1], naming, now=now)
+            if defects.active("both-overlapping-pools-marked"):
+                _mark(outer, inner, overlap[0], overlap[1], naming, now=now)
+                _mark(inner, outer, overlap[1], overlap[0], naming, now=now)
             break
     for outer in pools:
         if not outer.conflicting or outer.internally_overlapping() is not None:
+            continue
+        if defects.active("conflict-mark-never-lifted"):
             continue
         if all(outer.overlapping(inner) is None for inner in pools if inner is not outer):
             outer.conflicting = False
@@ -704,6 +712,8 @@ def _satisfy(
                     message = f"The pool with the CIDR containing '{ip}', doesn't select this service"
                 else:
                     reason, message = REASON_NO_POOL, f"No pool exists with a CIDR containing '{ip}'"
+                if defects.active("unsatisfied-request-without-reason"):
+                    reason, message = "", ""
                 svc.set_condition(naming, False, reason, message, now)
                 continue
             offset = rng_.offset(ip)
@@ -738,7 +748,7 @@ def _satisfy(
     for ip, _ in svc.allocated:
         if ip not in present:
             svc.ingress.append({"ip": str(ip)})
-    if svc.satisfied():
+    if svc.satisfied() and not defects.active("request-satisfied-never-written"):
         svc.set_condition(naming, True, REASON_SATISFIED, "", now)
 
 

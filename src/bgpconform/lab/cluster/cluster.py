@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 import shlex
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from bgpconform.kubeapi.client import Kube, new_api_client
+from bgpconform.lab import defects as lab_defects
 from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.daemonset import DaemonSetController
@@ -81,12 +83,14 @@ class LabCluster:
         *,
         init_step: float | None = None,
         lab: Lab | None = None,
+        defects: Iterable[str] = (),
     ) -> None:
         """`lab`: the wire half already claimed (and perhaps building) by the caller, for `lab serve`,
         which starts it before importing the control plane; otherwise the cluster makes its own."""
         self.topology = topology
         self.purpose = purpose
         self.init_step = init_step
+        self.defects = lab_defects.checked(defects)
         self.timings = ClusterTimings()
         self.lab = lab if lab is not None else Lab(topology, purpose)
         self._api: ApiServer | None = None
@@ -103,6 +107,7 @@ class LabCluster:
         only the run's directory, so the two overlap; the kubelets need both (node namespaces, API).
         """
         started = time.monotonic()
+        lab_defects.activate(self.defects)  # before any emulated component runs
         if not self.lab.claimed:
             self.lab.claim()
         try:

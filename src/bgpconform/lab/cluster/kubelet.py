@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bgpconform.kubeapi.client import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources
+from bgpconform.lab import defects
 from bgpconform.lab.apiserver.exec_registry import ExecHandler, ExecRegistry
 from bgpconform.lab.apiserver.logs import LogRegistry
 from bgpconform.lab.cluster import kubelet_node as nodes
@@ -132,6 +133,8 @@ class Kubelet(Controller):
 
     def network_ready(self) -> bool:
         """containerd's NetworkReady: some parseable network config in the CNI config directory."""
+        if defects.active("nodes-ready-without-cni"):
+            return True
         try:
             entries = sorted(self.cni_config_dir.iterdir())
         except OSError:

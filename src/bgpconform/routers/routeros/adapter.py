@@ -231,6 +231,15 @@ class RouterOsRouter:
         protocol = next((kind for kind in ("bgp", "connect", "static") if truthy(active[0].get(kind))), "")
         return [Route(prefix, tuple(hops), True, protocol, "fib")]
 
+    def advertised_to(self, peer: IPv4Address) -> list[IPv4Network]:
+        """`/routing/bgp/advertisements` rows name the session (`PEER_TO_..-1`), which names the address."""
+        names = {
+            row.get("name", "")
+            for row in self.api.print(SESSION_PATH)
+            if _address(row.get("remote.address", "")) == str(peer)
+        }
+        return sorted({row.prefix for row in self.advertisements() if row.peer in names})
+
     def advertisements(self) -> list[Advertisement]:
         found = []
         for row in self.api.print(ADVERTISEMENT_PATH):

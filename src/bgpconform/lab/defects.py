@@ -1,0 +1,213 @@
+"""Defects the lab can be started with: real ways Cilium, k3s or the router go wrong.
+
+Each one is switched on by name (`pytest --lab-defect NAME`, `bgpconform lab up --defect NAME`) and
+lives where the real bug lives: in the emulated kubelet, agent, operator, LB IPAM or datapath, never in
+the harness's adapters, so the harness meets it as it would meet the bug on a rack. The catalogue
+names the Then step that must catch each one; `tests/suite/test_defects.py` runs the scenarios and
+checks that this step, and no earlier one, fails with expected and observed.
+
+A lab process runs one lab, so the active set is process-wide; `LabCluster.start` sets it (to nothing
+for a healthy lab), and every emulated component asks `active(NAME)` where its bug would be.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bgpconform.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    lives_in: str
+    source: str  # a cilium/cilium issue cited in FACTS.md ("Known regressions"), or a misconfiguration
+    summary: str
+    caught_by: str  # the Then step that names the broken promise
+
+
+CATALOGUE: dict[str, Defect] = {
+    defect.name: defect
+    for defect in (
+        Defect(
+            "nodes-ready-without-cni",
+            "kubelet (containerd's NetworkReady)",
+            "misconfiguration: a leftover CNI config from an earlier install",
+            "nodes report Ready before any CNI runs",
+            "every node is NotReady because the CNI plugin is not initialized",
+        ),
+        Defect(
+            "agents-ready-without-policy-crd",
+            "Cilium agent (start-up)",
+            "regression shape of #29371/#30091 (CRDs missing without an operator restart)",
+            "agents report ready while the peering policy CRD is not served",
+            "the Cilium agents are not ready and log that they cannot watch BGP peering policies",
+        ),
+        Defect(
+            "operator-registers-no-bgp-crd",
+            "Cilium operator (CRD registration)",
+            "#29371, #30091 (CRDs missing after a restart)",
+            "a restarted operator registers no BGP peering policy CRD",
+            "the operator logs that it created the BGP peering policy resource",
+        ),
+        Defect(
+            "agent-ignores-node-selector",
+            "Cilium agent (BGP control plane)",
+            "misbehaviour: a policy's nodeSelector not applied",
+            "every node peers, labelled or not",
+            "every node without the policy label has no BGP session",
+        ),
+        Defect(
+            "agent-dials-wrong-peer-asn",
+            "Cilium agent (BGP control plane)",
+            "misconfiguration: the node side expects another peer ASN, sessions stay active",
+            "each node's speaker expects the router's ASN plus one",
+            "every labelled node's session with the router is established on both sides",
+        ),
+        Defect(
+            "pod-cidr-not-advertised",
+            "Cilium agent (BGP control plane)",
+            "#24069 (not re-advertised after an agent restart), #32886 (missing on some nodes)",
+            "nodes announce no pod CIDR although the policy exports it",
+            "every labelled node advertises its pod CIDR",
+        ),
+        Defect(
+            "lb-ip-never-announced",
+            "Cilium agent (BGP control plane)",
+            "#35121 (LB IPs not advertised at all)",
+            "no node announces LoadBalancer /32s",
+            "the router learns that address as a /32 from every labelled node",
+        ),
+        Defect(
+            "lb-ip-announced-by-one-node",
+            "Cilium agent (BGP control plane)",
+            "#33076, #34146 (LB IPs not advertised by every instance)",
+            "only the first peering node (by name) announces LoadBalancer /32s",
+            "the router learns that address as a /32 from every labelled node",
+        ),
+        Defect(
+            "network-address-handed-out",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: 1.13-1.14 never allocate a CIDR's network address (FACTS.md, LB IPAM)",
+            "a pool hands out its CIDR's network address first",
+            "the service gets an external IP inside the first pool, never its first or last address",
+        ),
+        Defect(
+            "request-satisfied-never-written",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: the service condition is not written",
+            "an allocated service gets no request-satisfied condition",
+            "the service reports that its IP request is satisfied",
+        ),
+        Defect(
+            "conflicting-pool-allocates",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: a pool marked conflicting must allocate nothing (FACTS.md, LB IPAM)",
+            "a pool marked conflicting still satisfies requests for its addresses",
+            "the service gets no external IP",
+        ),
+        Defect(
+            "older-pool-marked-conflicting",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: the newer of two overlapping pools must be marked (FACTS.md, LB IPAM)",
+            "the older of two overlapping pools is marked conflicting",
+            "the second pool is marked conflicting because its CIDR overlaps the first pool's",
+        ),
+        Defect(
+            "operator-registers-bgp-crd-regardless",
+            "Cilium operator (CRD registration)",
+            "misbehaviour: the BGP CRD is gated on enable-bgp-control-plane at start (FACTS.md)",
+            "the operator registers the peering policy CRD with BGP off",
+            "the BGP peering policy resource is not served",
+        ),
+        Defect(
+            "agent-dials-no-neighbor",
+            "Cilium agent (BGP control plane)",
+            "misbehaviour: the policy's neighbors are dropped",
+            "selected nodes run a BGP server with no neighbor, so no session exists at all",
+            "every labelled node has a session with the router in state active",
+        ),
+        Defect(
+            "pod-cidr-announced-by-every-node",
+            "Cilium agent (BGP control plane)",
+            "misbehaviour: a node announces pod CIDRs it does not own",
+            "each peering node announces every peering node's pod CIDR",
+            "the router's table holds every labelled node's pod CIDR through that node",
+        ),
+        Defect(
+            "unsatisfied-request-without-reason",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: an unsatisfiable request must say why (FACTS.md, LB IPAM reasons)",
+            "a request no pool can satisfy gets a condition with no reason and no message",
+            "the service reports that no pool can satisfy its request",
+        ),
+        Defect(
+            "both-overlapping-pools-marked",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: only the newer of two overlapping pools is marked (FACTS.md, LB IPAM)",
+            "both overlapping pools are marked conflicting",
+            "the first pool is not marked conflicting",
+        ),
+        Defect(
+            "conflict-mark-never-lifted",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: the mark goes once the overlap goes (FACTS.md, LB IPAM)",
+            "a pool stays marked conflicting after its overlap is removed",
+            "the second pool is no longer marked conflicting",
+        ),
+        Defect(
+            "service-nat-on-one-node",
+            "Cilium datapath (service load balancing)",
+            "misbehaviour: every node translates an announced LB IP",
+            "only the first peering node translates LB IPs; the others announce them and drop",
+            "every request gets the nginx welcome page",
+        ),
+        Defect(
+            "router-without-ecmp",
+            "router (its base BGP configuration)",
+            "misconfiguration: maximum-paths 1 where the topology says the router does ECMP",
+            "the router installs one of the equal paths",
+            "the requests entered through more than one labelled node when the router does ECMP",
+        ),
+        Defect(
+            "service-nat-missing",
+            "Cilium datapath (service load balancing)",
+            "misbehaviour: LB IP announced but not translated to the backend",
+            "nodes accept traffic to the LB IP and never translate it to nginx",
+            "it gets the nginx welcome page",
+        ),
+    )
+}
+
+_lock = threading.Lock()
+_active: frozenset[str] = frozenset()
+
+
+def checked(names: Iterable[str]) -> frozenset[str]:
+    """The names, each known; an unknown one is one message listing the catalogue."""
+    wanted = frozenset(names)
+    unknown = sorted(wanted - set(CATALOGUE))
+    if unknown:
+        raise ConfigError(
+            f"--lab-defect {', '.join(unknown)}: no such defect; fix: choose from {', '.join(CATALOGUE)}"
+        )
+    return wanted
+
+
+def activate(names: Iterable[str]) -> None:
+    global _active  # noqa: PLW0603 (one lab per process: see the module docstring)
+    with _lock:
+        _active = checked(names)
+
+
+def active(name: str) -> bool:
+    """Whether this defect is on; asking for a name the catalogue lacks is a harness bug."""
+    if name not in CATALOGUE:
+        raise KeyError(f"no defect named {name!r} in the catalogue")
+    return name in _active
+
+
+def active_names() -> tuple[str, ...]:
+    return tuple(sorted(_active))

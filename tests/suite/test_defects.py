@@ -1,0 +1,72 @@
+"""Each defect of the lab's catalogue fails the Then step that names the promise it breaks.
+
+The lab is started broken one way (`--lab-defect NAME`, the bug living in the emulated component where
+the real one lives); the first scenario that states the defect's Then step is run, and it must fail
+at exactly that step, as a non-conformance showing expected and observed, with the report saying
+which defect the lab ran with. Earlier steps of the scenario (its Background, its Whens) must pass:
+a defect caught by a Given or a timeout elsewhere would say nothing about the promise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bgpconform.lab.defects import CATALOGUE
+from bgpconform.report.model import RunReport, Verdict
+from tests.suite.runner import ROOT, first_scenario_stating, node_id, run_suite, then_steps, topology_with
+
+pytestmark = pytest.mark.lab
+
+LAB = ROOT / "topologies" / "lab.yaml"
+# Short enough that a wait the defect makes hopeless ends soon, long enough for a healthy lab.
+SHORT_WAITS = {"sessions_established": 12, "routes": 8, "ip_allocated": 8, "crd_registered": 15, "http": 6}
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_a_defect_fails_the_then_step_that_names_its_promise(tmp_path: Path, name: str) -> None:
+    defect = CATALOGUE[name]
+    title = first_scenario_stating(defect.caught_by)
+    topology = topology_with(LAB, tmp_path, **SHORT_WAITS)
+    run = run_suite(tmp_path, node_id(title), topology=topology, options=(f"--lab-defect={name}",))
+    result = run.scenarios[title]
+    failed = result.failed_step
+    assert failed is not None, f"{name}: {title!r} passed\n{run.summary()}"
+    assert failed.name == defect.caught_by, f"{name}: failed at {failed.name!r}\n{run.summary()}"
+    assert result.outcome == "non-conformant", run.summary()
+    for phrase in ("expected:", "observed:"):
+        assert phrase in failed.error, f"{phrase!r} missing from the failure:\n{failed.error}"
+
+    report = RunReport.model_validate_json((tmp_path / "reports" / "latest" / "report.json").read_text())
+    assert report.verdict is Verdict.NON_CONFORMANT
+    assert report.run.versions.get("lab defects") == name, json.dumps(report.run.versions)
+
+
+def test_every_defect_names_a_then_step_of_the_features() -> None:
+    steps = then_steps()
+    assert {name: d.caught_by for name, d in CATALOGUE.items() if d.caught_by not in steps} == {}
+
+
+# Then steps no defect breaks yet (issue 16 wants none). The list may only shrink: a new Then step needs
+# a defect, and a step a new defect breaks must leave the list.
+NOT_YET_BROKEN = [
+    "the cluster DNS and storage pods are Pending",
+    "a Cilium agent runs on every node and every replica of the Cilium operator is ready",
+    "every node is Ready",
+    "the cluster DNS and storage pods are Running",
+    "every Cilium agent is restarted and the operator is not",
+    "the BGP peering policy resource is served",
+    "every Cilium agent is ready",
+    "the Cilium configuration enables the BGP control plane",
+    "every labelled node has received the default route from the router",
+    "a new LoadBalancer service still gets an address from the first pool",
+]
+
+
+def test_every_then_step_but_the_listed_ones_is_broken_by_a_defect() -> None:
+    caught = {defect.caught_by for defect in CATALOGUE.values()}
+    uncaught = [step for step in then_steps() if step not in caught]
+    print("Then steps no defect breaks:", *uncaught, sep="\n  ")
+    assert uncaught == NOT_YET_BROKEN
