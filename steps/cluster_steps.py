@@ -7,10 +7,10 @@ from pytest_bdd import given, then, when
 from bgpconform import checks, observe
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_DEPLOYMENT, OPERATOR_SELECTOR
 from bgpconform.evidence import Evidence
-from bgpconform.expect import expect, expect_check
+from bgpconform.expect import expect
 from bgpconform.kubeapi.port import Resources
 from bgpconform.stage import Stage
-from bgpconform.waiting import wait_for
+from bgpconform.waiting import wait_for, wait_until
 from bgpconform.walkthrough.machine import StageMachine
 
 ADDON_SELECTORS = {"kube-system": "k8s-app=kube-dns", "local-path-storage": "app=local-path-provisioner"}
@@ -63,7 +63,7 @@ def addons_pending(walkthrough: StageMachine, evidence: Evidence) -> None:
 
 @when("Cilium is installed")
 def install_cilium(walkthrough: StageMachine, evidence: Evidence) -> None:
-    walkthrough.install_cilium()
+    walkthrough.start_cilium_install()
 
 
 @then("a Cilium agent runs on every node and every replica of the Cilium operator is ready")
@@ -71,33 +71,37 @@ def cilium_runs(walkthrough: StageMachine, evidence: Evidence) -> None:
     """As many operator replicas as the install asked for (Helm's default is 2, cilium-cli sets 1 on a
     small cluster; FACTS.md), at least one, each ready."""
     kube = walkthrough.target.kube
-    agents = observe.pods(kube, "kube-system", AGENT_SELECTOR)
-    operators = observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
-    evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
-    expected = {node.name for node in walkthrough.topology.nodes}
-    table = observe.pod_table(agents + operators)
-    ready_on = {a.node for a in agents if a.running_and_ready}
-    expect(expected <= ready_on, f"a ready agent on each of {sorted(expected)}", table)
+    timeout = walkthrough.topology.waits.pods_running
+    nodes = frozenset(node.name for node in walkthrough.topology.nodes)
+    agents = wait_until(
+        lambda: observe.pods(kube, "kube-system", AGENT_SELECTOR),
+        checks.AgentOnEveryNode(nodes),
+        timeout=timeout,
+    ).value
     deployment = kube.get_or_none(Resources.DEPLOYMENTS, OPERATOR_DEPLOYMENT, "kube-system")
-    evidence.json(
-        f"deployment {OPERATOR_DEPLOYMENT} replicas", (deployment or {}).get("spec", {}).get("replicas")
-    )
-    expect_check(checks.OperatorReplicasReady.of_deployment(deployment), operators)
+    replicas = (deployment or {}).get("spec", {}).get("replicas")
+    evidence.json(f"deployment {OPERATOR_DEPLOYMENT} replicas", replicas)
+    operators = wait_until(
+        lambda: observe.pods(kube, "kube-system", OPERATOR_SELECTOR),
+        checks.OperatorReplicasReady.of_deployment(deployment),
+        timeout=timeout,
+    ).value
+    evidence.table("kubectl get pods -n kube-system", observe.pod_table([*agents, *operators]))
 
 
 @then("every node is Ready")
 def nodes_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
-    views = observe.nodes(walkthrough.target.kube)
-    evidence.table("kubectl get nodes", observe.node_table(walkthrough.target.kube))
-    expect_check(walkthrough.every_node_ready, views)
+    kube = walkthrough.target.kube
+    wait_until(
+        lambda: observe.nodes(kube), walkthrough.every_node_ready, timeout=walkthrough.waits.nodes_ready
+    )
+    evidence.table("kubectl get nodes", observe.node_table(kube))
 
 
 @then("the cluster DNS and storage pods are Running")
 def addons_running(walkthrough: StageMachine, evidence: Evidence) -> None:
-    views = addon_pods(walkthrough)
+    running = checks.PodsRunningAndReady("CoreDNS and local-path-provisioner", frozenset(ADDON_SELECTORS))
+    views = wait_until(
+        lambda: addon_pods(walkthrough), running, timeout=walkthrough.topology.waits.pods_running
+    ).value
     evidence.table("cluster DNS and storage pods", observe.pod_table(views))
-    expect(
-        {v.namespace for v in views} == set(ADDON_SELECTORS) and all(v.running_and_ready for v in views),
-        "CoreDNS and local-path-provisioner Running and ready",
-        observe.pod_table(views),
-    )

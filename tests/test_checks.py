@@ -194,3 +194,24 @@ def test_each_prefix_from_its_node_tolerates_other_paths_but_not_a_missing_one()
     finding = check({IPv4Network("10.136.1.0/24"): {IPv4Address("192.168.1.201")}})
     assert not finding.holds
     assert "10.136.3.0/24" in finding.observed
+
+
+def test_agent_on_every_node_names_the_nodes_without_a_ready_agent() -> None:
+    agents = [pod("cilium-2kv6t", "1/1", "Running"), pod("cilium-7xcmb", "0/1", "Running")]
+    on_first = checks.AgentOnEveryNode(frozenset({"k3s-worker-node-01"}))
+    assert on_first(agents).holds
+    finding = checks.AgentOnEveryNode(frozenset({"k3s-worker-node-01", "k3s-worker-node-02"}))(agents)
+    assert not finding.holds
+    assert finding.observed.startswith("none ready on ['k3s-worker-node-02']")
+
+
+def test_pods_running_and_ready_wants_one_in_each_named_namespace() -> None:
+    coredns = PodView("kube-system", "coredns-77ccd57875-5xd2t", "1/1", "Running", 0, "n1", "10.0.0.7", {})
+    both = checks.PodsRunningAndReady(
+        "CoreDNS and local-path", frozenset({"kube-system", "local-path-storage"})
+    )
+    assert not both([coredns]).holds  # local-path-provisioner missing
+    storage = PodView(
+        "local-path-storage", "local-path-provisioner-1", "1/1", "Running", 0, "n1", "10.0.0.8", {}
+    )
+    assert both([coredns, storage]).holds

@@ -71,17 +71,37 @@ class EveryNodeRegistered:
 
 @dataclass(frozen=True)
 class PodsRunningAndReady:
-    """At least one pod matched, and every one is Running with all its containers ready."""
+    """At least one pod matched (one in each of `namespaces`, when given), and every one is Running
+    with all its containers ready."""
 
     what: str
+    namespaces: frozenset[str] = frozenset()
 
     @property
     def expected(self) -> str:
         return f"{self.what} Running and ready"
 
     def __call__(self, observed: Sequence[PodView]) -> Finding:
-        holds = bool(observed) and all(view.running_and_ready for view in observed)
+        present = self.namespaces <= {view.namespace for view in observed}
+        holds = bool(observed) and present and all(view.running_and_ready for view in observed)
         return Finding(holds, self.expected, pod_table(observed) if observed else "no such pod")
+
+
+@dataclass(frozen=True)
+class AgentOnEveryNode:
+    """A ready Cilium agent pod on each of these nodes (the DaemonSet's promise)."""
+
+    nodes: frozenset[str]
+
+    @property
+    def expected(self) -> str:
+        return f"a ready Cilium agent on each of {sorted(self.nodes)}"
+
+    def __call__(self, observed: Sequence[PodView]) -> Finding:
+        ready_on = {view.node for view in observed if view.running_and_ready}
+        missing = sorted(self.nodes - ready_on)
+        shown = f"none ready on {missing}:\n{pod_table(observed)}" if missing else pod_table(observed)
+        return Finding(not missing, self.expected, shown)
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,32 @@ CATALOGUE: dict[str, Defect] = {
             "every node is NotReady because the CNI plugin is not initialized",
         ),
         Defect(
+            "node-never-network-ready",
+            "kubelet (containerd's NetworkReady)",
+            "misbehaviour: one node's runtime never loads the CNI config Cilium wrote",
+            "the last node (by name) stays NotReady with Cilium running on it",
+            "every node is Ready",
+        ),
+        Defect(
+            "operator-never-ready",
+            "Cilium operator (its readiness)",
+            "misbehaviour: the operator's health endpoint never reports ready",
+            "operator replicas run and never become ready",
+            "a Cilium agent runs on every node and every replica of the Cilium operator is ready",
+        ),
+        Defect(
             "agents-ready-without-policy-crd",
             "Cilium agent (start-up)",
             "regression shape of #29371/#30091 (CRDs missing without an operator restart)",
             "agents report ready while the peering policy CRD is not served",
             "the Cilium agents are not ready and log that they cannot watch BGP peering policies",
+        ),
+        Defect(
+            "agents-never-notice-policy-crd",
+            "Cilium agent (start-up)",
+            "regression shape of #29371/#30091: agents stuck until restarted by hand",
+            "agents that found the CRD missing never list it again, so they stay not ready",
+            "every Cilium agent is ready",
         ),
         Defect(
             "operator-registers-no-bgp-crd",
@@ -142,6 +163,13 @@ CATALOGUE: dict[str, Defect] = {
             "misbehaviour: an unsatisfiable request must say why (FACTS.md, LB IPAM reasons)",
             "a request no pool can satisfy gets a condition with no reason and no message",
             "the service reports that no pool can satisfy its request",
+        ),
+        Defect(
+            "conflict-stops-every-pool",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: a conflict disables only the marked pool (FACTS.md, LB IPAM)",
+            "while any pool is marked conflicting no pool allocates",
+            "a new LoadBalancer service still gets an address from the first pool",
         ),
         Defect(
             "both-overlapping-pools-marked",

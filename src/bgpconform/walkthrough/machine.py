@@ -275,8 +275,15 @@ class StageMachine:
         )
 
     # -- cilium ------------------------------------------------------------------------------------
+    def start_cilium_install(self) -> None:
+        """`cilium install` with the walkthrough's settings, and nothing more: what a scenario's When
+        does, leaving its Then steps to wait for what the install promises."""
+        self.target.installer.install(CiliumValues.for_topology(self.topology))
+        self._stage = Stage.CILIUM
+
     def install_cilium(self) -> None:
-        """`cilium install` with the walkthrough's settings, then every node Ready and every pod running."""
+        """`cilium install`, then every node Ready and every pod running (the stage, as a Background
+        needs it)."""
         __tracebackhide__ = product_failure
         began = time.monotonic()
         self.target.installer.install(CiliumValues.for_topology(self.topology))

@@ -264,6 +264,9 @@ class Agent:
             except ApiException as exc:
                 if exc.status == 404:
                     self.log(BGP_CRD_MISSING)
+                    if defects.active("agents-never-notice-policy-crd"):
+                        self._stop.wait()  # never lists again: the CRD's arrival goes unseen
+                        return False
                 else:
                     self.log(self._list_error(f"{exc.status} {exc.reason}"))
             except Exception as exc:

@@ -584,8 +584,9 @@ def reconcile(
             _strip_or_import(svc, ranges)
         except _Failed as exc:
             svc.error = str(exc)
+    halted = defects.active("conflict-stops-every-pool") and any(pool.conflicting for pool in parsed_pools)
     for svc in mine:
-        if svc.error is None and not svc.satisfied():
+        if svc.error is None and not svc.satisfied() and not halted:
             try:
                 _satisfy(svc, ranges, naming, stamp, rng)
             except _Failed as exc:

@@ -41,6 +41,7 @@ from bgpconform.kubeapi.client import (
     Resources,
     new_api_client,
 )
+from bgpconform.lab import defects
 from bgpconform.lab.cilium import crds as cilium_crds
 from bgpconform.lab.cilium.crds import SCHEMA_VERSION_LABEL, CiliumCRD
 from bgpconform.lab.cilium.lbipam import (
@@ -440,7 +441,7 @@ class OperatorProgram:
         self.operator.start()
 
     def ready(self) -> bool:
-        return self.operator.ready()
+        return self.operator.ready() and not defects.active("operator-never-ready")
 
     def exit_code(self) -> int | None:
         return self.operator.exit_code()
