@@ -189,20 +189,14 @@ def overlap_cleared(walkthrough: StageMachine, evidence: Evidence) -> None:
 
 
 @when("a LoadBalancer service requests an address outside every pool", target_fixture="impossible_service")
-def request_outside(walkthrough: StageMachine, evidence: Evidence) -> str:
-    return _request_address(walkthrough, _outside_every_pool(walkthrough).network_address + 1)
-
-
 @when(
     "a LoadBalancer service requests an address only the second pool holds",
     target_fixture="impossible_service",
 )
-def request_in_conflicting_pool(walkthrough: StageMachine, evidence: Evidence) -> str:
-    """The second pool's own CIDR (`create_overlap`): a marked pool allocates nothing (FACTS.md)."""
-    return _request_address(walkthrough, _outside_every_pool(walkthrough).network_address + 1)
-
-
-def _request_address(walkthrough: StageMachine, wanted: IPv4Address) -> str:
+def request_outside(walkthrough: StageMachine, evidence: Evidence) -> str:
+    """One block serves both requests: outside every topology pool, and in the overlap scenario the
+    second pool's own CIDR (`create_overlap`), which a marked pool must not allocate from (FACTS.md)."""
+    wanted = _outside_every_pool(walkthrough).network_address + 1
     walkthrough.added_extra_objects()
     return walkthrough.create_service(
         "bgpconform-impossible", annotations={_names(walkthrough).ips_annotations[0]: str(wanted)}

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bgpconform.errors import ConfigError
+from bgpconform.topology import Node
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,11 @@ def active(name: str) -> bool:
     if name not in CATALOGUE:
         raise KeyError(f"no defect named {name!r} in the catalogue")
     return name in _active
+
+
+def first_peering_node(nodes: Iterable[Node]) -> str:
+    """The node the one-node defects keep working on: the first peering node by name."""
+    return min(node.name for node in nodes)
 
 
 def active_names() -> tuple[str, ...]:

@@ -286,7 +286,7 @@ class StageMachine:
         needs it)."""
         __tracebackhide__ = product_failure
         began = time.monotonic()
-        self.target.installer.install(CiliumValues.for_topology(self.topology))
+        self.start_cilium_install()
         kube = self.target.kube
         self._wait(
             Stage.CILIUM,

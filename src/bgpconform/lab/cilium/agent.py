@@ -501,7 +501,7 @@ class BgpController(Controller):
 
     def _with_defects(self, decision: NodeBgpConfig) -> NodeBgpConfig:
         """The BGP control plane's reported bugs, each where the agent would have it (lab.defects)."""
-        first_peering = min(self.agent.topology.bgp_nodes, key=lambda n: n.name).name
+        first_peering = defects.first_peering_node(self.agent.topology.bgp_nodes)
         no_pod_cidr = defects.active("pod-cidr-not-advertised")
         no_service = defects.active("lb-ip-never-announced") or (
             defects.active("lb-ip-announced-by-one-node") and self.agent.node.name != first_peering
@@ -688,7 +688,7 @@ class ServiceController(Controller):
             if problem not in self._reported:
                 self.agent.log(logfmt("warning", problem, "service"))
         self._reported = set(problems)
-        first_peering = min(self.agent.topology.bgp_nodes, key=lambda n: n.name).name
+        first_peering = defects.first_peering_node(self.agent.topology.bgp_nodes)
         if defects.active("service-nat-missing") or (
             defects.active("service-nat-on-one-node") and self.agent.node.name != first_peering
         ):
