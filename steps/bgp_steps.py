@@ -23,28 +23,33 @@ def cilium_without_bgp(walkthrough: StageMachine, evidence: Evidence) -> None:
 
 
 @when("the BGP control plane is enabled in the Cilium configuration", target_fixture="before_enable")
-def enable_bgp(walkthrough: StageMachine, evidence: Evidence) -> dict[str, list[str]]:
+def enable_bgp(walkthrough: StageMachine, evidence: Evidence) -> dict[str, dict[str, int]]:
     kube = walkthrough.target.kube
     before = {
-        "agents": [p.name for p in observe.pods(kube, "kube-system", AGENT_SELECTOR)],
-        "operators": [p.name for p in observe.pods(kube, "kube-system", OPERATOR_SELECTOR)],
+        "agents": {p.name: p.restarts for p in observe.pods(kube, "kube-system", AGENT_SELECTOR)},
+        "operators": {p.name: p.restarts for p in observe.pods(kube, "kube-system", OPERATOR_SELECTOR)},
     }
-    walkthrough.enable_bgp()
+    walkthrough.start_enable_bgp()
     return before
+
+
+OPERATOR_HOLD = 3.0  # seconds the operator must stay as it was once the agents have restarted
 
 
 @then("every Cilium agent is restarted and the operator is not")
 def agents_restarted(
-    walkthrough: StageMachine, evidence: Evidence, before_enable: dict[str, list[str]]
+    walkthrough: StageMachine, evidence: Evidence, before_enable: dict[str, dict[str, int]]
 ) -> None:
+    """The agents replaced on every node; the operator's pods the same, none restarted, and held so a
+    while: an operator that restarts on its own would register the policy resource too early."""
     kube = walkthrough.target.kube
-    agents = observe.pods(kube, "kube-system", AGENT_SELECTOR)
-    operators = observe.pods(kube, "kube-system", OPERATOR_SELECTOR)
-    evidence.table("kubectl get pods -n kube-system", observe.pod_table(agents + operators))
-    kept = set(before_enable["agents"]) & {a.name for a in agents}
-    expect(not kept, "every agent pod replaced by the config change", f"still running: {sorted(kept)}")
-    now = [o.name for o in operators]
-    expect(now == before_enable["operators"], f"the operator untouched: {before_enable['operators']}", now)
+    agents = walkthrough.wait_agents_replaced(frozenset(before_enable["agents"]))
+    operators = consistently(
+        lambda: observe.pods(kube, "kube-system", OPERATOR_SELECTOR),
+        checks.PodsUntouched("the Cilium operator", before_enable["operators"]),
+        duration=OPERATOR_HOLD,
+    ).value
+    evidence.table("kubectl get pods -n kube-system", observe.pod_table([*agents, *operators]))
 
 
 @then("the BGP peering policy resource is not served")
@@ -136,9 +141,13 @@ def bgp_ready_at_least(walkthrough: StageMachine, evidence: Evidence) -> None:
 
 @then("the Cilium configuration enables the BGP control plane")
 def bgp_enabled_in_config(walkthrough: StageMachine, evidence: Evidence) -> None:
-    value = walkthrough.bgp_enabled_in_config()
-    evidence.text("cilium config view | grep -i bgp", f"{BGP_CONFIG_KEY}    {value}")
-    expect(value == "true", f"{BGP_CONFIG_KEY} true in cilium-config", f"{BGP_CONFIG_KEY}={value!r}")
+    """On every peering node: cilium-config, and no CiliumNodeConfig turning it off there."""
+    settings = walkthrough.bgp_setting_per_node()
+    evidence.json(
+        f"{BGP_CONFIG_KEY} per peering node (cilium config view, CiliumNodeConfigs)",
+        {node: {"value": s.value, "from": s.source} for node, s in settings.items()},
+    )
+    expect_check(checks.SettingOnEveryNode(BGP_CONFIG_KEY, "true"), settings)
 
 
 @when("the peering policy for nodes with the policy label is applied")

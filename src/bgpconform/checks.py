@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from bgpconform.cilium.bgp_peers import BgpPeer as CiliumPeer
+from bgpconform.cilium.node_config import Setting
 from bgpconform.finding import Finding
 from bgpconform.observe import NodeView, PodView, bgp_peers_table, pod_table
 from bgpconform.routers.port import SessionState
@@ -278,3 +279,57 @@ class PoolConflict:
         found = _condition(observed, self.condition_type)
         shown = repr(dict(found)) if found else "no such condition"
         return Finding(found.get("status") == self.status, self.expected, shown)
+
+
+@dataclass(frozen=True)
+class AgentsReplaced:
+    """Every node runs a new agent pod and none of the `before` pods is left (a config change's restart)."""
+
+    before: frozenset[str]
+    nodes: frozenset[str]
+
+    @property
+    def expected(self) -> str:
+        nodes, before = sorted(self.nodes), sorted(self.before)
+        return f"a new Cilium agent running on each of {nodes}, none of {before} left"
+
+    def __call__(self, observed: Sequence[PodView]) -> Finding:
+        left = sorted(v.name for v in observed if v.name in self.before)
+        new = {v.node: f"{v.name} {v.status}" for v in observed if v.name not in self.before}
+        running = {v.node for v in observed if v.name not in self.before and v.status == "Running"}
+        shown = f"old pods left: {left}; new pods by node: {dict(sorted(new.items()))}"
+        return Finding(not left and self.nodes <= running, self.expected, shown)
+
+
+@dataclass(frozen=True)
+class PodsUntouched:
+    """The same pods as before, none restarted: names and restart counts unchanged."""
+
+    what: str
+    before: Mapping[str, int]  # pod name -> restarts
+
+    @property
+    def expected(self) -> str:
+        return f"{self.what} untouched: {dict(sorted(self.before.items()))} (pod -> restarts)"
+
+    def __call__(self, observed: Sequence[PodView]) -> Finding:
+        now = {v.name: v.restarts for v in observed}
+        shown = f"{dict(sorted(now.items()))} (pod -> restarts)"
+        return Finding(now == dict(self.before), self.expected, shown)
+
+
+@dataclass(frozen=True)
+class SettingOnEveryNode:
+    """A Cilium setting has `value` on every node, per-node overrides included."""
+
+    key: str
+    value: str
+
+    @property
+    def expected(self) -> str:
+        return f"{self.key}={self.value} on every node: in cilium-config, no CiliumNodeConfig overriding it"
+
+    def __call__(self, observed: Mapping[str, Setting]) -> Finding:
+        shown = {node: f"{s.value!r} from {s.source}" for node, s in sorted(observed.items())}
+        holds = bool(observed) and all(s.value == self.value for s in observed.values())
+        return Finding(holds, self.expected, repr(shown))

@@ -68,6 +68,7 @@ class Resources:
         "cilium.io", "v2alpha1", "ciliumloadbalancerippools", False, "CiliumLoadBalancerIPPool"
     )
     CILIUM_NODES = KubeResource("cilium.io", "v2", "ciliumnodes", False, "CiliumNode")
+    CILIUM_NODE_CONFIGS = KubeResource("cilium.io", "v2alpha1", "ciliumnodeconfigs", True, "CiliumNodeConfig")
 
 
 class Watch(Protocol):

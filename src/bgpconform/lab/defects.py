@@ -27,6 +27,7 @@ class Defect:
     source: str  # a cilium/cilium issue cited in FACTS.md ("Known regressions"), or a misconfiguration
     summary: str
     caught_by: str  # the Then step that names the broken promise
+    topology: str = "lab.yaml"  # under topologies/: where the defect's component exists
 
 
 CATALOGUE: dict[str, Defect] = {
@@ -206,6 +207,49 @@ CATALOGUE: dict[str, Defect] = {
             "misbehaviour: LB IP announced but not translated to the backend",
             "nodes accept traffic to the LB IP and never translate it to nginx",
             "it gets the nginx welcome page",
+        ),
+        Defect(
+            "addons-on-host-network",
+            "k3s (its packaged addon manifests)",
+            "misconfiguration: CoreDNS and local-path edited onto the host network, tolerating every taint",
+            "the cluster's own pods run before any CNI, so nothing shows the cluster lacks one",
+            "the cluster DNS and storage pods are Pending",
+        ),
+        Defect(
+            "cni-cannot-reach-agent",
+            "Cilium CNI plugin (cilium-cni ADD)",
+            "misconfiguration: the agent's socket is not where cilium-cni dials it",
+            "every pod sandbox fails with 'unable to connect to Cilium daemon'; host-network pods run",
+            "the cluster DNS and storage pods are Running",
+        ),
+        Defect(
+            "operator-restarts-on-config-change",
+            "Cilium operator (configuration)",
+            "misbehaviour: the operator reads cilium-config only at start (FACTS.md); here a change exits it",
+            "the operator exits when cilium-config changes, so it restarts with the new setting",
+            "every Cilium agent is restarted and the operator is not",
+        ),
+        Defect(
+            "operator-registers-policy-crd-unserved",
+            "Cilium operator (CRD registration)",
+            "regression shape of a CRD version turned off (v2alpha1 policy deprecated in 1.18, FACTS.md)",
+            "the operator creates the peering policy CRD with its only version not served",
+            "the BGP peering policy resource is served",
+        ),
+        Defect(
+            "node-config-disables-bgp",
+            "k3s (a leftover manifest in its auto-deploy directory), read by the Cilium agent",
+            "misconfiguration: a CiliumNodeConfig left from earlier work overrides cilium-config on one node",
+            "a CiliumNodeConfig sets enable-bgp-control-plane false on the last peering node (by name)",
+            "the Cilium configuration enables the BGP control plane",
+        ),
+        Defect(
+            "router-never-originates-default",
+            "router (RouterOS BGP output)",
+            "misbehaviour: a connection with output.default-originate=always sends no default route",
+            "the router shows the setting and never sends 0.0.0.0/0",
+            "every labelled node has received the default route from the router",
+            topology="lab-routeros.yaml",
         ),
     )
 }

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+from bgpconform.errors import LabError
+from bgpconform.lab import defects
 from bgpconform.lab.netns import ip_batch, set_sysctls
 from bgpconform.lab.runs import Run, remove_namespace
 from bgpconform.topology import Node, Topology
@@ -36,6 +38,14 @@ FORWARDING = {
 # The router hashes ECMP on the 5-tuple, as Calico's tests set it for spread (FACTS.md), so the flows of
 # one outside client enter through different nodes, as those of many clients would.
 ROUTER_SYSCTLS = {"net.ipv4.fib_multipath_hash_policy": "1"}
+# What cilium-cni 1.13 answers when the agent's socket is not where it dials (defect
+# `cni-cannot-reach-agent`); containerd wraps it in FailedCreatePodSandBox.
+CNI_CANNOT_REACH_AGENT = (
+    'plugin type="cilium-cni" failed (add): unable to connect to Cilium daemon: failed to create '
+    "cilium agent client after 30.000000 seconds timeout: "
+    'Get "http:///var/run/cilium/cilium.sock/v1/config": '
+    "dial unix /var/run/cilium/cilium.sock: connect: no such file or directory"
+)
 
 
 @dataclass(frozen=True)
@@ -155,7 +165,11 @@ class LabNetwork:
         return commands
 
     def attach_pod(self, node_name: str, pod_key: str) -> PodAttachment:
-        """Give a pod its own namespace wired to its node, with the next free address of the node's CIDR."""
+        """Give a pod its own namespace wired to its node, with the next free address of the node's CIDR.
+
+        This is cilium-cni's ADD, which containerd runs for every sandbox outside the host network."""
+        if defects.active("cni-cannot-reach-agent"):
+            raise LabError(CNI_CANNOT_REACH_AGENT)
         with self._lock:
             if pod_key in self._pods:
                 return self._pods[pod_key]

@@ -29,6 +29,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from bgpconform import checks, observe
+from bgpconform.cilium import node_config
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError, NonConformance, product_failure
@@ -233,19 +234,21 @@ class StageMachine:
         self.wait_policy_resource()
         self.wait_agents_ready()
 
-    def bgp_enabled_in_config(self) -> str | None:
-        config = self.target.kube.get_or_none(Resources.CONFIGMAPS, "cilium-config", "kube-system")
-        return None if config is None else config.get("data", {}).get(BGP_CONFIG_KEY)
+    def bgp_setting_per_node(self) -> dict[str, node_config.Setting]:
+        """enable-bgp-control-plane as each peering node's agent reads it (ConfigMap, then overrides)."""
+        nodes = [node.name for node in self.topology.bgp_nodes]
+        return node_config.per_node(self.target.kube, BGP_CONFIG_KEY, nodes)
 
     def confirm_bgp_enabled(self) -> None:
         __tracebackhide__ = product_failure
-        value = self.bgp_enabled_in_config()
-        if value != "true":
+        settings = self.bgp_setting_per_node()
+        finding = checks.SettingOnEveryNode(BGP_CONFIG_KEY, "true")(settings)
+        if not finding.holds:
+            seen = "; ".join(f"{n}: {BGP_CONFIG_KEY}={s.value!r} ({s.source})" for n, s in settings.items())
             raise NonConformance(
-                f"verify mode expects the BGP control plane enabled; cilium-config has "
-                f"{BGP_CONFIG_KEY}={value!r}",
-                expected=f"{BGP_CONFIG_KEY}: 'true'",
-                observed=f"{BGP_CONFIG_KEY}: {value!r}",
+                f"verify mode expects the BGP control plane enabled; {seen}",
+                expected=finding.expected,
+                observed=finding.observed,
             )
 
     def _wait(self, stage: Stage, name: str, waited: Callable[[], Waited[T]]) -> T:
@@ -308,27 +311,34 @@ class StageMachine:
         self._stage = Stage.CILIUM
 
     # -- bgp ---------------------------------------------------------------------------------------
-    def enable_bgp(self) -> list[str]:
-        """`cilium config set enable-bgp-control-plane true`; returns the agent pods it replaced."""
-        __tracebackhide__ = product_failure
-        before = {p.name for p in observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR)}
+    def start_enable_bgp(self) -> list[str]:
+        """`cilium config set enable-bgp-control-plane true` and nothing more (a scenario's When);
+        returns the agent pods it deleted."""
         replaced = self.target.cilium.config_set(BGP_CONFIG_KEY, "true")
-        self._wait(
+        self._stage = Stage.BGP_ENABLED
+        return replaced
+
+    def wait_agents_replaced(self, before: frozenset[str]) -> list[observe.PodView]:
+        """Every node's agent replaced by a running new one, none of `before` left."""
+        __tracebackhide__ = product_failure
+        kube = self.target.kube
+        nodes = frozenset(node.name for node in self.topology.nodes)
+        return self._wait(
             Stage.BGP_ENABLED,
             "config set -> every agent replaced",
-            lambda: wait_for(
-                lambda: observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR),
-                lambda views: (
-                    len(views) == len(before)
-                    and not {v.name for v in views} & before
-                    and all(v.status == "Running" for v in views)
-                ),
-                expected=f"{len(before)} new agent pods running (replacing {sorted(before)})",
+            lambda: wait_until(
+                lambda: observe.pods(kube, "kube-system", AGENT_SELECTOR),
+                checks.AgentsReplaced(before, nodes),
                 timeout=self.waits.pods_running,
-                describe=observe.pod_table,
             ),
         )
-        self._stage = Stage.BGP_ENABLED
+
+    def enable_bgp(self) -> list[str]:
+        """The config change and its agent restart (the stage, as a Background needs it)."""
+        __tracebackhide__ = product_failure
+        before = frozenset(p.name for p in observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR))
+        replaced = self.start_enable_bgp()
+        self.wait_agents_replaced(before)
         return replaced
 
     def policy_resource_served(self) -> bool:

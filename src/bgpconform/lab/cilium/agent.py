@@ -58,6 +58,7 @@ from bgpconform.lab.cilium.bgp_control import (
     VirtualRouter,
     node_bgp_config,
 )
+from bgpconform.lab.cilium.selectors import matches
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.datapath import ServiceDatapath
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
@@ -234,7 +235,8 @@ class Agent:
         while not self._stop.is_set():
             found = self.kube.get_or_none(Resources.CONFIGMAPS, CONFIG_MAP, CONFIG_NAMESPACE)
             if found is not None:
-                return {str(k): str(v) for k, v in (found.get("data") or {}).items()}
+                config = {str(k): str(v) for k, v in (found.get("data") or {}).items()}
+                return config | self._node_overrides()
             if not said:
                 self.log(
                     logfmt(
@@ -244,6 +246,19 @@ class Agent:
                 said = True
             self._stop.wait(1.0)
         return None
+
+    def _node_overrides(self) -> dict[str, str]:
+        """What CiliumNodeConfigs selecting this node set, in name order (the `config` init container's
+        `build-config`; docs.cilium.io "Per-node configuration", FACTS.md)."""
+        node = self.kube.get_or_none(Resources.NODES, self.node.name)
+        labels = ((node or {}).get("metadata") or {}).get("labels") or {}
+        overrides: dict[str, str] = {}
+        configs = self.kube.items_if_served(Resources.CILIUM_NODE_CONFIGS, CONFIG_NAMESPACE)
+        for config in sorted(configs, key=lambda c: str(c["metadata"]["name"])):
+            spec = config.get("spec") or {}
+            if matches(spec.get("nodeSelector") or {}, labels, nil_matches=True):
+                overrides.update({str(k): str(v) for k, v in (spec.get("defaults") or {}).items()})
+        return overrides
 
     def _policies_served(self) -> bool:
         try:

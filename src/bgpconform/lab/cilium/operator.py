@@ -291,6 +291,16 @@ class Operator:
         self._info("Starting CCNP derivative handler")
         self._info("Initialization complete")
         self._ready.set()
+        if defects.active("operator-restarts-on-config-change"):
+            self._exit_on_config_change()
+
+    def _exit_on_config_change(self) -> None:
+        """Defect: a watch on cilium-config that exits the operator, so it restarts on the new config."""
+        while not self._stop.wait(0.5):
+            now = self._read_config()
+            if now is not None and now != self.config:
+                self._fatal("cilium-config changed, restarting to apply it", "configuration changed")
+                return
 
     def _read_config(self) -> dict[str, str] | None:
         """`cilium-config` as it is now, read once (FACTS.md); transient API errors are retried."""
@@ -326,7 +336,7 @@ class Operator:
                     )
                 )
                 try:
-                    self.kube.create(Resources.CRDS, crd.definition(self.version))
+                    self.kube.create(Resources.CRDS, self._definition(crd))
                 except ApiException as exc:
                     if exc.status != 409:
                         raise
@@ -352,9 +362,16 @@ class Operator:
         self.created = created
         return self.registered
 
+    def _definition(self, crd: CiliumCRD) -> dict[str, Any]:
+        definition = crd.definition(self.version)
+        if crd is cilium_crds.BGPP and defects.active("operator-registers-policy-crd-unserved"):
+            for version in definition["spec"]["versions"]:
+                version["served"] = False
+        return definition
+
     def _update_if_older(self, crd: CiliumCRD, found: dict[str, Any]) -> None:
         """`needsUpdateV1`: no schema, no schema-version label, or an older one -> replace the spec."""
-        wanted = crd.definition(self.version)
+        wanted = self._definition(crd)
         ours = _schema_version(wanted["metadata"]["labels"][SCHEMA_VERSION_LABEL])
         labels = (found.get("metadata") or {}).get("labels") or {}
         theirs = _schema_version(str(labels.get(SCHEMA_VERSION_LABEL, "")))

@@ -28,7 +28,7 @@ from bgpconform.lab.cluster.daemonset import DaemonSetController
 from bgpconform.lab.cluster.deployment import DeploymentController
 from bgpconform.lab.cluster.endpointslices import EndpointsController, EndpointSliceController
 from bgpconform.lab.cluster.images import builtin_images
-from bgpconform.lab.cluster.k3s import deploy_bootstrap
+from bgpconform.lab.cluster.k3s import AutoDeploy, deploy_bootstrap, leftover_manifests
 from bgpconform.lab.cluster.kubelet import Kubelet
 from bgpconform.lab.cluster.nodelifecycle import NodeLifecycleController
 from bgpconform.lab.cluster.replicaset import ReplicaSetController
@@ -151,6 +151,12 @@ class LabCluster:
             self._controllers.append(controller)
             self._started.append(controller)
         deploy_bootstrap(self._kube)
+        leftovers = leftover_manifests(self.topology)
+        if leftovers:
+            deploy = AutoDeploy(self.new_kube(), leftovers)
+            deploy.start()
+            self._controllers.append(deploy)
+            self._started.append(deploy)
         self.timings.components = time.monotonic() - began
 
     def _start_kubelets(self, images: ImageRegistry) -> None:

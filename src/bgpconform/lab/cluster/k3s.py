@@ -14,6 +14,9 @@ import textwrap
 from typing import Any
 
 from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, Resources
+from bgpconform.lab import defects
+from bgpconform.lab.cluster.controller import Controller
+from bgpconform.topology import Topology
 
 COREDNS_IMAGE = "rancher/mirrored-coredns-coredns:1.10.1"
 LOCAL_PATH_IMAGE = "rancher/local-path-provisioner:v0.0.24"
@@ -166,9 +169,64 @@ def _local_path() -> list[tuple[KubeResource, dict[str, Any]]]:
     ]
 
 
+# Defect `addons-on-host-network`: the addon manifests as some racks edit them, to run "before the
+# network": on the host network and tolerating every taint, the not-ready one included.
+_EVERY_TAINT: list[dict[str, Any]] = [{"operator": "Exists"}]
+
+
+def _on_host_network(objects: list[tuple[KubeResource, dict[str, Any]]]) -> None:
+    for resource, obj in objects:
+        if resource is Resources.DEPLOYMENTS:
+            spec = obj["spec"]["template"]["spec"]
+            spec["hostNetwork"] = True
+            spec["tolerations"] = _EVERY_TAINT
+
+
 def bootstrap_objects() -> list[tuple[KubeResource, dict[str, Any]]]:
     """The objects in the order k3s's deploy controller creates them."""
-    return [*_coredns(), *_local_path()]
+    objects = [*_coredns(), *_local_path()]
+    if defects.active("addons-on-host-network"):
+        _on_host_network(objects)
+    return objects
+
+
+def leftover_manifests(topology: Topology) -> list[tuple[KubeResource, dict[str, Any]]]:
+    """Manifests an earlier piece of work left in k3s's auto-deploy directory (defects only)."""
+    if not defects.active("node-config-disables-bgp"):
+        return []
+    node = max(node.name for node in topology.bgp_nodes)
+    node_config = {
+        "apiVersion": "cilium.io/v2alpha1",
+        "kind": "CiliumNodeConfig",
+        "metadata": {"name": "bgp-rollout", "namespace": "kube-system"},
+        "spec": {
+            "nodeSelector": {"matchLabels": {"kubernetes.io/hostname": node}},
+            "defaults": {"enable-bgp-control-plane": "false"},
+        },
+    }
+    return [(Resources.CILIUM_NODE_CONFIGS, node_config)]
+
+
+class AutoDeploy(Controller):
+    """k3s's deploy controller for manifests of kinds not served yet: it applies them once they are."""
+
+    name = "k3s-deploy"
+
+    def __init__(self, kube: Kube, objects: list[tuple[KubeResource, dict[str, Any]]]) -> None:
+        super().__init__(kube, resync=1.0)
+        self._pending = list(objects)
+
+    def reconcile(self) -> None:
+        waiting = []
+        for resource, obj in self._pending:
+            try:
+                self.kube.create(resource, obj, obj["metadata"].get("namespace"))
+            except ApiException as exc:
+                if exc.status == 404:  # its CRD is not served yet
+                    waiting.append((resource, obj))
+                elif exc.status != 409:
+                    raise
+        self._pending = waiting
 
 
 def deploy_bootstrap(kube: Kube) -> None:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bgpconform.lab import defects
 from bgpconform.lab.routeros.frr_backend import BackendError, NeighborSpec
 from bgpconform.lab.routeros.menus import (
     ARGUMENT,
@@ -268,7 +269,8 @@ class EmulatedRouter:
                     hold=hold,
                     keepalive=keepalive,
                     # Lab choice: if-installed is treated as always (the lab router has no default route).
-                    default_originate=row.get("output.default-originate") in {"always", "if-installed"},
+                    default_originate=row.get("output.default-originate") in {"always", "if-installed"}
+                    and not defects.active("router-never-originates-default"),
                     shutdown=False,
                 )
             )

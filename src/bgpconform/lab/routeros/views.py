@@ -179,7 +179,7 @@ def advertisement_rows(
         peer = f"{connection.get('name', '')}-1"
         nexthop = str(data.get("nexthop") or data.get("hostLocal", ""))
         family = data.get("addressFamilyInfo", {}).get("ipv4Unicast", {})
-        if connection.get("output.default-originate") == "always" and not family.get("defaultNotSent"):
+        if connection.get("output.default-originate") == "always" and family.get("defaultSent"):
             rows.append(_advertisement(peer, "0.0.0.0/0", nexthop, internal, "0"))
         for prefix, route in sorted(advertised.get(address, {}).get("advertisedRoutes", {}).items()):
             origin = _ORIGIN_CODES.get(str(route.get("origin", "")).lower(), "2")
