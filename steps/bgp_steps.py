@@ -179,10 +179,19 @@ def unlabelled_no_session(walkthrough: StageMachine, evidence: Evidence) -> None
     evidence.table("cilium bgp peers", observe.bgp_peers_table(held.value))
 
 
+ACTIVE_HOLD = 2.0  # seconds
+
+
 @then("every labelled node has a session with the router in state active")
 def sessions_active(walkthrough: StageMachine, evidence: Evidence) -> None:
+    """Active, and counting no route (walkthrough: `active ... 0 0`); held a while, as an agent
+    announces its pod CIDR to its speaker just after it adds the neighbor."""
     walkthrough.wait_sessions(SessionState.ACTIVE, Stage.PEERING, "policy applied -> every session active")
-    evidence.table("cilium bgp peers", observe.bgp_peers_table(walkthrough.target.cilium.bgp_peers()))
+    nodes = frozenset(node.name for node in walkthrough.topology.bgp_nodes)
+    peers = consistently(
+        walkthrough.target.cilium.bgp_peers, checks.NothingCountedOffSession(nodes), duration=ACTIVE_HOLD
+    ).value
+    evidence.table("cilium bgp peers", observe.bgp_peers_table(peers))
 
 
 @when("the router is configured to peer with every labelled node")

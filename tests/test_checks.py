@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
 from bgpconform import checks
+from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily
 from bgpconform.observe import NodeView, PodView
 from bgpconform.routers.port import SessionState
 
@@ -215,3 +217,74 @@ def test_pods_running_and_ready_wants_one_in_each_named_namespace() -> None:
         "local-path-storage", "local-path-provisioner-1", "1/1", "Running", 0, "n1", "10.0.0.8", {}
     )
     assert both([coredns, storage]).holds
+
+
+def _peer(state: str, received: int, advertised: int) -> BgpPeer:
+    return BgpPeer.from_facts(
+        local_asn=64512,
+        peer_asn=64512,
+        peer_address="192.168.1.1",
+        session_state=state,
+        uptime_seconds=5600.0 if state == "established" else None,
+        families=[
+            PeerFamily("ipv4", "unicast", received, received, advertised),
+            PeerFamily("ipv6", "unicast"),
+        ],
+    )
+
+
+def test_nothing_counted_off_session_holds_for_the_walkthroughs_active_table() -> None:
+    """`cilium bgp peers` before the router knows the nodes: active, 0 received, 0 advertised; once
+    established the walkthrough shows 1 and 2, which is no concern of this check."""
+    check = checks.NothingCountedOffSession(frozenset(WORKERS))
+    assert check({name: [_peer("active", 0, 0)] for name in WORKERS}).holds
+    assert check({name: [_peer("established", 1, 2)] for name in WORKERS}).holds
+    counted = {**{name: [_peer("active", 0, 0)] for name in WORKERS}, WORKERS[1]: [_peer("active", 0, 1)]}
+    finding = check(counted)
+    assert not finding.holds
+    assert WORKERS[1] in finding.observed
+    assert WORKERS[0] not in finding.observed  # only the node that counts is shown
+
+
+def test_agents_replaced_wants_a_new_running_agent_per_node_and_no_old_one() -> None:
+    """The walkthrough after `cilium config set`: new cilium-xxxxx pods, the old ones gone."""
+    nodes = frozenset(WORKERS)
+    old = frozenset({"cilium-4xk2p", "cilium-9qv7d", "cilium-h2rtm"})
+    check = checks.AgentsReplaced(old, nodes)
+
+    def agent(name: str, node_name: str, status: str = "Running") -> PodView:
+        return PodView("kube-system", name, "0/1", status, 0, node_name, "192.168.1.2", {})
+
+    new = [agent(f"cilium-new{i}", name) for i, name in enumerate(WORKERS)]
+    assert check(new).holds
+    assert not check(new[:2]).holds  # one node without an agent
+    initialising = [*new[:2], agent("cilium-new2", WORKERS[2], "Init:1/6")]
+    assert not check(initialising).holds
+    kept = check([*new, agent("cilium-4xk2p", WORKERS[0])])
+    assert not kept.holds
+    assert "cilium-4xk2p" in kept.observed
+
+
+def test_pods_untouched_fails_on_a_restart_in_place_or_a_new_pod() -> None:
+    check = checks.PodsUntouched("the Cilium operator", {"cilium-operator-788c7d7585-5bsnn": 0})
+    same = PodView("kube-system", "cilium-operator-788c7d7585-5bsnn", "1/1", "Running", 0, WORKERS[0], "", {})
+    assert check([same]).holds
+    restarted = check([replace(same, restarts=1)])
+    assert not restarted.holds
+    assert "cilium-operator-788c7d7585-5bsnn': 1" in restarted.observed
+    assert not check([replace(same, name="cilium-operator-788c7d7585-xq2lw")]).holds
+
+
+def test_setting_on_every_node_names_the_node_and_the_object_that_overrides_it() -> None:
+    from bgpconform.cilium.node_config import Setting
+
+    check = checks.SettingOnEveryNode("enable-bgp-control-plane", "true")
+    on = Setting("true", "ConfigMap kube-system/cilium-config")
+    assert check({name: on for name in WORKERS}).holds
+    off = Setting("false", "CiliumNodeConfig kube-system/bgp-rollout")
+    finding = check({WORKERS[0]: on, WORKERS[1]: off})
+    assert not finding.holds
+    assert (
+        "k3s-worker-node-02': \"'false' from CiliumNodeConfig kube-system/bgp-rollout\"" in finding.observed
+    )
+    assert not check({}).holds

@@ -333,3 +333,29 @@ class SettingOnEveryNode:
         shown = {node: f"{s.value!r} from {s.source}" for node, s in sorted(observed.items())}
         holds = bool(observed) and all(s.value == self.value for s in observed.values())
         return Finding(holds, self.expected, repr(shown))
+
+
+@dataclass(frozen=True)
+class NothingCountedOffSession:
+    """A session that is not established has sent and received nothing, so `cilium bgp peers` counts
+    zero routes on it (walkthrough: `active ... 0 0`; #39861 counted advertised routes there)."""
+
+    nodes: frozenset[str]
+
+    @property
+    def expected(self) -> str:
+        return f"received 0 and advertised 0 on every session not established, on {sorted(self.nodes)}"
+
+    def __call__(self, observed: Mapping[str, Sequence[CiliumPeer]]) -> Finding:
+        counted = {
+            node: peers
+            for node, peers in observed.items()
+            if node in self.nodes
+            and any(
+                peer.session_state is not SessionState.ESTABLISHED
+                and any(f.received or f.advertised for f in peer.families)
+                for peer in peers
+            )
+        }
+        shown = bgp_peers_table(counted) if counted else bgp_peers_table(observed)
+        return Finding(not counted, self.expected, shown)

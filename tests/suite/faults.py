@@ -1,13 +1,12 @@
-"""A pytest plugin that breaks the lab on purpose, loaded into a child suite run with `-p`.
+"""A pytest plugin for the two faults that are not a product's defect, loaded into a child run with `-p`.
 
-`BGPCONFORM_TEST_FAULT` picks the fault. Each one breaks the system under test, not the harness's
-judgement: the steps still run and assert as usual, and the tests check that the right scenario fails
-with a message a person can act on.
-  router-unconfigured     the router accepts the harness's peer configuration and never applies it
-  operator-not-restarted  deleting the operator pod has no effect, so the old operator keeps running
-  nginx-stopped           the nginx pod is gone just before the outside client sends its requests
-  lab-cannot-start        the lab fails while it builds itself (infrastructure, not the product)
-(A pool that cannot allocate needs no plugin: on Cilium 1.13 a /32 pool has no address, FACTS.md.)
+What Cilium, k3s or the router can get wrong is a lab defect (`--lab-defect`, bgpconform.lab.defects),
+living in the emulated component. What is left here comes from outside the product:
+  nginx-stopped     someone deletes the nginx pod just before the outside client sends its requests
+                    (through the Kubernetes API, as a person would)
+  lab-cannot-start  the lab fails while it builds itself: infrastructure, which a run must report as
+                    not assessed, never as non-conformant
+`BGPCONFORM_TEST_FAULT` picks one.
 """
 
 from __future__ import annotations
@@ -17,17 +16,14 @@ from typing import Any
 
 import pytest
 
-from bgpconform.cilium.operations import CiliumOperations
 from bgpconform.errors import LabError
 from bgpconform.kubeapi.client import Resources
 from bgpconform.lab.cluster.cluster import LabCluster
-from bgpconform.routers.frr import FrrRouter
-from bgpconform.routers.port import BgpPeer
 from bgpconform.waiting import wait_for
 from bgpconform.walkthrough.machine import StageMachine
 
 FAULT_VARIABLE = "BGPCONFORM_TEST_FAULT"
-FAULTS = ("router-unconfigured", "operator-not-restarted", "nginx-stopped", "lab-cannot-start")
+FAULTS = ("nginx-stopped", "lab-cannot-start")
 LAB_FAILURE = "the lab's switch namespace could not be created (planted fault)"
 
 
@@ -38,15 +34,6 @@ def _fault() -> str:
     return fault
 
 
-def _ignore_peers(self: FrrRouter, peers: list[BgpPeer]) -> None:
-    """A router that takes the configuration without error and never applies it."""
-
-
-def _operator_survives(self: CiliumOperations) -> list[str]:
-    """The pod deletion is lost; the running operator keeps the configuration it started with."""
-    return []
-
-
 def _lab_fails(self: LabCluster) -> LabCluster:
     raise LabError(LAB_FAILURE)
 
@@ -55,11 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     fault = _fault()
     patch = pytest.MonkeyPatch()
     config.add_cleanup(patch.undo)
-    if fault == "router-unconfigured":
-        patch.setattr(FrrRouter, "configure_peers", _ignore_peers)
-    elif fault == "operator-not-restarted":
-        patch.setattr(CiliumOperations, "restart_operator", _operator_survives)
-    elif fault == "lab-cannot-start":
+    if fault == "lab-cannot-start":
         patch.setattr(LabCluster, "start", _lab_fails)
 
 

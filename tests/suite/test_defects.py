@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bgpconform.lab.defects import CATALOGUE
+from bgpconform.lab.defects import CATALOGUE, markdown_table
 from bgpconform.report.model import RunReport, Verdict
 from tests.suite.runner import ROOT, first_scenario_stating, node_id, run_suite, then_steps, topology_with
 
@@ -63,6 +63,6 @@ def test_every_then_step_is_broken_by_a_defect() -> None:
     assert uncaught == []
 
 
-def test_the_readme_table_lists_every_defect() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert [name for name in CATALOGUE if f"| `{name}`:" not in readme] == []
+def test_the_readme_shows_the_catalogue_as_it_is() -> None:
+    """README.md's table is `bgpconform lab defects --markdown`; regenerate it when this fails."""
+    assert markdown_table() in (ROOT / "README.md").read_text()

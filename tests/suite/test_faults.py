@@ -1,8 +1,10 @@
-"""A broken stage fails the right scenario with a message that says what was expected and seen.
+"""A broken stage fails the right scenario, and every later one, with a message that says what was
+expected and seen.
 
-Each test runs the whole suite on a lab broken one way and checks every scenario's fate: the ones
-before the broken stage pass, the first one that depends on it fails at the step that asserts it,
-classified as non-conformance, and its message names the expected and the observed state.
+Each test runs the whole suite on a lab broken one way (a lab defect, or one of the two outside
+faults of `tests.suite.faults`) and checks every scenario's fate: the ones before the broken stage
+pass, the first one that depends on it fails at the step that asserts it, classified as
+non-conformance, and the later ones fail in their Background while it brings the cluster to that stage.
 """
 
 from __future__ import annotations
@@ -49,10 +51,11 @@ def _html_text(tmp_path: Path) -> str:
     return (_latest(tmp_path) / "report.html").read_text()
 
 
-def _faulty_run(tmp_path: Path, fault: str | None, topology: Path) -> SuiteRun:
+def _faulty_run(tmp_path: Path, fault: str | None, topology: Path, *, defect: str | None = None) -> SuiteRun:
     env = {FAULT_VARIABLE: fault} if fault else {}
     plugins = ("tests.suite.faults",) if fault else ()
-    run = run_suite(tmp_path, topology=topology, plugins=plugins, env=env)
+    options = (f"--lab-defect={defect}",) if defect else ()
+    run = run_suite(tmp_path, topology=topology, plugins=plugins, env=env, options=options)
     assert set(run.scenarios) == set(scenario_titles()), run.summary()
     return run
 
@@ -82,9 +85,9 @@ def _failed_in_background(run: SuiteRun, titles: list[str], phrase: str) -> None
         assert phrase in failed.error, f"{phrase!r} missing from:\n{failed.error}"
 
 
-def test_a_router_that_is_never_configured_fails_peering_at_established(tmp_path: Path) -> None:
+def test_sessions_that_never_establish_fail_peering_and_every_later_stage(tmp_path: Path) -> None:
     topology = topology_with(LAB, tmp_path, sessions_established=8)
-    run = _faulty_run(tmp_path, "router-unconfigured", topology)
+    run = _faulty_run(tmp_path, None, topology, defect="agent-dials-wrong-peer-asn")
     _passed(run, CNI + BGP)
     _failed_at(
         run,
@@ -113,14 +116,17 @@ def test_a_router_that_is_never_configured_fails_peering_at_established(tmp_path
     assert "router: show running-config" in page  # the router dump taken at the failure
 
 
-def test_an_operator_that_never_restarts_fails_the_bgp_control_plane(tmp_path: Path) -> None:
-    topology = topology_with(LAB, tmp_path, pods_running=6)
-    run = _faulty_run(tmp_path, "operator-not-restarted", topology)
+def test_an_operator_that_registers_no_policy_resource_fails_the_bgp_control_plane(tmp_path: Path) -> None:
+    topology = topology_with(LAB, tmp_path, crd_registered=6, pods_running=20)
+    run = _faulty_run(tmp_path, None, topology, defect="operator-registers-no-bgp-crd")
     _passed(run, CNI)
     _failed_at(
-        run, BGP[0], "the Cilium operator is restarted", "a new cilium-operator pod", "cilium-operator-"
+        run,
+        BGP[0],
+        "the operator logs that it created the BGP peering policy resource",
+        "Creating CRD (CustomResourceDefinition)",
     )
-    _failed_in_background(run, [*PEERING, ALLOCATES, REACH_ONE], "a new cilium-operator pod")
+    _failed_in_background(run, [*PEERING, ALLOCATES, REACH_ONE], "ciliumbgppeeringpolicies served")
 
 
 def test_a_pool_that_cannot_allocate_fails_allocation_and_says_what_the_service_shows(

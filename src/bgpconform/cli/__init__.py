@@ -132,11 +132,14 @@ def _lab_down(args: argparse.Namespace) -> int:
 
 
 def _lab_defects(args: argparse.Namespace) -> int:
-    from bgpconform.lab.defects import CATALOGUE
+    from bgpconform.lab.defects import CATALOGUE, markdown_table
 
+    if args.markdown:
+        print(markdown_table(), end="")
+        return 0
     for defect in CATALOGUE.values():
         print(f"{defect.name}\n  {defect.summary}\n  lives in: {defect.lives_in}\n  source: {defect.source}")
-        print(f"  caught by: Then {defect.caught_by}")
+        print(f"  caught by: Then {defect.caught_by} (on topologies/{defect.topology})")
     return 0
 
 
@@ -177,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab = commands.add_parser("lab", help="the lab target on this machine")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
     listing = lab_commands.add_parser("defects", help="list the defects a lab can be started with")
+    listing.add_argument("--markdown", action="store_true", help="print README.md's table of them")
     listing.set_defaults(handler=_lab_defects)
     sweep = lab_commands.add_parser("sweep", help="remove what killed lab runs left behind")
     sweep.set_defaults(handler=_lab_sweep)

@@ -251,6 +251,13 @@ CATALOGUE: dict[str, Defect] = {
             "every labelled node has received the default route from the router",
             topology="lab-routeros.yaml",
         ),
+        Defect(
+            "peers-count-routes-not-established",
+            "Cilium agent (`cilium bgp peers`)",
+            "#39861 (bgp peers counting advertised routes on a session not established)",
+            "a session not yet established reports the routes the node would advertise",
+            "every labelled node has a session with the router in state active",
+        ),
     )
 }
 
@@ -289,3 +296,17 @@ def first_peering_node(nodes: Iterable[Node]) -> str:
 
 def active_names() -> tuple[str, ...]:
     return tuple(sorted(_active))
+
+
+def markdown_table() -> str:
+    """The catalogue as README.md shows it (`bgpconform lab defects --markdown`)."""
+    rows = [
+        "| defect | where it lives | source | the Then step that catches it |",
+        "| --- | --- | --- | --- |",
+    ]
+    for defect in CATALOGUE.values():
+        where = defect.lives_in
+        if defect.topology != "lab.yaml":
+            where += f" (on `topologies/{defect.topology}`)"
+        rows.append(f"| `{defect.name}`: {defect.summary} | {where} | {defect.source} | {defect.caught_by} |")
+    return "\n".join(rows) + "\n"

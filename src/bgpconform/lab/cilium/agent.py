@@ -62,6 +62,7 @@ from bgpconform.lab.cilium.selectors import matches
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.datapath import ServiceDatapath
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
+from bgpconform.routers.port import SessionState
 
 if TYPE_CHECKING:
     from bgpconform.lab.cluster.runtime import ContainerContext
@@ -643,9 +644,15 @@ class BgpController(Controller):
         for speaker in self.speakers().values():
             try:
                 facts = speaker.peers()
+                originated = len(speaker.originated())
             except HarnessError:
                 continue
             for peer in facts:
+                advertised = peer.advertised
+                if peer.state != SessionState.ESTABLISHED and defects.active(
+                    "peers-count-routes-not-established"
+                ):
+                    advertised = originated  # #39861: what it would send, on a session sending nothing
                 found.append(
                     BgpPeer.from_facts(
                         local_asn=peer.local_asn,
@@ -654,7 +661,7 @@ class BgpController(Controller):
                         session_state=peer.state,
                         uptime_seconds=peer.uptime_seconds,
                         families=[
-                            PeerFamily("ipv4", "unicast", peer.received, peer.accepted, peer.advertised),
+                            PeerFamily("ipv4", "unicast", peer.received, peer.accepted, advertised),
                             PeerFamily("ipv6", "unicast"),
                         ],
                     )
