@@ -49,6 +49,13 @@ def test_a_defect_fails_the_then_step_that_names_its_promise(tmp_path: Path, nam
     report = RunReport.model_validate_json((tmp_path / "reports" / "latest" / "report.json").read_text())
     assert report.verdict is Verdict.NON_CONFORMANT
     assert report.run.versions.get("lab defects") == name, json.dumps(report.run.versions)
+    scenario = next(s for s in report.scenarios if s.name == title)
+    assert scenario.failure is not None
+    assert scenario.failure.expected, scenario.failure
+    assert scenario.failure.observed, scenario.failure
+    captured = {item.title for item in scenario.evidence}
+    assert {"kubectl get pods -A -o wide", "cilium bgp peers", "router sessions"} <= captured, captured
+    assert any(title.startswith("router: ") for title in captured), captured
 
 
 def test_every_defect_names_a_then_step_of_the_features() -> None:
