@@ -15,9 +15,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bgpconform.errors import ConfigError
-from bgpconform.topology import Node
+
+if TYPE_CHECKING:  # the RouterOS stand-in image carries this module, and no pydantic
+    from bgpconform.topology import Node
 
 
 @dataclass(frozen=True)
