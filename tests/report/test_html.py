@@ -6,7 +6,7 @@ import json
 import re
 
 from bgpconform.report.html import format_duration, render_html
-from bgpconform.report.model import EvidenceItem, RunReport, ScenarioResult
+from bgpconform.report.model import EvidenceItem, Provenance, RunReport, ScenarioResult
 from bgpconform.verdict import Outcome
 from tests.report.conftest import (
     AGENT_LOG,
@@ -310,3 +310,53 @@ def test_a_scenario_without_steps_says_so(conformant: RunReport) -> None:
         )
     )
     assert "No step ran." in squash(_scenario(parse_html(render_html(conformant)), "Never started").text())
+
+
+def _provenance_box(root: Element) -> dict[str, list[str]]:
+    """Each <dt> of the provenance box with its list items (or its text when it has none)."""
+    facts = root.one("dl", "provenance-facts")
+    terms = [squash(dt.text()) for dt in facts.find_all("dt")]
+    values = [
+        [squash(li.text()) for li in dd.find_all("li")] or [squash(dd.text())] for dd in facts.find_all("dd")
+    ]
+    return dict(zip(terms, values, strict=True))
+
+
+def _with_provenance(report: RunReport, **fields: list[str]) -> RunReport:
+    run = report.run.model_copy(update={"provenance": Provenance(**fields)})
+    return report.model_copy(update={"run": run})
+
+
+def test_a_lab_report_says_at_the_top_that_k3s_and_cilium_were_emulated(conformant: RunReport) -> None:
+    lab = _with_provenance(
+        conformant,
+        real=["the router's BGP: FRR (bgpd, zebra)"],
+        emulated=["k3s v1.27.3+k3s1: API server and kubelets are the lab's own", "Cilium 1.13.4: agent"],
+        defects=["pod-cidr-not-advertised"],
+    )
+    root = parse_html(render_html(lab))
+    line = squash(root.one("section", "banner").one("div", "provenance-line").text())
+    assert line == (
+        "Not a release sign-off: emulated by the lab: k3s v1.27.3+k3s1; Cilium 1.13.4. "
+        "Started broken on purpose: pod-cidr-not-advertised."
+    )
+    box = _provenance_box(root)
+    assert box["Real"] == ["the router's BGP: FRR (bgpd, zebra)"]
+    assert box["Emulated"] == [
+        "k3s v1.27.3+k3s1: API server and kubelets are the lab's own",
+        "Cilium 1.13.4: agent",
+    ]
+    assert box["Shortcuts in force"] == ["none"]
+    assert box["Defects switched on"] == ["pod-cidr-not-advertised"]
+    page = render_html(lab)
+    assert page.index("provenance-line") < page.index('id="tested"')  # read before anything else
+
+
+def test_a_report_on_the_users_own_cluster_says_everything_was_real(conformant: RunReport) -> None:
+    pi = _with_provenance(conformant, real=["k3s and Cilium: the cluster k3s-rpi (verify mode)"])
+    root = parse_html(render_html(pi))
+    line = squash(root.one("section", "banner").one("div", "provenance-line").text())
+    assert line == "Every part of the system under test was the real software."
+    assert _provenance_box(root)["Emulated"] == ["nothing"]
+    unknown = squash(parse_html(render_html(conformant)).one("section", "provenance").text())
+    assert "Not known: the target never said what it was made of." in unknown

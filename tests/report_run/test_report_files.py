@@ -87,14 +87,21 @@ def test_report_json_says_what_was_tested(run: tuple[SuiteRun, Path]) -> None:
     assert [s.stage for s in report.stages] == STAGE_NAMES
     assert {s.outcome for s in report.scenarios} == {Outcome.PASSED}
     assert report.counts["bgp_sessions_established"] == 2  # the topology peers two nodes
+    provenance = report.run.provenance
+    assert provenance is not None
+    assert any(part.startswith("k3s v1.27.3+k3s1") for part in provenance.emulated), provenance
+    assert any(part.startswith("Cilium 1.13.4") for part in provenance.emulated), provenance
+    assert any("FRR" in part for part in provenance.real), provenance
+    assert provenance.defects == []
 
 
 def test_metrics_json_keeps_its_documented_field_names(run: tuple[SuiteRun, Path]) -> None:
     metrics = json.loads((_latest(run) / "metrics.json").read_text())
     assert set(metrics) == {
         "schema_version", "run_id", "verdict", "target", "started_at", "duration_seconds",
-        "versions", "counts", "stages", "scenarios",
+        "versions", "provenance", "counts", "stages", "scenarios",
     }  # fmt: skip
+    assert set(metrics["provenance"]) == {"real", "emulated", "shortcuts", "defects"}
     assert metrics["verdict"] == "conformant"
     sessions = metrics["stages"]["peering"]["router configured -> every session established"]
     assert set(sessions) == {"count", "min", "max", "last"}

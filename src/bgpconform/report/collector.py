@@ -22,10 +22,12 @@ import pytest
 from bgpconform.evidence import Evidence
 from bgpconform.report import runinfo, summary
 from bgpconform.report.model import EvidenceItem, RunInfo, RunReport, ScenarioResult, StepResult, Timing
+from bgpconform.report.model import Provenance as ProvenanceModel
 from bgpconform.report.redact import Redactor
 from bgpconform.verdict import Outcome, classify
 
 if TYPE_CHECKING:
+    from bgpconform.provenance import Provenance
     from bgpconform.report.raw import RecordedTarget
     from bgpconform.topology import Topology
 
@@ -92,6 +94,7 @@ class ReportCollector:
         self.scenarios: dict[str, _ScenarioState] = {}
         self.evidence: dict[str, Evidence] = {}
         self.versions: dict[str, str] = {}
+        self.provenance: ProvenanceModel | None = None
         self.harness_error: str | None = None
         self.raw_problems: list[str] = []
         self.raw_seconds = 0.0  # collecting raw evidence, part of what the report costs a run
@@ -103,6 +106,15 @@ class ReportCollector:
             self.versions.update(target.versions())
         except Exception as exc:
             self.versions.setdefault("note", f"versions partly unreadable: {type(exc).__name__}: {exc}")
+
+    def record_provenance(self, provenance: Provenance) -> None:
+        """What the target is made of, known before it starts, so even a run that never started says it."""
+        self.provenance = ProvenanceModel(
+            real=list(provenance.real),
+            emulated=list(provenance.emulated),
+            shortcuts=list(provenance.shortcuts),
+            defects=list(provenance.defects),
+        )
 
     def record_target(self, target: RecordedTarget) -> None:
         """Called before the target stops: its versions (into report.json) and raw state, redacted, into
@@ -229,6 +241,7 @@ class ReportCollector:
                 user=runinfo.user(),
                 host=runinfo.host(),
                 command=shlex.join([Path(sys.argv[0]).name, *self.config.invocation_params.args]),
+                provenance=self.provenance,
             ),
             verdict=verdict,
             verdict_reason=reason,

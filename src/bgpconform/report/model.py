@@ -74,6 +74,19 @@ class ScenarioResult(_Model):
     failure: Failure | None = None
 
 
+class Provenance(_Model):
+    """What was real and what emulated (`bgpconform.provenance`); absent when the target never said."""
+
+    real: list[str]
+    emulated: list[str] = Field(default_factory=list)
+    shortcuts: list[str] = Field(default_factory=list)
+    defects: list[str] = Field(default_factory=list)
+
+    @property
+    def all_real(self) -> bool:
+        return not self.emulated and not self.shortcuts and not self.defects
+
+
 class RunInfo(_Model):
     run_id: str
     target: str
@@ -87,6 +100,7 @@ class RunInfo(_Model):
     user: str
     host: str
     command: str
+    provenance: Provenance | None = None
 
 
 class StageSummary(_Model):

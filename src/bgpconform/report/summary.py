@@ -88,6 +88,7 @@ def metrics(report: RunReport) -> dict[str, Any]:
         "started_at": report.run.started_at.isoformat(),
         "duration_seconds": round(report.run.duration, 3),
         "versions": dict(report.run.versions),
+        "provenance": None if report.run.provenance is None else report.run.provenance.model_dump(),
         "counts": dict(report.counts),
         "stages": {
             summary.stage: {

@@ -94,6 +94,12 @@ def _tell(collector: ReportSource, directory: Path, report: RunReport, seconds: 
     reporter = collector.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("-", f"bgpconform verdict: {report.verdict}")
+        provenance = report.run.provenance
+        if provenance is not None and not provenance.all_real:
+            emulated = "; ".join(part.split(":", 1)[0] for part in provenance.emulated) or "nothing"
+            reporter.write_line(f"not a release sign-off: emulated by the lab: {emulated}")
+            for shortcut in provenance.shortcuts:
+                reporter.write_line(f"shortcut in force: {shortcut}")
         reporter.write_line(f"report: {directory / 'report.html'}")
         reporter.write_line(
             f"report cost: written in {seconds:.2f} s, raw evidence read in {collector.raw_seconds:.2f} s"

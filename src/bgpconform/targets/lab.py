@@ -17,6 +17,7 @@ from bgpconform.lab import defects
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.lab import Lab
 from bgpconform.lab.prerequisites import check_lab_prerequisites
+from bgpconform.provenance import Provenance
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
 from bgpconform.targets.curl_client import CurlClient
 from bgpconform.targets.options import TargetOptions
@@ -132,6 +133,27 @@ class LabTarget:
     def dump_api(self, path: Path) -> None:
         """The embedded API server's whole store; the lab's own server, so nothing is missed."""
         self.cluster.api.dump(path)
+
+    def provenance(self) -> Provenance:
+        """The wire and the daemons on it are real; the decisions of k3s and Cilium are the lab's."""
+        cluster = self.topology.cluster
+        router = self.topology.router
+        real = [
+            "the network: Linux namespaces, veth links, a bridge, the kernel's routing and netfilter",
+            "each peering node's BGP speaker: GoBGP (gobgpd), driven as the Cilium agent drives it",
+            "the router's BGP: FRR (bgpd, zebra)",
+            "nginx serving the page, and curl as the outside client",
+        ]
+        emulated = [
+            f"k3s {cluster.k3s_version}: API server, scheduler, controllers and kubelets are the lab's own",
+            f"Cilium {cluster.cilium_version}: agent, operator, LB IPAM, CNI plugin and service datapath "
+            "decisions are the lab's own (service translation through iptables NAT)",
+        ]
+        if router.kind == "routeros":
+            emulated.append(
+                f"RouterOS {router.routeros_version}: its API and menus are the lab's, in front of FRR"
+            )
+        return Provenance(real=tuple(real), emulated=tuple(emulated), defects=tuple(sorted(self.defects)))
 
     def versions(self) -> dict[str, str]:
         # No cilium-cli runs here: the lab's installer does what cilium-cli v0.15 does through the API.

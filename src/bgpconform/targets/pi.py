@@ -18,6 +18,7 @@ from bgpconform.errors import CommandError, ConfigError, HarnessError
 from bgpconform.kubeapi.client import Kube, Resources, new_api_client
 from bgpconform.mode import Mode, check_install_allowed
 from bgpconform.ownership import HARNESS_LABEL
+from bgpconform.provenance import Provenance
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort, topology_peers
 from bgpconform.targets.cluster.access import KubeAccess, resolve_kube_access
 from bgpconform.targets.cluster.api_dump import write_cluster_dump
@@ -178,6 +179,17 @@ class ClusterTarget:
 
     def dump_api(self, path: Path) -> None:
         write_cluster_dump(self.kube, path)
+
+    def provenance(self) -> Provenance:
+        """Everything is the user's own: their k3s, their Cilium, their router."""
+        router = self.topology.router
+        return Provenance(
+            real=(
+                f"k3s and Cilium: the cluster {self.topology.cluster.name} ({self.mode} mode)",
+                f"the router: {router.kind} at {router.address}",
+                "the outside client and the network between them",
+            )
+        )
 
     def versions(self) -> dict[str, str]:
         versions = {"target": f"pi ({self.mode})", "router": self.router.version()}

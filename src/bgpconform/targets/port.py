@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bgpconform.errors import HarnessError
+from bgpconform.provenance import Provenance
 
 if TYPE_CHECKING:  # the kubernetes client is slow to import; a `lab up` without Cilium needs none of it
     from bgpconform.cilium.install import CiliumInstaller
@@ -103,6 +104,9 @@ class Target(Protocol):
 
     def dump_api(self, path: Path) -> None:
         """Every API object the run can read, as multi-document YAML, Secret values left out."""
+
+    def provenance(self) -> Provenance:
+        """What of this target is the real software and what is emulated; known before `start`."""
 
     def versions(self) -> dict[str, str]:
         """Versions as read from the system (k3s, Cilium, router), for evidence and the report."""

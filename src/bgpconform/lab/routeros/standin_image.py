@@ -34,8 +34,9 @@ import docker
 from docker.errors import APIError, BuildError, ImageNotFound
 
 from bgpconform.errors import PrerequisiteError
+from bgpconform.routers.routeros.standin import STANDIN_REPOSITORY
 
-REPOSITORY = "bgpconform/chr-standin"
+REPOSITORY = STANDIN_REPOSITORY
 SERVER_MODULE = "bgpconform.lab.routeros.standalone"
 HASH_LABEL = "org.bgpconform.standin.inputs"
 VERSION_LABEL = "org.bgpconform.standin.routeros"

@@ -25,8 +25,10 @@ import yaml
 from bgpconform import observe
 from bgpconform.commands import run
 from bgpconform.errors import CommandError, HarnessError, LabError, PrerequisiteError
+from bgpconform.provenance import Provenance
 from bgpconform.routers.port import BgpPeer, RouterDump, topology_peers
 from bgpconform.routers.routeros import RouterOsRouter
+from bgpconform.routers.routeros.standin import STANDIN_REPOSITORY
 from bgpconform.targets.cluster.api_dump import write_cluster_dump
 from bgpconform.targets.cluster.installer import HOW_TO_INSTALL
 from bgpconform.targets.k3d.chr_login import published_api, wait_for_api_login
@@ -308,6 +310,27 @@ class K3dTarget:
 
     def dump_api(self, path: Path) -> None:
         write_cluster_dump(self.kube, path)
+
+    def provenance(self) -> Provenance:
+        """k3s and Cilium are the real ones, in containers; the router is CHR unless the plan runs the
+        stand-in image (the lab's RouterOS API over FRR)."""
+        router_images = [spec.image for spec in self.plan.containers if spec.name.endswith("-router")]
+        standin = any(image.startswith(STANDIN_REPOSITORY) for image in router_images)
+        cluster = self.topology.cluster
+        real = [
+            f"k3s {cluster.k3s_version} in Docker containers (k3d), with its own kubelets and controllers",
+            f"Cilium {cluster.cilium_version} as installed by {self.plan.cilium[0]}",
+            "Docker networks between the nodes, the router and the outside client",
+        ]
+        emulated = []
+        if standin:
+            emulated.append(
+                f"RouterOS {self.topology.router.routeros_version}: a stand-in image, the lab's RouterOS "
+                "API in front of FRR, not MikroTik's CHR"
+            )
+        else:
+            real.append(f"RouterOS {self.topology.router.routeros_version}: MikroTik CHR in QEMU")
+        return Provenance(real=tuple(real), emulated=tuple(emulated))
 
     def versions(self) -> dict[str, str]:
         versions = {"target": "k3d", "router": self.router.version()}
