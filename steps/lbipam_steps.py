@@ -127,8 +127,14 @@ def create_overlap(walkthrough: StageMachine, evidence: Evidence) -> None:
     overlap = IPv4Network(f"{first.network_address}/{min(first.prefixlen + 1, 32)}")
     walkthrough.added_extra_objects()
     cidrs = [overlap, _outside_every_pool(walkthrough)]
-    pool = walkthrough.create(Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, cidrs))
-    evidence.json(f"CiliumLoadBalancerIPPool {SECOND_POOL}", pool.get("spec"))
+    first_pool = walkthrough.target.kube.get(Resources.LB_IP_POOLS, walkthrough.topology.lb_pools[0].name)
+    pool = walkthrough.create_newer_than(
+        Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, cidrs), older=first_pool
+    )
+    evidence.json(
+        f"CiliumLoadBalancerIPPool {SECOND_POOL}",
+        {"creationTimestamp": pool["metadata"]["creationTimestamp"], "spec": pool.get("spec")},
+    )
 
 
 def _wait_conflict(walkthrough: StageMachine, status: str) -> dict[str, Any]:

@@ -109,6 +109,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "repeatable; README lists them), to see what the suite and the report make of it",
     )
     group.addoption(
+        "--lab-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="lab: the seed of the choices the lab makes at random where Cilium does (LB address, "
+        "same-second pool ties); every lab report states the one it used, to replay a run",
+    )
+    group.addoption(
         "--no-report",
         action="store_true",
         default=False,
@@ -229,6 +237,7 @@ def target_options(config: pytest.Config) -> TargetOptions:
         cilium_version=config.getoption("--cilium-version"),
         chr_image=config.getoption("--chr-image"),
         lab_defects=tuple(config.getoption("--lab-defect")),
+        lab_seed=config.getoption("--lab-seed"),
     )
 
 
@@ -245,6 +254,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--mode applies to {' and '.join(with_modes)}; the {target} target is built by the run and "
             "always replays the whole walkthrough"
+        )
+    if config.getoption("--lab-seed") is not None and not entry.takes_defects:
+        raise pytest.UsageError(
+            f"--lab-seed seeds the lab's random choices; it has no meaning with --target={target}"
         )
     if config.getoption("--lab-defect") and not entry.takes_defects:
         raise pytest.UsageError(

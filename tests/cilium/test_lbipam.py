@@ -322,6 +322,24 @@ def test_pools_created_in_the_same_second_are_ordered_by_arrival() -> None:
     assert not result.pools["zz-first"].conflicting
 
 
+def test_with_the_labs_rng_same_second_pools_are_marked_either_way_and_later_ones_never() -> None:
+    """FACTS.md, LB IPAM: within one second the marked pool is random (Go's map order in
+    `settleConflicts`); a pool stamped a second later is always the one marked."""
+
+    def marked(seed: int, second_created: str) -> str:
+        engine = LBIPAM(rng=random.Random(seed))
+        first = pool("first", "10.0.0.0/24")
+        engine.reconcile([first], [], now=NOW)
+        second = pool("second", "10.0.0.0/25", created=second_created)
+        result = engine.reconcile([first, second], [], now=NOW)
+        (name,) = [name for name, outcome in result.pools.items() if outcome.conflicting]
+        return name
+
+    same_second = str(pool("x", "10.0.0.0/24")["metadata"]["creationTimestamp"])
+    assert {marked(seed, same_second) for seed in range(40)} == {"first", "second"}
+    assert {marked(seed, "2023-07-26T14:05:01Z") for seed in range(40)} == {"second"}
+
+
 def test_the_older_pool_keeps_allocating_during_the_overlap() -> None:
     pools = [pool("older", "10.0.0.0/24"), pool("newer", "10.0.0.0/24", created="2023-07-26T14:05:00Z")]
     result = reconcile(pools, [service("web")], now=NOW)

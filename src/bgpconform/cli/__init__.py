@@ -66,7 +66,9 @@ def _lab_up(args: argparse.Namespace) -> int:
     parse_stage(args.stage)  # a bad stage name is reported here, listing the stages
     chosen = tuple(sorted(checked(args.defect)))  # and so is an unknown defect
     # and so is a bad file, not in the background process's log
-    state = up(path, timeout=args.timeout, stage=args.stage, check=check_topology, defects=chosen)
+    state = up(
+        path, timeout=args.timeout, stage=args.stage, check=check_topology, defects=chosen, seed=args.seed
+    )
     details = state.details
     total = time.monotonic() - began
     client = state.client_namespace
@@ -146,7 +148,7 @@ def _lab_defects(args: argparse.Namespace) -> int:
 def _lab_serve(args: argparse.Namespace) -> int:
     from bgpconform.cli.lab_commands import serve
 
-    return serve(args.topology, args.stage, tuple(args.defect))
+    return serve(args.topology, args.stage, tuple(args.defect), args.seed)
 
 
 def _report_compare(args: argparse.Namespace) -> int:
@@ -202,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="start the lab with this defect (repeatable; `bgpconform lab defects` lists them)",
     )
+    lab_up.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed of the lab's random choices (LB address, same-second pool ties); `lab status` shows it",
+    )
     lab_up.set_defaults(handler=_lab_up)
     lab_status = lab_commands.add_parser("status", help="show the background lab")
     lab_status.set_defaults(handler=_lab_status)
@@ -212,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--topology", type=Path, required=True)
     serve.add_argument("--stage", default="minimal")
     serve.add_argument("--defect", action="append", default=[])
+    serve.add_argument("--seed", type=int, default=None)
     serve.set_defaults(handler=_lab_serve)
 
     report = commands.add_parser("report", help="run reports")

@@ -149,7 +149,9 @@ class _Signals:
             self._raise(self._pending)
 
 
-def serve(topology_file: Path, stage: str = "minimal", defects: tuple[str, ...] = ()) -> int:
+def serve(
+    topology_file: Path, stage: str = "minimal", defects: tuple[str, ...] = (), seed: int | None = None
+) -> int:
     """The body of the background process: bring the lab up (to `stage` of the walkthrough), publish its
     state, hold it until told to stop; a signal stops it in any phase (see `_Signals`)."""
     signals = _Signals()
@@ -174,7 +176,7 @@ def serve(topology_file: Path, stage: str = "minimal", defects: tuple[str, ...] 
         from bgpconform.targets.lab import LabTarget
         from bgpconform.walkthrough.machine import StageMachine
 
-        target = LabTarget(topology, purpose="interactive", lab=lab, defects=defects)
+        target = LabTarget(topology, purpose="interactive", lab=lab, defects=defects, seed=seed)
         target.start()
         cluster = target.cluster
         walkthrough = StageMachine(target)
@@ -192,6 +194,7 @@ def serve(topology_file: Path, stage: str = "minimal", defects: tuple[str, ...] 
         }
         details["stage"] = wanted.label
         details["defects"] = list(defects)
+        details["seed"] = target.seed
         signals.serving = True
         _write_state(LabState(os.getpid(), ticks, str(topology_file), details))
         print(f"lab {details['run_id']} is up", flush=True)
@@ -217,10 +220,12 @@ def serve(topology_file: Path, stage: str = "minimal", defects: tuple[str, ...] 
 
 def up(
     topology_file: Path,
+    *,
     timeout: float = 60.0,
     stage: str = "minimal",
     check: Callable[[], object] = lambda: None,
     defects: tuple[str, ...] = (),
+    seed: int | None = None,
 ) -> LabState:
     """Start the background lab and return once its API answers and its nodes have registered.
 
@@ -252,6 +257,7 @@ def up(
                 "--stage",
                 stage,
                 *[argument for name in defects for argument in ("--defect", name)],
+                *([] if seed is None else ["--seed", str(seed)]),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log_file,

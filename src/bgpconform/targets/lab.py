@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from bgpconform import observe
 from bgpconform.commands import Place
 from bgpconform.kubeapi.client import Kube
-from bgpconform.lab import defects
+from bgpconform.lab import chance, defects
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.lab import Lab
 from bgpconform.lab.prerequisites import check_lab_prerequisites
@@ -37,7 +37,7 @@ class LabTarget:
 
     @classmethod
     def from_options(cls, topology: Topology, options: TargetOptions) -> LabTarget:
-        return cls(topology, purpose=options.purpose, defects=options.lab_defects)
+        return cls(topology, purpose=options.purpose, defects=options.lab_defects, seed=options.lab_seed)
 
     def __init__(
         self,
@@ -47,15 +47,19 @@ class LabTarget:
         init_step: float | None = None,
         lab: Lab | None = None,
         defects: tuple[str, ...] = (),
+        seed: int | None = None,
     ) -> None:
         """`lab`: a wire half the caller already claimed, used by the first start (see `LabCluster`);
         the target owns it from here and removes it on `stop`, started or not. `defects`: names from
-        `bgpconform.lab.defects`, on in every lab this target starts."""
+        `bgpconform.lab.defects`, on in every lab this target starts. `seed`: the random choices'
+        (`bgpconform.lab.chance`), fresh when None; every lab this target starts draws from it."""
         self.topology = topology
         self.defects = defects
+        self.seed = seed
         self.purpose = purpose
         self.init_step = init_step
         self._pending_lab = lab
+        self._seeded = False
         self._cluster: LabCluster | None = None
         self._kube: Kube | None = None
 
@@ -67,6 +71,9 @@ class LabTarget:
 
     def start(self) -> None:
         if self._cluster is None:
+            if not self._seeded:
+                self.seed = chance.reseed(self.seed)  # once: a reset's new lab draws further from it
+                self._seeded = True
             lab, self._pending_lab = self._pending_lab, None
             cluster = LabCluster(
                 self.topology, self.purpose, init_step=self.init_step, lab=lab, defects=self.defects
@@ -161,4 +168,5 @@ class LabTarget:
         versions.update(observe.cluster_versions(self.kube))
         if self.defects:  # a report of a run on a broken lab says so next to the versions
             versions["lab defects"] = ", ".join(sorted(self.defects))
+        versions["lab seed"] = f"{self.seed} (replay: --lab-seed {self.seed})"
         return versions

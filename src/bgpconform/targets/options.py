@@ -22,3 +22,4 @@ class TargetOptions:
     cilium_version: str | None = None
     chr_image: str | None = None
     lab_defects: tuple[str, ...] = ()  # lab: `bgpconform.lab.defects` to start the lab with
+    lab_seed: int | None = None  # lab: the seed of its random choices (`bgpconform.lab.chance`)

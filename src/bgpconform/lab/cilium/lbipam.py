@@ -29,9 +29,10 @@ What the evaluation reproduces:
 
 Allocation order is a choice: Cilium 1.13-1.14's bitmap allocator (`pkg/ipam/service/allocator`,
 `randomScanStrategy`) starts at a random offset and scans forward, wrapping (consistent with the
-walkthrough's 172.198.1.246 and .193); 1.15+ use another allocator (`pkg/ipalloc`). By default the lowest
-free address is taken, which keeps the lab reproducible; pass a `random.Random` to mimic the random-start
-scan instead.
+walkthrough's 172.198.1.246 and .193); 1.15+ use another allocator (`pkg/ipalloc`). Given a
+`random.Random` (the lab's operator always passes one, seeded from the run: `bgpconform.lab.chance`)
+this module scans from a random start and breaks same-second pool ties at random; without one it takes
+the lowest free address and ranks same-second pools by arrival, which its unit tests rely on.
 
 Not emulated: 1.15+ `spec.blocks`, `allowFirstLastIPs` and sharing keys (1.15+ names and wording are,
 but their counts follow the 1.13 rules).
@@ -540,7 +541,7 @@ def reconcile(
     ipv4_enabled: bool = True,
     ipv6_enabled: bool = False,
     rng: random.Random | None = None,
-    arrival: Mapping[str, int] | None = None,
+    arrival: Mapping[str, float] | None = None,
 ) -> LBIPAMResult:
     """Decide every pool's and LoadBalancer service's status from the objects as they stand.
 
@@ -833,7 +834,7 @@ class LBIPAM:
         self.ipv6_enabled = ipv6_enabled
         self.rng = rng
         self.active = False
-        self._arrival: dict[str, int] = {}
+        self._arrival: dict[str, float] = {}
         self._arrivals = 0
 
     def reconcile(
@@ -848,7 +849,9 @@ class LBIPAM:
             name = str((pool.get("metadata") or {}).get("name") or "")
             if name not in self._arrival:
                 self._arrivals += 1
-                self._arrival[name] = self._arrivals
+                # Same-second pools: without an rng the later event is the newer pool; with one, the
+                # order is random, as Go's map order makes it in `settleConflicts` (FACTS.md).
+                self._arrival[name] = self.rng.random() if self.rng is not None else self._arrivals
         result = reconcile(
             pools,
             services,

@@ -41,7 +41,7 @@ from bgpconform.kubeapi.client import (
     Resources,
     new_api_client,
 )
-from bgpconform.lab import defects
+from bgpconform.lab import chance, defects
 from bgpconform.lab.cilium import crds as cilium_crds
 from bgpconform.lab.cilium.crds import SCHEMA_VERSION_LABEL, CiliumCRD
 from bgpconform.lab.cilium.lbipam import (
@@ -430,8 +430,9 @@ class OperatorProgram:
     """The operator as the kubelet runs it for image `quay.io/cilium/operator-generic:*`.
 
     It has its own API client from the pod's kubeconfig and logs to the container's log. The version is
-    the image tag's (the topology's Cilium version when the tag has none); `ctx.extra["lbipam_rng"]`, a
-    `random.Random`, selects 1.13's random allocation order.
+    the image tag's (the topology's Cilium version when the tag has none). LB IPAM's random choices
+    (the allocator's start, same-second pool ties) come from the run's seed (`bgpconform.lab.chance`);
+    `ctx.extra["lbipam_rng"]`, a `random.Random`, overrides it.
     """
 
     def __init__(self, ctx: ContainerContext) -> None:
@@ -450,7 +451,7 @@ class OperatorProgram:
             ctx.log,
             version,
             namespace=ctx.pod_namespace,
-            rng=rng if isinstance(rng, random.Random) else None,
+            rng=rng if isinstance(rng, random.Random) else chance.stream("lbipam"),
             api_host=api_host,
         )
 
