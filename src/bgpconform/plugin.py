@@ -109,6 +109,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "repeatable; README lists them), to see what the suite and the report make of it",
     )
     group.addoption(
+        "--lab-shortcut",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="lab: trade fidelity for speed this way (repeatable; README lists them; the report "
+        "states every shortcut in force)",
+    )
+    group.addoption(
         "--lab-seed",
         type=int,
         default=None,
@@ -237,6 +245,7 @@ def target_options(config: pytest.Config) -> TargetOptions:
         cilium_version=config.getoption("--cilium-version"),
         chr_image=config.getoption("--chr-image"),
         lab_defects=tuple(config.getoption("--lab-defect")),
+        lab_shortcuts=tuple(config.getoption("--lab-shortcut")),
         lab_seed=config.getoption("--lab-seed"),
     )
 
@@ -255,6 +264,8 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--mode applies to {' and '.join(with_modes)}; the {target} target is built by the run and "
             "always replays the whole walkthrough"
         )
+    if config.getoption("--lab-shortcut") and not entry.takes_defects:
+        raise pytest.UsageError(f"--lab-shortcut speeds up the lab; it has no meaning with --target={target}")
     if config.getoption("--lab-seed") is not None and not entry.takes_defects:
         raise pytest.UsageError(
             f"--lab-seed seeds the lab's random choices; it has no meaning with --target={target}"

@@ -26,6 +26,7 @@ import yaml
 from bgpconform.cilium.bgp_peers import parse_agent_json
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, Resources, new_api_client
+from bgpconform.lab import shortcuts
 from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.cilium.agent import BGP_CRD_MISSING, CNI_CONFIG_NAME, Agent, AgentProgram, agent_table
 from bgpconform.lab.cilium.bgp_control import POLICY_SELECTION_FAILED
@@ -100,8 +101,14 @@ def _crd() -> dict[str, Any]:
     return loaded
 
 
+SESSION_WAIT = 30.0  # with the short-bgp-timers shortcut the agents dial every second
+
+
 @pytest.fixture(scope="module")
 def cluster(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Agents dialling on short timers (`short-bgp-timers`): these tests are about what the agent
+    does, not about 1.13's dialling (tests/lab/test_bgp.py and the faithful suite cover that)."""
+    shortcuts.activate(["short-bgp-timers"])
     server = ApiServer(tmp_path_factory.mktemp("api"), bookmark_interval=0.5)
     server.start()
     api_client = new_api_client(str(server.kubeconfig_path))
@@ -151,6 +158,7 @@ def cluster(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clus
         for client in clients:
             client.close()  # type: ignore[no-untyped-call]
         server.stop()
+        shortcuts.activate([])
         assert leftovers == {name: [] for name in agents}, "agent processes outlived their agents"
 
 
@@ -200,7 +208,7 @@ def _ensure_established(cluster: Cluster) -> None:
         cluster.states,
         lambda states: all(s == ["established"] for s in states.values()),
         expected="every worker's agent reports its session with the router established",
-        timeout=cluster.lab.topology.waits.sessions_established,
+        timeout=SESSION_WAIT,
         tolerate=(AssertionError,),
     )
 
@@ -441,7 +449,7 @@ def test_two_policies_selecting_one_node_clear_its_bgp_and_log_the_error(cluster
             lambda: {session.peer: session.state for session in lab.router.sessions()},
             lambda states: states.get(victim.address) is not SessionState.ESTABLISHED,
             expected=f"the router's session with {victim.address} down",
-            timeout=lab.topology.waits.sessions_established,
+            timeout=SESSION_WAIT,
         )
         # FRR reports the state change before it has flushed the peer's paths from its RIB.
         wait_for(

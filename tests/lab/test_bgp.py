@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from functools import partial
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 import pytest
 
 from bgpconform.commands import run
+from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor, render_config
 from bgpconform.lab.lab import Lab
 from bgpconform.routers.port import Route, SessionState
 from bgpconform.waiting import wait_for
@@ -136,3 +138,28 @@ def test_a_prefix_from_every_worker_is_an_ecmp_route_and_withdrawal_removes_one_
 
 def _router_kernel(lab: Lab, prefix: IPv4Network) -> str:
     return run(["ip", "-n", lab.network.router_ns, "-j", "route", "show", str(prefix)]).stdout
+
+
+def test_a_speaker_given_no_timers_dials_on_gobgps_defaults_as_cilium_1_13_does(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """FACTS.md, BGP control plane v1: 1.13's `AddNeighbor` sets no timers, so gobgpd's defaults
+    (connect retry 120 s, hold 90 s, keepalive 30 s) are what its speakers dial with; the lab's agent
+    renders no timers unless the `short-bgp-timers` shortcut is on."""
+    node = lab.topology.bgp_nodes[0]
+    router = lab.topology.router.address
+    speaker = GoBgpSpeaker(
+        node=node.name,
+        namespace=lab.network.node_ns[node.name],
+        directory=tmp_path / "speaker",
+        router_id=node.address,
+        asn=lab.topology.bgp.node_asn,
+        neighbors=[Neighbor(router, lab.topology.bgp.peer_asn, timers=None)],
+    )
+    speaker.start()
+    try:
+        timers = speaker.timers_in_force(router)
+    finally:
+        speaker.stop()
+    assert (timers["connect_retry"], timers["hold_time"], timers["keepalive_interval"]) == (120, 90, 30)
+    assert "[neighbors.timers.config]" not in render_config(node.address, 64512, [Neighbor(router, 1, None)])

@@ -69,6 +69,9 @@ class Stage:
         return self.datapath.program(self.service, self.lb_ip, self.port, workload.protocol, self.backends)
 
 
+SESSION_WAIT = 30.0  # the lab's own speakers dial every second (the topology's bgp.timers)
+
+
 def _establish_and_announce(lab: Lab, prefix: IPv4Network) -> None:
     """Sessions up with every worker, then the /32 from each, as Cilium announces an LB IP (FACTS.md)."""
     lab.router.configure_peers(lab.topology_peers())
@@ -78,7 +81,7 @@ def _establish_and_announce(lab: Lab, prefix: IPv4Network) -> None:
         lambda: {session.peer: session.state for session in lab.router.sessions()},
         lambda states: all(states.get(peer) is SessionState.ESTABLISHED for peer in peers),
         expected=f"sessions with {sorted(map(str, peers))} established",
-        timeout=lab.topology.waits.sessions_established,
+        timeout=SESSION_WAIT,
     )
     lab.originate_everywhere(prefix, [node.name for node in lab.topology.bgp_nodes])
     wait_for(

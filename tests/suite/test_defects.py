@@ -37,7 +37,8 @@ def test_a_defect_fails_the_then_step_that_names_its_promise(tmp_path: Path, nam
     defect = CATALOGUE[name]
     title = first_scenario_stating(defect.caught_by)
     topology = topology_with(TOPOLOGIES / defect.topology, tmp_path, **SHORT_WAITS)
-    run = run_suite(tmp_path, node_id(title), topology=topology, options=(f"--lab-defect={name}",))
+    options = (f"--lab-defect={name}", "--lab-shortcut=short-bgp-timers")  # sessions in seconds
+    run = run_suite(tmp_path, node_id(title), topology=topology, options=options)
     result = run.scenarios[title]
     failed = result.failed_step
     assert failed is not None, f"{name}: {title!r} passed\n{run.summary()}"
@@ -49,6 +50,9 @@ def test_a_defect_fails_the_then_step_that_names_its_promise(tmp_path: Path, nam
     report = RunReport.model_validate_json((tmp_path / "reports" / "latest" / "report.json").read_text())
     assert report.verdict is Verdict.NON_CONFORMANT
     assert report.run.versions.get("lab defects") == name, json.dumps(report.run.versions)
+    assert report.run.provenance is not None
+    assert report.run.provenance.defects == [name]
+    assert [s.split(":")[0] for s in report.run.provenance.shortcuts] == ["short-bgp-timers"]
     scenario = next(s for s in report.scenarios if s.name == title)
     assert scenario.failure is not None
     assert scenario.failure.expected, scenario.failure

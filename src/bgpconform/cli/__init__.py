@@ -53,6 +53,7 @@ def _lab_up(args: argparse.Namespace) -> int:
     from bgpconform.cli.lab_commands import up
     from bgpconform.lab.defects import checked
     from bgpconform.lab.prerequisites import check_lab_prerequisites
+    from bgpconform.lab.shortcuts import checked as shortcut_names
     from bgpconform.stage import parse_stage
 
     def check_topology() -> None:
@@ -67,7 +68,13 @@ def _lab_up(args: argparse.Namespace) -> int:
     chosen = tuple(sorted(checked(args.defect)))  # and so is an unknown defect
     # and so is a bad file, not in the background process's log
     state = up(
-        path, timeout=args.timeout, stage=args.stage, check=check_topology, defects=chosen, seed=args.seed
+        path,
+        timeout=args.timeout,
+        stage=args.stage,
+        check=check_topology,
+        defects=chosen,
+        seed=args.seed,
+        shortcuts=tuple(sorted(shortcut_names(args.shortcut))),
     )
     details = state.details
     total = time.monotonic() - began
@@ -148,7 +155,7 @@ def _lab_defects(args: argparse.Namespace) -> int:
 def _lab_serve(args: argparse.Namespace) -> int:
     from bgpconform.cli.lab_commands import serve
 
-    return serve(args.topology, args.stage, tuple(args.defect), args.seed)
+    return serve(args.topology, args.stage, tuple(args.defect), args.seed, tuple(args.shortcut))
 
 
 def _report_compare(args: argparse.Namespace) -> int:
@@ -205,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the lab with this defect (repeatable; `bgpconform lab defects` lists them)",
     )
     lab_up.add_argument(
+        "--shortcut",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="trade fidelity for speed: short-bgp-timers (the agents dial every second, not on 1.13's "
+        "GoBGP defaults)",
+    )
+    lab_up.add_argument(
         "--seed",
         type=int,
         default=None,
@@ -222,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--stage", default="minimal")
     serve.add_argument("--defect", action="append", default=[])
     serve.add_argument("--seed", type=int, default=None)
+    serve.add_argument("--shortcut", action="append", default=[])
     serve.set_defaults(handler=_lab_serve)
 
     report = commands.add_parser("report", help="run reports")

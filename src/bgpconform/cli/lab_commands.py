@@ -150,7 +150,11 @@ class _Signals:
 
 
 def serve(
-    topology_file: Path, stage: str = "minimal", defects: tuple[str, ...] = (), seed: int | None = None
+    topology_file: Path,
+    stage: str = "minimal",
+    defects: tuple[str, ...] = (),
+    seed: int | None = None,
+    shortcuts: tuple[str, ...] = (),
 ) -> int:
     """The body of the background process: bring the lab up (to `stage` of the walkthrough), publish its
     state, hold it until told to stop; a signal stops it in any phase (see `_Signals`)."""
@@ -161,6 +165,7 @@ def serve(
     target: LabTarget | None = None
     try:
         from bgpconform.lab import defects as lab_defects
+        from bgpconform.lab import shortcuts as lab_shortcuts
         from bgpconform.lab.lab import Lab
         from bgpconform.stage import Stage, parse_stage
         from bgpconform.topology import load_topology
@@ -170,13 +175,16 @@ def serve(
         # The wire builds (mostly waiting on `ip` and FRR) while the control plane's modules import,
         # which takes about a second of this process's start.
         lab_defects.activate(defects)  # the router's configuration is written as the wire builds
+        lab_shortcuts.activate(shortcuts)
         with signals.held():  # until `lab` holds the claimed run and its building wire
             lab = Lab(topology, "interactive").claim()
             lab.begin_build()
         from bgpconform.targets.lab import LabTarget
         from bgpconform.walkthrough.machine import StageMachine
 
-        target = LabTarget(topology, purpose="interactive", lab=lab, defects=defects, seed=seed)
+        target = LabTarget(
+            topology, purpose="interactive", lab=lab, defects=defects, shortcuts=shortcuts, seed=seed
+        )
         target.start()
         cluster = target.cluster
         walkthrough = StageMachine(target)
@@ -195,6 +203,7 @@ def serve(
         details["stage"] = wanted.label
         details["defects"] = list(defects)
         details["seed"] = target.seed
+        details["shortcuts"] = list(shortcuts)
         signals.serving = True
         _write_state(LabState(os.getpid(), ticks, str(topology_file), details))
         print(f"lab {details['run_id']} is up", flush=True)
@@ -226,6 +235,7 @@ def up(
     check: Callable[[], object] = lambda: None,
     defects: tuple[str, ...] = (),
     seed: int | None = None,
+    shortcuts: tuple[str, ...] = (),
 ) -> LabState:
     """Start the background lab and return once its API answers and its nodes have registered.
 
@@ -258,6 +268,7 @@ def up(
                 stage,
                 *[argument for name in defects for argument in ("--defect", name)],
                 *([] if seed is None else ["--seed", str(seed)]),
+                *[argument for name in shortcuts for argument in ("--shortcut", name)],
             ],
             stdin=subprocess.DEVNULL,
             stdout=log_file,

@@ -33,14 +33,19 @@ _GOBGP_STATES = {
 
 
 @dataclass(frozen=True)
+class Timers:
+    connect_retry: int
+    hold: int
+    keepalive: int
+
+
+@dataclass(frozen=True)
 class Neighbor:
-    """A peer the speaker dials, with the timers the topology gives."""
+    """A peer the speaker dials; without timers GoBGP's defaults apply, as Cilium 1.13 leaves them."""
 
     address: IPv4Address
     asn: int
-    connect_retry: int = 1
-    hold: int = 9
-    keepalive: int = 3
+    timers: Timers | None = Timers(connect_retry=1, hold=9, keepalive=3)
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,15 @@ def render_config(router_id: IPv4Address, asn: int, neighbors: list[Neighbor]) -
             "  [neighbors.config]",
             f'    neighbor-address = "{neighbor.address}"',
             f"    peer-as = {neighbor.asn}",
-            "  [neighbors.timers.config]",
-            f"    connect-retry = {neighbor.connect_retry}",
-            f"    hold-time = {neighbor.hold}",
-            f"    keepalive-interval = {neighbor.keepalive}",
-            "",
         ]
+        if neighbor.timers is not None:
+            lines += [
+                "  [neighbors.timers.config]",
+                f"    connect-retry = {neighbor.timers.connect_retry}",
+                f"    hold-time = {neighbor.timers.hold}",
+                f"    keepalive-interval = {neighbor.timers.keepalive}",
+            ]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -168,6 +176,12 @@ class GoBgpSpeaker:
         """Prefixes received from a peer (Adj-RIB-In)."""
         data = json.loads(self._cli("-j", "neighbor", str(peer), "adj-in", "-a", "ipv4") or "{}")
         return sorted(IPv4Network(prefix) for prefix in data)
+
+    def timers_in_force(self, peer: IPv4Address) -> dict[str, int]:
+        """The neighbor's configured timers as gobgpd holds them (its defaults where none were given)."""
+        detail: dict[str, Any] = json.loads(self._cli("-j", "neighbor", str(peer)) or "{}")
+        config = detail.get("timers", {}).get("config", {})
+        return {key: int(value) for key, value in config.items() if isinstance(value, int | float)}
 
     def peers(self) -> list[SpeakerPeer]:
         """Every configured neighbor with its state and per-family counts."""

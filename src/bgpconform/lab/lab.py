@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bgpconform.commands import run
 from bgpconform.lab.frr import LabFrr
-from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
+from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor, Timers
 from bgpconform.lab.network import LabNetwork
 from bgpconform.lab.prerequisites import check_lab_prerequisites
 from bgpconform.lab.runs import Run, SweptRun, remove_run_artifacts, start_run, sweep_stale_runs
@@ -210,9 +210,7 @@ class Lab:
             neighbor = Neighbor(
                 self.topology.router.address,
                 self.topology.bgp.peer_asn,
-                connect_retry=timers.connect_retry,
-                hold=timers.hold,
-                keepalive=timers.keepalive,
+                Timers(timers.connect_retry, timers.hold, timers.keepalive),
             )
             self._speakers[node_name] = GoBgpSpeaker(
                 node=node.name,

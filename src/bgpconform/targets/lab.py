@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from bgpconform import observe
 from bgpconform.commands import Place
 from bgpconform.kubeapi.client import Kube
-from bgpconform.lab import chance, defects
+from bgpconform.lab import chance, defects, shortcuts
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.lab import Lab
 from bgpconform.lab.prerequisites import check_lab_prerequisites
@@ -37,7 +37,13 @@ class LabTarget:
 
     @classmethod
     def from_options(cls, topology: Topology, options: TargetOptions) -> LabTarget:
-        return cls(topology, purpose=options.purpose, defects=options.lab_defects, seed=options.lab_seed)
+        return cls(
+            topology,
+            purpose=options.purpose,
+            defects=options.lab_defects,
+            shortcuts=options.lab_shortcuts,
+            seed=options.lab_seed,
+        )
 
     def __init__(
         self,
@@ -47,6 +53,7 @@ class LabTarget:
         init_step: float | None = None,
         lab: Lab | None = None,
         defects: tuple[str, ...] = (),
+        shortcuts: tuple[str, ...] = (),
         seed: int | None = None,
     ) -> None:
         """`lab`: a wire half the caller already claimed, used by the first start (see `LabCluster`);
@@ -55,6 +62,7 @@ class LabTarget:
         (`bgpconform.lab.chance`), fresh when None; every lab this target starts draws from it."""
         self.topology = topology
         self.defects = defects
+        self.shortcuts = shortcuts
         self.seed = seed
         self.purpose = purpose
         self.init_step = init_step
@@ -67,6 +75,7 @@ class LabTarget:
         """Root, network namespaces and the daemons' programs, and the defects' names, before anything
         is collected."""
         defects.checked(self.defects)
+        shortcuts.checked(self.shortcuts)
         check_lab_prerequisites()
 
     def start(self) -> None:
@@ -76,7 +85,12 @@ class LabTarget:
                 self._seeded = True
             lab, self._pending_lab = self._pending_lab, None
             cluster = LabCluster(
-                self.topology, self.purpose, init_step=self.init_step, lab=lab, defects=self.defects
+                self.topology,
+                self.purpose,
+                init_step=self.init_step,
+                lab=lab,
+                defects=self.defects,
+                shortcuts=self.shortcuts,
             )
             self._cluster = cluster.start()
             self._kube = self._cluster.new_kube()
@@ -160,7 +174,16 @@ class LabTarget:
             emulated.append(
                 f"RouterOS {router.routeros_version}: its API and menus are the lab's, in front of FRR"
             )
-        return Provenance(real=tuple(real), emulated=tuple(emulated), defects=tuple(sorted(self.defects)))
+        facts = {
+            "connect_retry": self.topology.bgp.timers.connect_retry,
+            "cilium_version": cluster.cilium_version,
+        }
+        return Provenance(
+            real=tuple(real),
+            emulated=tuple(emulated),
+            shortcuts=tuple(shortcuts.describe(name, **facts) for name in sorted(self.shortcuts)),
+            defects=tuple(sorted(self.defects)),
+        )
 
     def versions(self) -> dict[str, str]:
         # No cilium-cli runs here: the lab's installer does what cilium-cli v0.15 does through the API.
@@ -168,5 +191,7 @@ class LabTarget:
         versions.update(observe.cluster_versions(self.kube))
         if self.defects:  # a report of a run on a broken lab says so next to the versions
             versions["lab defects"] = ", ".join(sorted(self.defects))
+        if self.shortcuts:
+            versions["lab shortcuts"] = ", ".join(sorted(self.shortcuts))
         versions["lab seed"] = f"{self.seed} (replay: --lab-seed {self.seed})"
         return versions

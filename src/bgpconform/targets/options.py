@@ -22,4 +22,5 @@ class TargetOptions:
     cilium_version: str | None = None
     chr_image: str | None = None
     lab_defects: tuple[str, ...] = ()  # lab: `bgpconform.lab.defects` to start the lab with
+    lab_shortcuts: tuple[str, ...] = ()  # lab: `bgpconform.lab.shortcuts` in force (speed over fidelity)
     lab_seed: int | None = None  # lab: the seed of its random choices (`bgpconform.lab.chance`)

@@ -13,9 +13,9 @@ What it does, in the order a real agent does it (FACTS.md, "Cilium: CRD registra
 - answers `cilium bgp peers [-o json]`, `cilium version` and `cilium status --brief` by exec.
 
 Deviations from Cilium 1.13, none visible to a step beyond what is said here:
-- BGP timers: 1.13 has no timer fields and uses GoBGP's defaults (connect retry 120 s, hold 90 s);
-  the lab dials with the topology's `bgp.timers` (1 s / 9 s / 3 s by default) so sessions come up in
-  seconds, as cilium-cli's own BGP tests shorten them (FACTS.md, "How peers verify").
+- BGP timers: as 1.13, none: GoBGP's defaults dial (first dial 5-10 s after a neighbor is added, then
+  every 120-239 s; FACTS.md). The shortcut `short-bgp-timers` (`bgpconform.lab.shortcuts`) dials with
+  the topology's `bgp.timers` instead, as cilium-cli's own BGP tests shorten them; reports say so.
 - GoBGP is a separate `gobgpd` per virtual router instead of embedded; a change of ASN or neighbor set
   restarts it (Cilium adds and removes peers in place), resetting that router's sessions.
 - The pod CIDR announced is the topology's (the wire routes it); the CiliumNode is created with it
@@ -48,7 +48,7 @@ from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily, agent_json, format_
 from bgpconform.cilium.versions import image_version
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import ApiException, Kube, Resources, new_api_client
-from bgpconform.lab import defects
+from bgpconform.lab import defects, shortcuts
 from bgpconform.lab.apiserver.exec_registry import ExecResult
 from bgpconform.lab.cilium.agent_services import desired_entries, slices_from_pods
 from bgpconform.lab.cilium.bgp_control import (
@@ -61,7 +61,7 @@ from bgpconform.lab.cilium.bgp_control import (
 from bgpconform.lab.cilium.selectors import matches
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.datapath import ServiceDatapath
-from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor
+from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor, Timers
 from bgpconform.routers.port import SessionState
 
 if TYPE_CHECKING:
@@ -557,20 +557,16 @@ class BgpController(Controller):
                 speaker.withdraw(prefix)
 
     def _neighbors(self, router: VirtualRouter) -> list[Neighbor]:
-        timers = self.agent.topology.bgp.timers
+        """As 1.13's `AddNeighbor`: no timers, so GoBGP's defaults dial (FACTS.md); the shortcut
+        `short-bgp-timers` gives the topology's instead."""
         wrong_asn = defects.active("agent-dials-wrong-peer-asn")
         if defects.active("agent-dials-no-neighbor"):
             return []
-        return [
-            Neighbor(
-                n.address,
-                n.asn + 1 if wrong_asn else n.asn,
-                connect_retry=timers.connect_retry,
-                hold=timers.hold,
-                keepalive=timers.keepalive,
-            )
-            for n in router.neighbors
-        ]
+        timers = None
+        if shortcuts.active("short-bgp-timers"):
+            given = self.agent.topology.bgp.timers
+            timers = Timers(given.connect_retry, given.hold, given.keepalive)
+        return [Neighbor(n.address, n.asn + 1 if wrong_asn else n.asn, timers) for n in router.neighbors]
 
     def _speaker_directory(self, asn: int) -> Path:
         """Under the agent's directory unless the socket path would be too long for a unix socket."""

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from bgpconform.kubeapi.client import Kube, new_api_client
 from bgpconform.lab import defects as lab_defects
+from bgpconform.lab import shortcuts as lab_shortcuts
 from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.daemonset import DaemonSetController
@@ -84,6 +85,7 @@ class LabCluster:
         init_step: float | None = None,
         lab: Lab | None = None,
         defects: Iterable[str] = (),
+        shortcuts: Iterable[str] = (),
     ) -> None:
         """`lab`: the wire half already claimed (and perhaps building) by the caller, for `lab serve`,
         which starts it before importing the control plane; otherwise the cluster makes its own."""
@@ -91,6 +93,7 @@ class LabCluster:
         self.purpose = purpose
         self.init_step = init_step
         self.defects = lab_defects.checked(defects)
+        self.shortcuts = lab_shortcuts.checked(shortcuts)
         self.timings = ClusterTimings()
         self.lab = lab if lab is not None else Lab(topology, purpose)
         self._api: ApiServer | None = None
@@ -108,6 +111,7 @@ class LabCluster:
         """
         started = time.monotonic()
         lab_defects.activate(self.defects)  # before any emulated component runs
+        lab_shortcuts.activate(self.shortcuts)
         if not self.lab.claimed:
             self.lab.claim()
         try:
