@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
 from pytest_bdd import given, then, when
 
@@ -259,11 +259,12 @@ def default_route_received(walkthrough: StageMachine, evidence: Evidence) -> Non
 
 @then("every labelled node advertises its pod CIDR")
 def pod_cidr_advertised(walkthrough: StageMachine, evidence: Evidence) -> None:
-    """Each node's own pod CIDR as the router received it from that node, and a count on the node."""
-    nodes = walkthrough.topology.bgp_nodes
+    """Each node's own pod CIDR (as the cluster assigned it) as the router received it from that node,
+    and a count on the node."""
+    owners = _pod_cidr_owners(walkthrough, evidence)
     received = wait_until(
-        lambda: walkthrough.router_next_hops([node.pod_cidr for node in nodes]),
-        checks.EachPrefixFromItsNode({node.pod_cidr: node.address for node in nodes}),
+        lambda: walkthrough.router_next_hops(list(owners)),
+        checks.EachPrefixFromItsNode(owners),
         timeout=walkthrough.topology.waits.routes,
     ).value
     evidence.json(
@@ -273,12 +274,21 @@ def pod_cidr_advertised(walkthrough: StageMachine, evidence: Evidence) -> None:
     evidence.json("IPv4 prefixes advertised per node", counts)
 
 
+def _pod_cidr_owners(walkthrough: StageMachine, evidence: Evidence) -> dict[IPv4Network, IPv4Address]:
+    """Each peering node's pod CIDR, read from the cluster (Cilium's IPAM decides it), to its address."""
+    assigned = walkthrough.pod_cidrs()
+    evidence.json("pod CIDR per peering node", {n: f"{c} (from {src})" for n, (c, src) in assigned.items()})
+    return {assigned[node.name][0]: node.address for node in walkthrough.topology.bgp_nodes}
+
+
 @then("the router's table holds every labelled node's pod CIDR through that node")
 def router_has_pod_cidrs(walkthrough: StageMachine, evidence: Evidence) -> None:
     router = walkthrough.target.router
-    nodes = walkthrough.topology.bgp_nodes
-    prefixes: list[IPv4Network] = [n.pod_cidr for n in nodes]
-    each_via_its_node = checks.RoutesViaNodes({n.pod_cidr: frozenset({n.address}) for n in nodes})
+    owners = _pod_cidr_owners(walkthrough, evidence)
+    prefixes = list(owners)
+    each_via_its_node = checks.RoutesViaNodes(
+        {cidr: frozenset({address}) for cidr, address in owners.items()}
+    )
     waited = wait_until(
         lambda: walkthrough.router_next_hops(prefixes),
         each_via_its_node,

@@ -433,6 +433,32 @@ class StageMachine:
             lambda: wait_until(self.peering_states, wanted, timeout=self.session_wait()),
         )
 
+    def pod_cidrs(self) -> dict[str, tuple[IPv4Network, str]]:
+        """Each peering node's IPv4 pod CIDR as the cluster assigned it, and where it was read.
+
+        Cilium's IPAM decides it, not the topology (FACTS.md, "What a real cluster does"): cluster-pool
+        writes `CiliumNode.spec.ipam.podCIDRs`, `ipam.mode=kubernetes` takes `Node.spec.podCIDR`. A
+        node with neither yet has none; the topology's value is used only when the cluster says
+        nothing at all, and the source says so."""
+        kube = self.target.kube
+        found: dict[str, tuple[IPv4Network, str]] = {}
+        cilium_nodes = {n["metadata"]["name"]: n for n in kube.items_if_served(Resources.CILIUM_NODES)}
+        for node in self.topology.bgp_nodes:
+            cilium_cidrs = (
+                ((cilium_nodes.get(node.name) or {}).get("spec") or {}).get("ipam", {}).get("podCIDRs")
+            )
+            ipv4 = [IPv4Network(c) for c in cilium_cidrs or [] if ":" not in c]
+            if ipv4:
+                found[node.name] = (ipv4[0], f"CiliumNode {node.name} spec.ipam.podCIDRs")
+                continue
+            api_node = kube.get_or_none(Resources.NODES, node.name) or {}
+            assigned = (api_node.get("spec") or {}).get("podCIDR")
+            if assigned and ":" not in assigned:
+                found[node.name] = (IPv4Network(assigned), f"Node {node.name} spec.podCIDR")
+            else:
+                found[node.name] = (node.pod_cidr, "the topology (the cluster assigns none)")
+        return found
+
     def session_wait(self) -> float:
         """The topology's bound, or as long as the Cilium version's nodes take to redial (FACTS.md)."""
         chosen = self.waits.sessions_established
