@@ -141,7 +141,8 @@ def run_suite(
         argv.append(f"--topology={topology}")
     argv += list(options)
     argv += list(selection) or [WALKTHROUGH_MODULE]
-    child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    # The checkout's steps, fixtures and library, whichever checkout the installed package points at.
+    child_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]), **(env or {})}
     returncode, output = _run_with_deadline(argv, child_env)
     report = directory / "reports" / "latest" / "report.json"
     outcomes = _report_outcomes(report) if report.exists() else {}
