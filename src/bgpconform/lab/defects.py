@@ -6,18 +6,17 @@ the harness's adapters, so the harness meets it as it would meet the bug on a ra
 names the Then step that must catch each one; `tests/suite/test_defects.py` runs the scenarios and
 checks that this step, and no earlier one, fails with expected and observed.
 
-A lab process runs one lab, so the active set is process-wide; `LabCluster.start` sets it (to nothing
-for a healthy lab), and every emulated component asks `active(NAME)` where its bug would be.
+The active set is process-wide (`bgpconform.lab.switches`); `LabCluster.start` sets it (to nothing for
+a healthy lab), and every emulated component asks `active(NAME)` where its bug would be.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bgpconform.errors import ConfigError
+from bgpconform.lab.switches import Switches
 
 if TYPE_CHECKING:  # the RouterOS stand-in image carries this module, and no pydantic
     from bgpconform.topology import Node
@@ -264,41 +263,16 @@ CATALOGUE: dict[str, Defect] = {
     )
 }
 
-_lock = threading.Lock()
-_active: frozenset[str] = frozenset()
-
-
-def checked(names: Iterable[str]) -> frozenset[str]:
-    """The names, each known; an unknown one is one message listing the catalogue."""
-    wanted = frozenset(names)
-    unknown = sorted(wanted - set(CATALOGUE))
-    if unknown:
-        raise ConfigError(
-            f"--lab-defect {', '.join(unknown)}: no such defect; fix: choose from {', '.join(CATALOGUE)}"
-        )
-    return wanted
-
-
-def activate(names: Iterable[str]) -> None:
-    global _active  # noqa: PLW0603 (one lab per process: see the module docstring)
-    with _lock:
-        _active = checked(names)
-
-
-def active(name: str) -> bool:
-    """Whether this defect is on; asking for a name the catalogue lacks is a harness bug."""
-    if name not in CATALOGUE:
-        raise KeyError(f"no defect named {name!r} in the catalogue")
-    return name in _active
+_switches = Switches("--lab-defect", "defect", CATALOGUE)
+checked = _switches.checked
+activate = _switches.activate
+active = _switches.active
+active_names = _switches.active_names
 
 
 def first_peering_node(nodes: Iterable[Node]) -> str:
     """The node the one-node defects keep working on: the first peering node by name."""
     return min(node.name for node in nodes)
-
-
-def active_names() -> tuple[str, ...]:
-    return tuple(sorted(_active))
 
 
 def markdown_table() -> str:

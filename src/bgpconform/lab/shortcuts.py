@@ -9,10 +9,7 @@ so the active set is process-wide, set where the defects' is (`LabCluster.start`
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable
-
-from bgpconform.errors import ConfigError
+from bgpconform.lab.switches import Switches
 
 SHORTCUTS: dict[str, str] = {
     "short-bgp-timers": (
@@ -22,30 +19,10 @@ SHORTCUTS: dict[str, str] = {
     ),
 }
 
-_lock = threading.Lock()
-_active: frozenset[str] = frozenset()
-
-
-def checked(names: Iterable[str]) -> frozenset[str]:
-    wanted = frozenset(names)
-    unknown = sorted(wanted - set(SHORTCUTS))
-    if unknown:
-        raise ConfigError(
-            f"--lab-shortcut {', '.join(unknown)}: no such shortcut; fix: choose from {', '.join(SHORTCUTS)}"
-        )
-    return wanted
-
-
-def activate(names: Iterable[str]) -> None:
-    global _active  # noqa: PLW0603 (one lab per process: see the module docstring)
-    with _lock:
-        _active = checked(names)
-
-
-def active(name: str) -> bool:
-    if name not in SHORTCUTS:
-        raise KeyError(f"no shortcut named {name!r}")
-    return name in _active
+_switches = Switches("--lab-shortcut", "shortcut", SHORTCUTS)
+checked = _switches.checked
+activate = _switches.activate
+active = _switches.active
 
 
 def describe(name: str, **facts: object) -> str:
