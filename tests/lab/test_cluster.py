@@ -25,6 +25,7 @@ from bgpconform.routers.port import SessionState
 from bgpconform.topology import Topology
 from bgpconform.waiting import wait_for
 from bgpconform.walkthrough import manifests
+from bgpconform.walkthrough.newer import create_newer_than
 
 MISSING_CRD_LOG = (
     'level=error msg=k8sError error="github.com/cilium/cilium/pkg/k8s/resource/resource.go:183: '
@@ -397,8 +398,14 @@ def test_lb_ipam_allocates_inside_the_pool_and_marks_an_overlapping_pool(
     assert service.ip not in (network.network_address, network.broadcast_address)
     kube = cluster.new_kube()
     overlap = IPv4Network(f"{network.network_address}/{network.prefixlen + 1}")
-    kube.create(
-        Resources.LB_IP_POOLS, {"metadata": {"name": "overlap"}, "spec": {"cidrs": [{"cidr": str(overlap)}]}}
+    # A later second than the first pool: within one the lab marks either pool, as Cilium does.
+    create_newer_than(
+        kube,
+        lambda body: kube.create(Resources.LB_IP_POOLS, body),
+        Resources.LB_IP_POOLS,
+        {"metadata": {"name": "overlap"}, "spec": {"cidrs": [{"cidr": str(overlap)}]}},
+        older=kube.get(Resources.LB_IP_POOLS, pool["metadata"]["name"]),
+        delete_timeout=10,
     )
 
     def conflict(name: str) -> dict[str, Any]:

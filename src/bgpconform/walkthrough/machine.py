@@ -23,10 +23,8 @@ the step; a harness error keeps them.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
@@ -44,7 +42,7 @@ from bgpconform.stage import Stage
 from bgpconform.targets.port import Target
 from bgpconform.topology import Topology, Waits
 from bgpconform.waiting import Waited, WaitTimeout, wait_for, wait_until
-from bgpconform.walkthrough import manifests
+from bgpconform.walkthrough import manifests, newer
 
 T = TypeVar("T")
 
@@ -490,44 +488,16 @@ class StageMachine:
 
     # -- lb-ipam -----------------------------------------------------------------------------------
     def create_newer_than(
-        self, resource: KubeResource, obj: dict[str, Any], older: Mapping[str, Any], attempts: int = 3
+        self, resource: KubeResource, obj: dict[str, Any], older: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Create `obj` with a creationTimestamp in a later second than `older`'s.
-
-        Cilium marks the newer of two overlapping pools only when their timestamps differ; within one
-        second (the timestamps' resolution) the marked one is random (FACTS.md, LB IPAM). The server's
-        stamp decides: an object stamped in the same second is deleted and created again once the
-        server's clock, as estimated from that stamp, has moved on."""
-        name = obj["metadata"]["name"]
-        kube = self.target.kube
-        limit = _created_at(older)
-        for _ in range(attempts):
-            asked = time.time()
-            created = self.create(resource, copy.deepcopy(obj))
-            stamp = _created_at(created)
-            if stamp > limit:
-                return created
-            kube.delete(resource, name)
-            wait_for(
-                lambda: kube.get_or_none(resource, name),
-                lambda found: found is None,
-                expected=f"{resource.plural}/{name} deleted, to be created again in a later second",
-                timeout=self.waits.crd_registered,
-            )
-            skew = stamp - asked  # the server's clock ahead of ours (negative: behind), at most
-
-            def server_clock_moved_on(now: float, skew: float = skew) -> bool:
-                return now + skew >= limit + 1
-
-            wait_for(
-                time.time,
-                server_clock_moved_on,
-                expected=f"the server's clock past {limit + 1:.0f} (skew {skew:+.1f} s)",
-                timeout=5.0,
-            )
-        raise HarnessError(
-            f"could not create {resource.plural}/{name} in a later second than "
-            f"{older['metadata']['name']} in {attempts} attempts; is the API server's clock steady?"
+        """Create `obj` (as this run's) stamped a later second than `older` (`walkthrough.newer`)."""
+        return newer.create_newer_than(
+            self.target.kube,
+            lambda body: self.create(resource, body),
+            resource,
+            obj,
+            older,
+            delete_timeout=self.waits.crd_registered,
         )
 
     def create_pool(self, index: int = 0) -> dict[str, Any]:
@@ -642,9 +612,3 @@ class StageMachine:
             timeout=self.waits.pods_running,
             describe=lambda left: [o["metadata"]["name"] for o in left],
         )
-
-
-def _created_at(obj: Mapping[str, Any]) -> float:
-    """The object's creationTimestamp as Unix seconds (whole seconds: the API's resolution)."""
-    stamp = str(obj["metadata"]["creationTimestamp"]).replace("Z", "+00:00")
-    return datetime.fromisoformat(stamp).timestamp()
