@@ -152,7 +152,9 @@ def bgp_enabled_in_config(walkthrough: StageMachine, evidence: Evidence) -> None
 
 @when("the peering policy for nodes with the policy label is applied")
 def apply_policy(walkthrough: StageMachine, evidence: Evidence) -> None:
-    walkthrough.apply_policy()
+    """The policy as applied, so the report shows any timers the harness set (1.14+: the topology's)."""
+    policy = walkthrough.apply_policy()
+    evidence.json("CiliumBGPPeeringPolicy spec (as applied)", policy.get("spec"))
     walkthrough.reached(Stage.BGP_READY)  # not yet peering: the stage machine must not assume it
 
 

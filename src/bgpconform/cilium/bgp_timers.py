@@ -5,7 +5,8 @@ Cilium 1.13's `AddNeighbor` sets no timers, so GoBGP's defaults are in force: it
 first 5-10 s after the neighbor is added and, after a failed dial, again after the 120 s connect retry
 plus up to as much jitter (120-239 s). The node never listens, so a router configured after the first
 dial waits for the next one. From 1.14 the policy's `connectRetryTimeSeconds` (default 120) replaces
-the 120. The harness's waits for a session follow this unless a topology sets its own.
+the 120, and the harness's policy sets the topology's `bgp.timers` there. The harness's waits for a
+session follow this unless a topology sets its own.
 """
 
 from __future__ import annotations
@@ -42,3 +43,16 @@ def node_dialling(cilium_version: str, policy_connect_retry: int | None = None) 
     if minor < (1, 14):
         return Dialling(GOBGP_CONNECT_RETRY, policy_sets_it=False)
     return Dialling(policy_connect_retry or GOBGP_CONNECT_RETRY, policy_sets_it=True)
+
+
+def policy_timers(cilium_version: str, connect_retry: int, hold: int, keepalive: int) -> dict[str, int]:
+    """The neighbor timer fields the harness's policy sets: none on 1.13 (the CRD has none, and the
+    API server would prune them), the topology's `bgp.timers` from 1.14, as cilium-cli's own BGP test
+    shortens them (FACTS.md, "BGP control plane v1" and "How peers verify")."""
+    if not node_dialling(cilium_version).policy_sets_it:
+        return {}
+    return {
+        "connectRetryTimeSeconds": connect_retry,
+        "holdTimeSeconds": hold,
+        "keepAliveTimeSeconds": keepalive,
+    }

@@ -400,11 +400,12 @@ class StageMachine:
         self._stage = Stage.BGP_READY
 
     # -- peering -----------------------------------------------------------------------------------
-    def apply_policy(self) -> None:
+    def apply_policy(self) -> dict[str, Any]:
+        """The policy in the cluster (created unless there): the harness's, as the API server keeps it."""
         kube = self.target.kube
         policy = manifests.peering_policy(self.topology)
-        if kube.get_or_none(Resources.BGP_PEERING_POLICIES, policy["metadata"]["name"]) is None:
-            self.create(Resources.BGP_PEERING_POLICIES, policy)
+        found = kube.get_or_none(Resources.BGP_PEERING_POLICIES, policy["metadata"]["name"])
+        return found if found is not None else self.create(Resources.BGP_PEERING_POLICIES, policy)
 
     def label_peering_nodes(self) -> None:
         labels = dict(self.topology.bgp.node_selector)
@@ -462,7 +463,9 @@ class StageMachine:
         chosen = self.waits.sessions_established
         if chosen is not None:
             return chosen
-        return bgp_timers.node_dialling(str(self.topology.cluster.cilium_version)).established_within
+        version = str(self.topology.cluster.cilium_version)
+        retry = self.topology.bgp.timers.connect_retry  # what the harness's policy sets from 1.14
+        return bgp_timers.node_dialling(version, policy_connect_retry=retry).established_within
 
     def peer(self) -> None:
         """The stage as a Background needs it. The router learns the nodes first, so each node's first

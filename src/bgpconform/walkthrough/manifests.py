@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from typing import Any
 
+from bgpconform.cilium import bgp_timers
 from bgpconform.ownership import HARNESS_LABEL
 from bgpconform.topology import LbPool, Topology
 
@@ -15,8 +16,13 @@ ANNOUNCE_ALL_SERVICES: dict[str, Any] = {
 
 
 def peering_policy(topology: Topology) -> dict[str, Any]:
-    """CiliumBGPPeeringPolicy (walkthrough `cilium-bgp-policy.yaml`), 1.13 fields only (FACTS.md)."""
+    """CiliumBGPPeeringPolicy (walkthrough `cilium-bgp-policy.yaml`): 1.13's fields, plus the neighbor's
+    timers from 1.14, which then come from the topology (`bgp_timers.policy_timers`, FACTS.md)."""
     bgp = topology.bgp
+    timers = bgp_timers.policy_timers(
+        str(topology.cluster.cilium_version), bgp.timers.connect_retry, bgp.timers.hold, bgp.timers.keepalive
+    )
+    neighbor = {"peerAddress": f"{topology.router.address}/32", "peerASN": bgp.peer_asn, **timers}
     return {
         "apiVersion": "cilium.io/v2alpha1",
         "kind": "CiliumBGPPeeringPolicy",
@@ -28,7 +34,7 @@ def peering_policy(topology: Topology) -> dict[str, Any]:
                     "localASN": bgp.node_asn,
                     "exportPodCIDR": bgp.export_pod_cidr,
                     "serviceSelector": ANNOUNCE_ALL_SERVICES,
-                    "neighbors": [{"peerAddress": f"{topology.router.address}/32", "peerASN": bgp.peer_asn}],
+                    "neighbors": [neighbor],
                 }
             ],
         },
