@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import given, then, when
 
-from bgpconform import checks, observe
+from bgpconform import checks, k3s_addons, observe
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_DEPLOYMENT, OPERATOR_SELECTOR
 from bgpconform.evidence import Evidence
 from bgpconform.expect import expect
@@ -13,16 +13,11 @@ from bgpconform.stage import Stage
 from bgpconform.waiting import wait_for, wait_until
 from bgpconform.walkthrough.machine import StageMachine
 
-ADDON_SELECTORS = {"kube-system": "k8s-app=kube-dns", "local-path-storage": "app=local-path-provisioner"}
 CNI_NOT_INITIALIZED = "cni plugin not initialized"  # kubelet's NetworkReady message (FACTS.md, k3s)
 
 
 def addon_pods(walkthrough: StageMachine) -> list[observe.PodView]:
-    kube = walkthrough.target.kube
-    found: list[observe.PodView] = []
-    for namespace, selector in ADDON_SELECTORS.items():
-        found += observe.pods(kube, namespace, selector)
-    return found
+    return k3s_addons.addon_pods(walkthrough.target.kube)
 
 
 @given("a k3s cluster without a CNI")
@@ -51,7 +46,7 @@ def nodes_not_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
 def addons_pending(walkthrough: StageMachine, evidence: Evidence) -> None:
     waited = wait_for(
         lambda: addon_pods(walkthrough),
-        lambda views: {v.namespace for v in views} == set(ADDON_SELECTORS),
+        lambda views: {v.namespace for v in views} == set(k3s_addons.ADDON_SELECTORS),
         expected="a CoreDNS and a local-path-provisioner pod",
         timeout=walkthrough.topology.waits.pods_running,
         describe=observe.pod_table,
@@ -100,7 +95,9 @@ def nodes_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
 
 @then("the cluster DNS and storage pods are Running")
 def addons_running(walkthrough: StageMachine, evidence: Evidence) -> None:
-    running = checks.PodsRunningAndReady("CoreDNS and local-path-provisioner", frozenset(ADDON_SELECTORS))
+    running = checks.PodsRunningAndReady(
+        "CoreDNS and local-path-provisioner", frozenset(k3s_addons.ADDON_SELECTORS)
+    )
     views = wait_until(
         lambda: addon_pods(walkthrough), running, timeout=walkthrough.topology.waits.pods_running
     ).value

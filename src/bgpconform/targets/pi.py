@@ -24,6 +24,7 @@ from bgpconform.targets.cluster.access import KubeAccess, resolve_kube_access
 from bgpconform.targets.cluster.api_dump import write_cluster_dump
 from bgpconform.targets.cluster.installer import ToolCiliumInstaller, require_tool
 from bgpconform.targets.cluster.preflight import Check, Preflight, PreflightFailed
+from bgpconform.targets.cluster.reset import remove_cilium_crds, wait_without_cni
 from bgpconform.targets.cluster.router_access import connect_router
 from bgpconform.targets.curl_client import CurlClient
 from bgpconform.targets.options import TargetOptions
@@ -147,6 +148,11 @@ class ClusterTarget:
             kube.patch(Resources.NODES, node.name, unlabel)
         self.router.remove_peers()
         self.installer.uninstall()
+        remove_cilium_crds(kube)  # uninstall leaves them (FACTS.md); the walkthrough starts without
+        waits = self.topology.waits
+        wait_without_cni(
+            kube, self.topology, nodes_timeout=waits.nodes_ready, pods_timeout=waits.pods_running
+        )
 
     # -- ports -------------------------------------------------------------------------------------
     @property

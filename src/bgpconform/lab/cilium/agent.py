@@ -24,8 +24,10 @@ Deviations from Cilium 1.13, none visible to a step beyond what is said here:
   to 30 s, so the lab converges soon after the operator registers the CRD.
 - Startup log lines resemble 1.13's; the version line names the lab instead of a git commit, and the
   fatal CRD-timeout wording is unverified.
-- The CNI config stays on stop, as with `cni.uninstall=false`, so an agent restart does not flap the
-  node's readiness; the datapath stays too, as BPF maps outlive the agent.
+- `cni-uninstall: "true"` (1.13's default) removes the CNI config when the agent stops for good (its
+  DaemonSet gone: `cilium uninstall`), so the nodes go NotReady; 1.13 removes it at every shutdown and
+  writes it again at the next start, a brief NotReady the lab leaves out. The datapath stays, as BPF
+  maps outlive the agent.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ log = logging.getLogger(__name__)
 CONFIG_NAMESPACE = "kube-system"
 CONFIG_MAP = "cilium-config"
 CNI_CONFIG_NAME = "05-cilium.conflist"
+AGENT_DAEMONSET = "cilium"  # as cilium-cli and Helm name it
 BGP_CRD = "ciliumbgppeeringpolicies.cilium.io"
 # The walkthrough's line (its line 178), `resource.go:183` being the reflector's caller in 1.13.
 BGP_CRD_MISSING = (
@@ -172,6 +175,15 @@ class Agent:
             if controller is not None:
                 controller.stop()
         self._ready.clear()
+        if (self.config or {}).get("cni-uninstall") == "true" and self._uninstalled():
+            (self.cni_config_dir / CNI_CONFIG_NAME).unlink(missing_ok=True)
+
+    def _uninstalled(self) -> bool:
+        """Whether this agent stops for good: its DaemonSet is gone (`cilium uninstall`)."""
+        try:
+            return self.kube.get_or_none(Resources.DAEMONSETS, AGENT_DAEMONSET, CONFIG_NAMESPACE) is None
+        except Exception:  # the API server is going down with the lab: not an uninstall
+            return False
 
     @property
     def bgp_enabled(self) -> bool:

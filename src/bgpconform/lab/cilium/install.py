@@ -52,5 +52,9 @@ class LabCiliumInstaller(CiliumInstaller):
         objects = self._installed or manifests(CiliumValues(namespace=self.namespace))
         for resource, obj in reversed(objects):
             meta = obj["metadata"]
-            self.kube.delete(resource, meta["name"], meta.get("namespace"))
+            try:
+                self.kube.delete(resource, meta["name"], meta.get("namespace"))
+            except ApiException as exc:
+                if exc.status != 404:  # what is not there is already uninstalled, as cilium-cli takes it
+                    raise
         self._installed = []
