@@ -40,7 +40,7 @@ def bgpconform(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
 @pytest.fixture
 def lab_up() -> Iterator[subprocess.CompletedProcess[str]]:
-    started = bgpconform("lab", "up")
+    started = bgpconform("lab", "up", "--seed", "7", "--shortcut", "short-bgp-timers")
     try:
         yield started
     finally:
@@ -86,6 +86,8 @@ def test_up_explore_down_leaves_nothing(lab_up: subprocess.CompletedProcess[str]
     status = bgpconform("lab", "status")
     assert status.returncode == 0
     assert "NotReady" in status.stdout
+    assert "seed 7 (replay: bgpconform lab up --seed 7)" in status.stdout
+    assert "shortcut in force: short-bgp-timers" in status.stdout
 
     again = bgpconform("lab", "up")
     assert again.returncode == 2

@@ -115,6 +115,12 @@ def _lab_status(args: argparse.Namespace) -> int:
     print(f"  API {details['api_url']}")
     if "routeros_api" in details:
         print(f"  RouterOS {details['routeros_version']} API {details['routeros_api']}")
+    if "seed" in details:
+        print(f"  seed {details['seed']} (replay: bgpconform lab up --seed {details['seed']})")
+    for name in details.get("shortcuts") or []:
+        print(f"  shortcut in force: {name}")
+    for name in details.get("defects") or []:
+        print(f"  defect switched on: {name}")
     kube = Kube(new_api_client(state.kubeconfig))
     for node in kube.items(Resources.NODES):
         ready: dict[str, Any] = next(
