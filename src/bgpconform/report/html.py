@@ -35,13 +35,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["duration"] = format_duration
     env.filters["seconds"] = format_seconds
-    env.filters["first_clause"] = first_clause
     return env
-
-
-def first_clause(text: str) -> str:
-    """`Cilium 1.13.4: agent, operator ...` -> `Cilium 1.13.4`: the banner names, the box explains."""
-    return text.split(":", 1)[0]
 
 
 def format_duration(seconds: float) -> str:

@@ -86,6 +86,11 @@ class Provenance(_Model):
     def all_real(self) -> bool:
         return not self.emulated and not self.shortcuts and not self.defects
 
+    @property
+    def emulated_names(self) -> list[str]:
+        """`Cilium 1.13.4: agent, operator ...` -> `Cilium 1.13.4`: what a headline names."""
+        return [part.split(":", 1)[0] for part in self.emulated]
+
 
 class RunInfo(_Model):
     run_id: str

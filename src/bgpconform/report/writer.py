@@ -96,7 +96,7 @@ def _tell(collector: ReportSource, directory: Path, report: RunReport, seconds: 
         reporter.write_sep("-", f"bgpconform verdict: {report.verdict}")
         provenance = report.run.provenance
         if provenance is not None and not provenance.all_real:
-            emulated = "; ".join(part.split(":", 1)[0] for part in provenance.emulated) or "nothing"
+            emulated = "; ".join(provenance.emulated_names) or "nothing"
             reporter.write_line(f"not a release sign-off: emulated by the lab: {emulated}")
             for shortcut in provenance.shortcuts:
                 reporter.write_line(f"shortcut in force: {shortcut}")
