@@ -9,6 +9,7 @@ as the API serves them.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import socket
 import threading
@@ -125,6 +126,18 @@ class Kube:
     def get_path(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
         """GET any API path as JSON (discovery, `/version`, lists of resources found at run time)."""
         return self._call("GET", path, query=query)
+
+    def server_time(self) -> float:
+        """The `Date` header of a GET `/version`: the API server's clock, to the second."""
+        method, url, headers, body, _ = self.api_client.param_serialize(
+            "GET", "/version", header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        )
+        response = self.api_client.call_api(method, url, headers, body, _request_timeout=30.0)
+        response.read()  # type: ignore[no-untyped-call]
+        stamp = response.getheader("Date")
+        if not stamp:
+            raise ApiException(status=response.status, reason="the API server sent no Date header")
+        return email.utils.parsedate_to_datetime(stamp).timestamp()
 
     def api_resources(self, group_version: str) -> list[dict[str, Any]]:
         """What a group version serves (discovery); empty when it is not served at all."""

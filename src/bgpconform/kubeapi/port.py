@@ -88,6 +88,10 @@ class KubeApi(Protocol):
     def api_resources(self, group_version: str) -> list[dict[str, Any]]:
         """What a group version serves; empty when it is not served at all."""
 
+    def server_time(self) -> float:
+        """The API server's clock now, in whole Unix seconds (its `Date` header): the clock that
+        stamps creationTimestamps, which may not be ours."""
+
     def get(self, resource: KubeResource, name: str, namespace: str | None = None) -> dict[str, Any]: ...
 
     def get_or_none(

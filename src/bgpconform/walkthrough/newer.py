@@ -3,13 +3,13 @@
 Cilium marks the newer of two overlapping LB IP pools only when their creationTimestamps differ;
 within one second (the timestamps' resolution) the marked one is random (FACTS.md, LB IPAM). So a
 scenario that needs "the second pool" marked must create it in a later second than the first, and the
-server's stamp decides, not our clock.
+server's stamp decides, not our clock. Creating one in the same second and deleting it is no way out:
+for that moment either pool may be marked, and a Cilium that never lifts a mark keeps the wrong one.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -35,16 +35,21 @@ def create_newer_than(
     delete_timeout: float,
     attempts: int = 3,
 ) -> dict[str, Any]:
-    """`create(obj)` until the server stamps it a later second than `older`: an object stamped in the
-    same second is deleted and created again once the server's clock, as estimated from that stamp,
-    has moved on."""
+    """`create(obj)` once the server's clock has left `older`'s second, so the first try is stamped
+    later; an object stamped in the same second anyway (API servers behind a balancer whose clocks
+    differ) is deleted and created again."""
     name = obj["metadata"]["name"]
     limit = created_at(older)
     for _ in range(attempts):
-        asked = time.time()
+        wait_for(
+            kube.server_time,
+            lambda now: now >= limit + 1,
+            expected=f"the API server's clock (its Date header) past {limit + 1:.0f}",
+            timeout=5.0,
+            max_interval=0.1,
+        )
         created = create(copy.deepcopy(obj))
-        stamp = created_at(created)
-        if stamp > limit:
+        if created_at(created) > limit:
             return created
         kube.delete(resource, name)
         wait_for(
@@ -52,17 +57,6 @@ def create_newer_than(
             lambda found: found is None,
             expected=f"{resource.plural}/{name} deleted, to be created again in a later second",
             timeout=delete_timeout,
-        )
-        skew = stamp - asked  # the server's clock ahead of ours (negative: behind), at most
-
-        def server_clock_moved_on(now: float, skew: float = skew) -> bool:
-            return now + skew >= limit + 1
-
-        wait_for(
-            time.time,
-            server_clock_moved_on,
-            expected=f"the server's clock past {limit + 1:.0f} (skew {skew:+.1f} s)",
-            timeout=5.0,
         )
     raise HarnessError(
         f"could not create {resource.plural}/{name} in a later second than "
