@@ -44,7 +44,8 @@ def test_the_second_pool_is_stamped_a_later_second_even_when_created_at_once(kub
         second = machine.create_newer_than(Resources.LB_IP_POOLS, second_body, older=first)
         assert _stamp(second) > _stamp(first), (attempt, first["metadata"], second["metadata"])
         kube.delete(Resources.LB_IP_POOLS, "overlapping")
-        kube.create(Resources.LB_IP_POOLS, manifests.pool_object("end-of-attempt", [IPv4Network("192.0.2.0/28")]))
+        marker = manifests.pool_object("end-of-attempt", [IPv4Network("192.0.2.0/28")])
+        kube.create(Resources.LB_IP_POOLS, marker)
         events = []
         for event in watch:
             if event["type"] == "BOOKMARK":
@@ -53,10 +54,8 @@ def test_the_second_pool_is_stamped_a_later_second_even_when_created_at_once(kub
             if events[-1] == ("ADDED", "end-of-attempt"):
                 break
         watch.close()
-        assert events == [("ADDED", "overlapping"), ("DELETED", "overlapping"), ("ADDED", "end-of-attempt")], (
-            attempt,
-            events,
-        )
+        once = [("ADDED", "overlapping"), ("DELETED", "overlapping"), ("ADDED", "end-of-attempt")]
+        assert events == once, (attempt, events)
         kube.delete(Resources.LB_IP_POOLS, "end-of-attempt")
         kube.delete(Resources.LB_IP_POOLS, first["metadata"]["name"])
     assert kube.items(Resources.LB_IP_POOLS) == []  # nothing left behind by the retries
