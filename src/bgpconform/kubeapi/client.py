@@ -134,7 +134,7 @@ class Kube:
         )
         response = self.api_client.call_api(method, url, headers, body, _request_timeout=30.0)
         response.read()  # type: ignore[no-untyped-call]
-        stamp = response.getheader("Date")
+        stamp = response.getheader("Date")  # type: ignore[no-untyped-call]
         if not stamp:
             raise ApiException(status=response.status, reason="the API server sent no Date header")
         return email.utils.parsedate_to_datetime(stamp).timestamp()
