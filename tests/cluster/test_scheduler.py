@@ -222,3 +222,50 @@ def test_pods_spread_over_ready_nodes_and_honour_selectors(kube: Kube, start: St
     assert scheduled_condition(late)["message"].startswith(
         "0/3 nodes are available: 3 node(s) were unschedulable. "
     )
+
+
+def test_operator_replicas_with_required_anti_affinity_take_a_node_each(kube: Kube, start: Start) -> None:
+    """The chart's operator Deployment (two replicas under Helm) spreads by hostname: a third replica
+    on two nodes stays Pending with kube-scheduler 1.27's InterPodAffinity reason."""
+    for name in WALKTHROUGH_NODES[1:3]:
+        add_node(kube, name, ready=True)
+    start(NodeLifecycleController)
+    start(Scheduler)
+    spread = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": {"io.cilium/app": "operator"}},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+    for index in range(3):
+        body = pod(f"cilium-operator-{index}", affinity=spread)
+        body["metadata"]["labels"] = {"io.cilium/app": "operator"}
+        kube.create(Resources.PODS, body, "default")
+    # A plain pod carrying the operator's label is refused where an operator runs, by their terms.
+    impostor = pod("impostor")
+    impostor["metadata"]["labels"] = {"io.cilium/app": "operator"}
+    kube.create(Resources.PODS, impostor, "default")
+
+    third = wait_pod(
+        kube,
+        "cilium-operator-2",
+        lambda p: scheduled_condition(p).get("reason") == "Unschedulable",
+        "the third replica refused",
+    )
+    assert scheduled_condition(third)["message"] == (
+        "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. "
+        "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.."
+    )
+    bound = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in kube.items(Resources.PODS, "default")}
+    assert {bound["cilium-operator-0"], bound["cilium-operator-1"]} == set(WALKTHROUGH_NODES[1:3])
+    refused = wait_pod(
+        kube, "impostor", lambda p: scheduled_condition(p).get("reason") == "Unschedulable", "impostor"
+    )
+    assert (
+        "2 node(s) didn't satisfy existing pods anti-affinity rules"
+        in scheduled_condition(refused)["message"]
+    )

@@ -98,9 +98,12 @@ def test_cilium_is_installed_with_the_k3s_settings(plan: K3dPlan, topology: Topo
     assert settings["k8sServiceHost"] == "k3d-bgpc-test-server-0"
     assert settings["k8sServicePort"] == "6443"
     assert settings["bgpControlPlane.enabled"] == "false"  # the walkthrough enables it later
+    # cilium-cli leaves one operator (the walkthrough's rack runs one), the chart two (FACTS.md).
+    assert settings["operator.replicas"] == "1"
     helm = k3d_plan(topology, "bgpc-test", installer="helm").cilium
     assert helm[:6] == ["helm", "upgrade", "--install", "cilium", "cilium", "--repo=https://helm.cilium.io/"]
     assert "--version=1.13.4" in helm
+    assert dict(value.split("=", 1) for value in _flag(helm, "--set"))["operator.replicas"] == "2"
 
 
 def test_router_commands_follow_the_routeros_version(topology: Topology) -> None:

@@ -3,7 +3,7 @@
 From Cilium 1.13 a CiliumNodeConfig (`cilium.io/v2alpha1`, namespaced) overrides `cilium-config`
 keys on the nodes its `nodeSelector` selects (an empty selector selects every node); the agent pod's
 `config` init container resolves both when the pod starts (docs.cilium.io "Per-node configuration",
-FACTS.md "CRD registration, config, logs"). `cilium config view` shows only the ConfigMap, so a
+docs/verified-facts.md). `cilium config view` shows only the ConfigMap, so a
 leftover CiliumNodeConfig can turn a feature off on a node while the ConfigMap says it is on. Several
 CiliumNodeConfigs selecting one node are applied in name order, the later winning.
 

@@ -43,6 +43,7 @@ class LabTarget:
             defects=options.lab_defects,
             shortcuts=options.lab_shortcuts,
             seed=options.lab_seed,
+            installer=options.installer,
         )
 
     def __init__(
@@ -55,15 +56,19 @@ class LabTarget:
         defects: tuple[str, ...] = (),
         shortcuts: tuple[str, ...] = (),
         seed: int | None = None,
+        installer: str = "cilium",
     ) -> None:
         """`lab`: a wire half the caller already claimed, used by the first start (see `LabCluster`);
         the target owns it from here and removes it on `stop`, started or not. `defects`: names from
         `bgpconform.lab.defects`, on in every lab this target starts. `seed`: the random choices'
-        (`bgpconform.lab.chance`), fresh when None; every lab this target starts draws from it."""
+        (`bgpconform.lab.chance`), fresh when None; every lab this target starts draws from it.
+        `installer`: the tool the lab's installer stands for (`--cilium-installer`): Helm leaves two
+        operator replicas, cilium-cli one."""
         self.topology = topology
         self.defects = defects
         self.shortcuts = shortcuts
         self.seed = seed
+        self.installer_tool = installer
         self.purpose = purpose
         self.init_step = init_step
         self._pending_lab = lab
@@ -133,7 +138,7 @@ class LabTarget:
     def installer(self) -> CiliumInstaller:
         from bgpconform.lab.cilium.install import LabCiliumInstaller
 
-        return LabCiliumInstaller(self.kube)
+        return LabCiliumInstaller(self.kube, tool=self.installer_tool)
 
     @property
     def router(self) -> RouterPort:
@@ -186,8 +191,13 @@ class LabTarget:
         )
 
     def versions(self) -> dict[str, str]:
-        # No cilium-cli runs here: the lab's installer does what cilium-cli v0.15 does through the API.
-        versions = {"target": "lab", "router": self.router.version(), "cilium-cli": "none (lab installer)"}
+        # No cilium-cli or Helm runs here: the lab's installer does what the named tool does, through the API.
+        installed_as = "cilium-cli v0.15" if self.installer_tool == "cilium" else "Helm"
+        versions = {
+            "target": "lab",
+            "router": self.router.version(),
+            "installer": f"the lab's, as {installed_as} would install",
+        }
         versions.update(observe.cluster_versions(self.kube))
         if self.defects:  # a report of a run on a broken lab says so next to the versions
             versions["lab defects"] = ", ".join(sorted(self.defects))

@@ -281,7 +281,8 @@ class StageMachine:
     def start_cilium_install(self) -> None:
         """`cilium install` with the walkthrough's settings, and nothing more: what a scenario's When
         does, leaving its Then steps to wait for what the install promises."""
-        self.target.installer.install(CiliumValues.for_topology(self.topology))
+        installer = self.target.installer
+        installer.install(CiliumValues.for_topology(self.topology, installer.tool))
         self._stage = Stage.CILIUM
 
     def install_cilium(self) -> None:

@@ -262,7 +262,7 @@ class Agent:
 
     def _node_overrides(self) -> dict[str, str]:
         """What CiliumNodeConfigs selecting this node set, in name order (the `config` init container's
-        `build-config`; docs.cilium.io "Per-node configuration", FACTS.md)."""
+        `build-config`; docs.cilium.io "Per-node configuration", docs/verified-facts.md)."""
         node = self.kube.get_or_none(Resources.NODES, self.node.name)
         labels = ((node or {}).get("metadata") or {}).get("labels") or {}
         overrides: dict[str, str] = {}

@@ -19,8 +19,9 @@ class LabCiliumInstaller(CiliumInstaller):
     """Create-or-replace on install (so a second install with other values updates in place),
     delete in reverse order on uninstall. The operator's CRDs and custom resources are left alone."""
 
-    def __init__(self, kube: Kube, namespace: str = "kube-system") -> None:
+    def __init__(self, kube: Kube, namespace: str = "kube-system", tool: str = "cilium") -> None:
         self.kube = kube
+        self.tool = tool  # which installer the lab's stands for: the values it is given say what it left
         self.namespace = namespace
         self._installed: list[tuple[KubeResource, dict[str, Any]]] = []
 

@@ -16,8 +16,10 @@ restart and its `k logs ... | grep CRD`):
   `lbipam.LBIPAM` and writing each changed status through the `status` subresource as a JSON patch
   under field manager `cilium-operator-lb-ipam`.
 
-Deviations: no leader election (cilium-cli installs one replica: `operator.replicas=1`, and the
-walkthrough shows one pod), no identity or CiliumNode garbage collection, no CNP status handling, no
+- Every replica registers the CRDs, then campaigns for the leader lease (`leader`); only the leader
+  runs LB IPAM, and a replica that loses the lease exits, as the real one does, to be restarted.
+
+Deviations: no identity or CiliumNode garbage collection, no CNP status handling, no
 health endpoint (readiness is "CRDs registered"). Log lines are logrus text format without timestamps,
 as the operator writes them; the version line's build details are not the real commit's.
 """
@@ -43,6 +45,7 @@ from bgpconform.kubeapi.client import (
 )
 from bgpconform.lab import chance, defects
 from bgpconform.lab.cilium import crds as cilium_crds
+from bgpconform.lab.cilium import leader
 from bgpconform.lab.cilium.crds import SCHEMA_VERSION_LABEL, CiliumCRD
 from bgpconform.lab.cilium.lbipam import (
     BGP_LOAD_BALANCER_CLASS,
@@ -51,6 +54,7 @@ from bgpconform.lab.cilium.lbipam import (
     LBIPAMResult,
     status_patch,
 )
+from bgpconform.lab.cilium.leader import ElectionTimers, LeaderElector
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.runtime import ContainerContext
 from bgpconform.waiting import WaitTimeout, wait_for
@@ -218,6 +222,9 @@ class Operator:
         api_host: str | None = None,
         resync: float = 5.0,
         crd_timeout: float = 60.0,
+        hostname: str = "localhost",
+        election_rng: random.Random | None = None,
+        election_timers: ElectionTimers | None = None,
     ) -> None:
         cilium_minor(version, since=(1, 13), missing="the lab emulates no operator for Cilium {version}")
         self.kube = kube
@@ -237,6 +244,15 @@ class Operator:
         self._lock = threading.Lock()
         self._exit: int | None = None
         self._thread: threading.Thread | None = None
+        election_rng = election_rng or random.Random()
+        self.elector = LeaderElector(
+            kube,
+            namespace,
+            leader.identity(hostname, election_rng),
+            rng=election_rng,
+            timers=election_timers,
+            on_new_leader=self._new_leader,
+        )
 
     # -- ContainerProgram ------------------------------------------------------------------------
     def start(self) -> None:
@@ -257,6 +273,8 @@ class Operator:
             controller, self.lbipam = self.lbipam, None
         if controller is not None:
             controller.stop()
+        if self._exit is None:  # ReleaseOnCancel, once the leader's work has stopped; a process that
+            self.elector.release()  # died (log.Fatal) released nothing: its lease is waited out
 
     # -- startup ---------------------------------------------------------------------------------
     def _info(self, msg: str, subsys: str = SUBSYS, **fields: object) -> None:
@@ -283,6 +301,9 @@ class Operator:
             return
         if self._stop.is_set():
             return
+        self._ready.set()  # no readiness probe: a replica waiting for the lease is healthy too
+        if not self._lead():
+            return
         interval = config.get("identity-gc-interval") or DEFAULT_IDENTITY_GC_INTERVAL
         if config.get("identity-allocation-mode", "crd") == "crd":
             self._info("Starting CRD identity garbage collector", interval=interval)
@@ -290,9 +311,23 @@ class Operator:
         self._info("Starting CNP derivative handler")
         self._info("Starting CCNP derivative handler")
         self._info("Initialization complete")
-        self._ready.set()
         if defects.active("operator-restarts-on-config-change"):
-            self._exit_on_config_change()
+            threading.Thread(target=self._exit_on_config_change, name="operator-config", daemon=True).start()
+        if not self.elector.renew_until_lost(self._stop):
+            self._info("Leader election lost", **{"operator-id": self.elector.me})
+            self._exit = 1
+
+    def _lead(self) -> bool:
+        """Campaign for the lease (`bgpconform.lab.cilium.leader`); True once this replica leads."""
+        self._info("Waiting for leader election")
+        if not self.elector.acquire(self._stop):
+            return False
+        self._info("Leading the operator HA deployment")
+        return not self._stop.is_set()
+
+    def _new_leader(self, holder: str) -> None:
+        if holder != self.elector.me:
+            self._info("Leader re-election complete", newLeader=holder, operatorID=self.elector.me)
 
     def _exit_on_config_change(self) -> None:
         """Defect: a watch on cilium-config that exits the operator, so it restarts on the new config."""
@@ -300,6 +335,7 @@ class Operator:
             now = self._read_config()
             if now is not None and now != self.config:
                 self._fatal("cilium-config changed, restarting to apply it", "configuration changed")
+                self._stop.set()
                 return
 
     def _read_config(self) -> dict[str, str] | None:
@@ -453,6 +489,8 @@ class OperatorProgram:
             namespace=ctx.pod_namespace,
             rng=rng if isinstance(rng, random.Random) else chance.stream("lbipam"),
             api_host=api_host,
+            hostname=ctx.node.name,  # hostNetwork: the pod's hostname is its node's
+            election_rng=chance.stream("operator-election"),
         )
 
     def start(self) -> None:

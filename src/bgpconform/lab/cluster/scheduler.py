@@ -15,8 +15,12 @@ PodScheduled=True itself. A node whose Ready condition is not True counts as tai
 `node.kubernetes.io/not-ready:NoSchedule` (`unreachable` when Unknown) even before the node lifecycle
 controller has written the taint, so the two controllers' ordering does not matter; no Ready check
 beyond that, as the real scheduler has none (DaemonSets tolerating everything, like Cilium's, must run
-on NotReady nodes). No resources, ports, volumes, inter-pod affinity, spreading or preemption; every
-node is evaluated, without NodeAffinity's PreFilter narrowing to matchFields nodes.
+on NotReady nodes). InterPodAffinity keeps only required anti-affinity, both ways (the pod's terms
+against the pods on a node's topology domain, and those pods' terms against the pod): the chart's
+operator Deployment spreads its replicas with it, so Helm's two replicas need two nodes. Every pod bound
+to a node counts, terminating ones too, as in the scheduler's cache. No resources, ports, volumes, pod
+affinity, spreading or preemption; every node is evaluated, without NodeAffinity's PreFilter narrowing
+to matchFields nodes.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from bgpconform.kubeapi.client import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.replicaset import epoch, is_stale, timestamp
+from bgpconform.lab.cluster.replicaset import epoch, is_stale, selects, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 # Filter reasons, kube-scheduler 1.27 (pkg/scheduler/framework/plugins/*).
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
 REASON_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
+REASON_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
+REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 NO_NODES = "no nodes available to schedule pods"
 
 
@@ -174,6 +180,48 @@ def filter_reason(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> str |
     return None
 
 
+def _anti_affinity_terms(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    anti = (pod_spec.get("affinity") or {}).get("podAntiAffinity") or {}
+    return list(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+
+
+def _term_selects(term: Mapping[str, Any], term_namespace: str, other: Mapping[str, Any]) -> bool:
+    """Whether a pod-affinity term of a pod in `term_namespace` selects `other` (namespaces: the
+    term's list, else the pod's own)."""
+    namespaces = term.get("namespaces") or [term_namespace]
+    meta = other.get("metadata") or {}
+    if meta.get("namespace") not in namespaces:
+        return False
+    return selects(term.get("labelSelector"), meta.get("labels") or {})
+
+
+def _same_domain(
+    term: Mapping[str, Any], node: Mapping[str, Any], other_node: Mapping[str, Any] | None
+) -> bool:
+    key = str(term.get("topologyKey") or "")
+    mine = ((node.get("metadata") or {}).get("labels") or {}).get(key)
+    theirs = (((other_node or {}).get("metadata") or {}).get("labels") or {}).get(key)
+    return mine is not None and mine == theirs
+
+
+def anti_affinity_reason(
+    pod: Mapping[str, Any],
+    node: Mapping[str, Any],
+    placed: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> str | None:
+    """InterPodAffinity's Filter for required anti-affinity: `placed` is every (pod, its node) bound."""
+    namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
+    own_terms = _anti_affinity_terms(pod.get("spec") or {})
+    for other, other_node in placed:
+        if any(_same_domain(t, node, other_node) and _term_selects(t, namespace, other) for t in own_terms):
+            return REASON_ANTI_AFFINITY
+        other_namespace = str((other.get("metadata") or {}).get("namespace") or "default")
+        for term in _anti_affinity_terms(other.get("spec") or {}):
+            if _same_domain(term, node, other_node) and _term_selects(term, other_namespace, pod):
+                return REASON_EXISTING_ANTI_AFFINITY
+    return None
+
+
 def fit_error(total_nodes: int, reasons: Mapping[str, int], preemption_policy: str | None = None) -> str:
     """`FitError.Error()` followed by the DefaultPreemption PostFilter message, as 1.27 words them."""
     if total_nodes == 0:
@@ -249,22 +297,33 @@ class Scheduler(Controller):
         )
         live = {pod["metadata"]["uid"] for pod in pods}
         self._reported = {uid: message for uid, message in self._reported.items() if uid in live}
+        by_name = {node["metadata"]["name"]: node for node in nodes}
+        placed: list[tuple[Obj, Obj]] = []
+        for pod in pods:
+            node_name = (pod.get("spec") or {}).get("nodeName") or self._assumed.get(
+                pod["metadata"]["uid"], ("", 0.0)
+            )[0]
+            if node_name in by_name and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                placed.append((pod, by_name[node_name]))
         for pod in pending:
             if self.stopping:
                 return
             try:
-                self.schedule(pod, nodes, load)
+                self.schedule(pod, nodes, load, placed)
             except ApiException as exc:
                 if not is_stale(exc):
                     raise
                 self.wake()
 
-    def schedule(self, pod: Obj, nodes: list[Obj], load: Counter[str]) -> None:
+    def schedule(
+        self, pod: Obj, nodes: list[Obj], load: Counter[str], placed: list[tuple[Obj, Obj]] | None = None
+    ) -> None:
         spec = pod["spec"]
+        placed = placed if placed is not None else []
         reasons: Counter[str] = Counter()
         feasible: list[str] = []
         for node in nodes:
-            reason = filter_reason(spec, node)
+            reason = filter_reason(spec, node) or anti_affinity_reason(pod, node, placed)
             if reason is None:
                 feasible.append(node["metadata"]["name"])
             else:
@@ -275,6 +334,7 @@ class Scheduler(Controller):
         chosen = min(feasible, key=lambda name: (load[name], name))
         self.bind(pod, chosen)
         load[chosen] += 1
+        placed.append((pod, next(node for node in nodes if node["metadata"]["name"] == chosen)))
 
     def bind(self, pod: Obj, node: str) -> None:
         meta = pod["metadata"]

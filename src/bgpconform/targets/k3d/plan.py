@@ -170,7 +170,7 @@ def k3d_plan(
         ready_when="running",
     )
     first_server = f"k3d-{run_name}-server-0"
-    values = CiliumValues.for_topology(topology, k8s_service_host=first_server)
+    values = CiliumValues.for_topology(topology, installer, k8s_service_host=first_server)
     if cilium_version is not None:
         values = replace(values, version=cilium_version)
     router_changes = [
