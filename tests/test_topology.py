@@ -88,12 +88,16 @@ def test_lab_topology_has_the_walkthrough_values() -> None:
     assert topo.cluster.name == "k3s-rpi"
     assert topo.cluster.node_subnet == IPv4Network("192.168.1.0/24")
     assert (topo.cluster.k3s_version, topo.cluster.cilium_version) == ("v1.27.3+k3s1", "1.13.4")
-    assert [(n.name, n.role, str(n.address), str(n.pod_cidr)) for n in topo.nodes] == [
-        ("k3s-control-plane-01", "control-plane", "192.168.1.200", "10.136.0.0/24"),
-        ("k3s-worker-node-01", "worker", "192.168.1.201", "10.136.1.0/24"),
-        ("k3s-worker-node-02", "worker", "192.168.1.202", "10.136.3.0/24"),
-        ("k3s-worker-node-03", "worker", "192.168.1.203", "10.136.2.0/24"),
+    assert [(n.name, n.role, str(n.address)) for n in topo.nodes] == [
+        ("k3s-control-plane-01", "control-plane", "192.168.1.200"),
+        ("k3s-worker-node-01", "worker", "192.168.1.201"),
+        ("k3s-worker-node-02", "worker", "192.168.1.202"),
+        ("k3s-worker-node-03", "worker", "192.168.1.203"),
     ]
+    # Cilium's IPAM assigns each node's pod CIDR; the pool holds the walkthrough's 10.136.0-3.0/24.
+    assert all(n.pod_cidr is None for n in topo.nodes)
+    assert topo.cluster.pod_cidr_pool == IPv4Network("10.136.0.0/16")
+    assert topo.cluster.pod_cidr_mask_size == 24
     router = topo.router
     assert (router.kind, router.name, router.address, router.asn) == (
         "frr",

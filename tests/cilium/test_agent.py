@@ -28,6 +28,7 @@ from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, Resources, new_api_client
 from bgpconform.lab import shortcuts
 from bgpconform.lab.apiserver.server import ApiServer
+from bgpconform.lab.cilium import crds
 from bgpconform.lab.cilium.agent import BGP_CRD_MISSING, CNI_CONFIG_NAME, Agent, AgentProgram, agent_table
 from bgpconform.lab.cilium.bgp_control import POLICY_SELECTION_FAILED
 from bgpconform.lab.cluster.runtime import ContainerContext
@@ -104,6 +105,11 @@ def _crd() -> dict[str, Any]:
 SESSION_WAIT = 30.0  # with the short-bgp-timers shortcut the agents dial every second
 
 
+def pod_cidr(lab: Lab, node: Node) -> IPv4Network:
+    """The pod CIDR these tests' node IPAM gives a node: a /24 of 10.42.0.0/16 by topology order."""
+    return IPv4Network(f"10.42.{[n.name for n in lab.topology.nodes].index(node.name)}.0/24")
+
+
 @pytest.fixture(scope="module")
 def cluster(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Agents dialling on short timers (`short-bgp-timers`): these tests are about what the agent
@@ -122,14 +128,16 @@ def cluster(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clus
                 "enable-bgp-control-plane": "true",
                 "kube-proxy-replacement": "strict",
                 "cluster-name": "default",
-                "ipam": "cluster-pool",
+                "ipam": "kubernetes",  # no operator here: the agents take the Nodes' pod CIDRs
             },
         },
         "kube-system",
     )
+    kube.create(Resources.CRDS, crds.CN.definition())  # what the operator registers at start
     for node in topology.nodes:
         labels = {"kubernetes.io/hostname": node.name, **node.labels}
-        kube.create(Resources.NODES, {"metadata": {"name": node.name, "labels": labels}})
+        spec = {"podCIDR": str(pod_cidr(lab, node)), "podCIDRs": [str(pod_cidr(lab, node))]}
+        kube.create(Resources.NODES, {"metadata": {"name": node.name, "labels": labels}, "spec": spec})
     agents: dict[str, Agent] = {}
     logs: dict[str, AgentLog] = {}
     clients = [api_client]
@@ -267,10 +275,14 @@ def test_each_worker_advertises_its_pod_cidr(cluster: Cluster) -> None:
     _ensure_established(cluster)
     router = cluster.lab.router
     for node in cluster.workers:
+        cidr = pod_cidr(cluster.lab, node)
+        assert cluster.agents[node.name].pod_cidrs == [cidr]  # ipam kubernetes: the Node's, copied
+        cilium_node = cluster.kube.get(Resources.CILIUM_NODES, node.name)
+        assert cilium_node["spec"]["ipam"]["podCIDRs"] == [str(cidr)]
         wait_for(
-            lambda node=node: [set(route.nexthops) for route in router.bgp_routes(node.pod_cidr)],  # type: ignore[misc]
+            lambda cidr=cidr: [set(route.nexthops) for route in router.bgp_routes(cidr)],  # type: ignore[misc]
             lambda routes, node=node: routes == [{node.address}],  # type: ignore[misc]
-            expected=f"{node.pod_cidr} via {node.address} at the router",
+            expected=f"{cidr} via {node.address} at the router",
             timeout=cluster.lab.topology.waits.routes,
         )
 
@@ -453,9 +465,9 @@ def test_two_policies_selecting_one_node_clear_its_bgp_and_log_the_error(cluster
         )
         # FRR reports the state change before it has flushed the peer's paths from its RIB.
         wait_for(
-            lambda: lab.router.bgp_routes(victim.pod_cidr),
+            lambda: lab.router.bgp_routes(pod_cidr(lab, victim)),
             lambda routes: routes == [],
-            expected=f"no route to {victim.pod_cidr} at the router",
+            expected=f"no route to {pod_cidr(lab, victim)} at the router",
             timeout=10,
         )
         others = [n for n in cluster.workers if n != victim]

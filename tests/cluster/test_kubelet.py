@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +78,23 @@ class KubeletLab:
     def topology(self) -> Topology:
         return self.lab.topology
 
-    def cni_ready(self, node: str) -> None:
-        """What the Cilium agent's install-cni step leaves behind: a conflist in the node's CNI dir."""
+    def cni_ready(self, node: str) -> IPv4Network:
+        """What the Cilium agent leaves behind once it runs: its node's pod network (the CIDR IPAM gave
+        it; here the node's index in the walkthrough's pool) and a conflist in the node's CNI dir."""
+        index = [n.name for n in self.topology.nodes].index(node)
+        cidr = IPv4Network(f"10.136.{index}.0/24")
+        network = self.lab.network
+        network.assign_pod_cidr(node, cidr)
+        here = self.topology.node(node)
+        for other in self.topology.nodes:  # every agent's node routes, both ways
+            if other.name == node:
+                continue
+            network.route_pod_cidr(other.name, cidr, here.address)
+            other_cidr = network.pod_cidr(other.name)
+            if other_cidr is not None:
+                network.route_pod_cidr(node, other_cidr, other.address)
         (self.kubelets[node].cni_config_dir / "05-cilium.conflist").write_text(json.dumps(CONFLIST))
+        return cidr
 
     def node_ready(self, name: str) -> Any:
         return next(c for c in self.core.read_node(name).status.conditions if c.type == "Ready")
@@ -211,8 +225,7 @@ def test_nodes_register_not_ready_for_want_of_a_cni(cluster: KubeletLab) -> None
         assert [(t.key, t.effect) for t in node.spec.taints] == [
             ("node.kubernetes.io/not-ready", "NoSchedule")
         ]
-        assert node.spec.pod_cidr == str(spec.pod_cidr)
-        assert node.spec.pod_cidrs == [str(spec.pod_cidr)]
+        assert node.spec.pod_cidr is None  # the node IPAM controller's to set, not the kubelet's
         assert node.status.node_info.kubelet_version == "v1.27.3+k3s1"
         assert node.status.node_info.container_runtime_version == "containerd://1.7.1-k3s1"
         assert node.status.node_info.architecture == "arm64"
@@ -293,9 +306,9 @@ def test_pods_wait_for_the_network_then_nginx_serves_from_the_nodes_pod_cidr(clu
         "kubelet",
     )
 
-    cluster.cni_ready(node.name)
+    cidr = cluster.cni_ready(node.name)
     pod = cluster.wait_phase("simple-pod", "Running")
-    assert IPv4Address(pod.status.pod_ip) in node.pod_cidr
+    assert IPv4Address(pod.status.pod_ip) in cidr
     assert pod.status.host_ip == str(node.address)
     assert {c.type: c.status for c in pod.status.conditions} == {
         "Initialized": "True",

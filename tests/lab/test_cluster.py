@@ -386,8 +386,11 @@ def test_sessions_active_before_the_router_knows_nodes_then_established(
         assert not established.get(control_plane.name)
     router_states = {s.peer: s.state for s in cluster.lab.router.sessions()}
     assert all(router_states.get(n.address) is SessionState.ESTABLISHED for n in topology.bgp_nodes)
-    for node in topology.bgp_nodes:
-        wait_for_nexthops(cluster, node.pod_cidr, {node.address})
+    kube = cluster.new_kube()
+    for node in topology.bgp_nodes:  # each node's pod CIDR as the operator's cluster-pool IPAM gave it
+        (cidr,) = kube.get(Resources.CILIUM_NODES, node.name)["spec"]["ipam"]["podCIDRs"]
+        assert IPv4Network(cidr).subnet_of(topology.cluster.cluster_pool)
+        wait_for_nexthops(cluster, IPv4Network(cidr), {node.address})
 
 
 def test_lb_ipam_allocates_inside_the_pool_and_marks_an_overlapping_pool(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
-from bgpconform.errors import CommandError
+from bgpconform.errors import CommandError, LabError
 from bgpconform.lab.lab import Lab
 from bgpconform.lab.netns import netns_exec, ns_argv
 from bgpconform.lab.runs import list_namespaces
@@ -20,15 +20,29 @@ pytestmark = pytest.mark.lab
 STATIC_SERVER = str(Path(__file__).with_name("static_server.py"))
 
 
+def test_a_node_without_a_pod_cidr_has_no_pod_network(lab: Lab) -> None:
+    """cilium-cni's ADD needs the agent's pod CIDR: before IPAM gave one there is no address to give."""
+    node = lab.topology.workers[2]
+    with pytest.raises(LabError, match=f"no pod CIDR has been assigned to {node.name} yet"):
+        lab.network.attach_pod(node.name, "default/too-early")
+
+
 def test_pods_get_addresses_from_their_nodes_cidr_and_reach_each_other_across_nodes(lab: Lab) -> None:
     first, second = lab.topology.workers[0], lab.topology.workers[1]
+    # What each node's agent does once IPAM gave it a CIDR: its pod network, routes to the other's.
+    first_cidr, second_cidr = IPv4Network("10.136.1.0/24"), IPv4Network("10.136.3.0/24")
+    lab.network.assign_pod_cidr(first.name, first_cidr)
+    lab.network.assign_pod_cidr(second.name, second_cidr)
+    lab.network.route_pod_cidr(first.name, second_cidr, second.address)
+    lab.network.route_pod_cidr(second.name, first_cidr, first.address)
+    assert lab.network.pod_cidr(first.name) == first_cidr
     a = lab.network.attach_pod(first.name, "default/pod-a")
     b = lab.network.attach_pod(second.name, "default/pod-b")
     a_again = lab.network.attach_pod(first.name, "default/pod-a-2")
     try:
-        assert a.ip in first.pod_cidr
-        assert b.ip in second.pod_cidr
-        assert a.gateway == next(iter(first.pod_cidr.hosts()))
+        assert a.ip in first_cidr
+        assert b.ip in second_cidr
+        assert a.gateway == next(iter(first_cidr.hosts()))
         assert a.ip != a.gateway
         assert a_again.ip not in (a.ip, a.gateway)
         assert lab.network.attach_pod(first.name, "default/pod-a") == a  # idempotent

@@ -54,6 +54,8 @@ class CiliumValues:
             cluster_name=str(topology.cluster.name),
             k8s_service_host=str(control_plane.address) if control_plane is not None else None,
             operator_replicas=OPERATOR_REPLICAS_BY_INSTALLER[installer],
+            cluster_pool_ipv4_cidr=str(topology.cluster.cluster_pool),
+            cluster_pool_ipv4_mask_size=topology.cluster.pod_cidr_mask_size,
         )
         return replace(values, **overrides)
 
@@ -84,7 +86,11 @@ def cilium_install_command(values: CiliumValues, installer: str = "cilium") -> l
         "bgpControlPlane.enabled": "true" if values.enable_bgp_control_plane else "false",
         # Explicit, so the count the checks expect does not hang on a tool's release.
         "operator.replicas": str(values.operator_replicas),
+        "ipam.mode": values.ipam_mode,
     }
+    if values.ipam_mode == "cluster-pool":  # a list in Helm's --set syntax
+        settings["ipam.operator.clusterPoolIPv4PodCIDRList"] = "{" + values.cluster_pool_ipv4_cidr + "}"
+        settings["ipam.operator.clusterPoolIPv4MaskSize"] = str(values.cluster_pool_ipv4_mask_size)
     flags = [f"--set={key}={value}" for key, value in settings.items()]
     if installer == "helm":
         return [

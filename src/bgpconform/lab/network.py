@@ -6,7 +6,9 @@ never holds a lab interface, route or rule):
     client --eth0/eth1-- router --eth0-- [switch br0] --eth0-- node, node, node ...
                                                         node --lxc*/eth0-- pod
 
-Nodes route each other's pod CIDRs directly (Cilium's native routing with direct node routes); the
+A node has no pod network until Cilium's IPAM gives it a pod CIDR: the node's agent assigns it here
+(`assign_pod_cidr`) once the operator wrote it into the node's CiliumNode, and routes the other nodes'
+CIDRs as it learns them (`route_pod_cidr`): Cilium's native routing with direct node routes; the
 walkthrough's cluster used tunnel mode, which changes nothing a step can observe from outside.
 """
 
@@ -91,7 +93,7 @@ class LabNetwork:
         self.router_ns = run.namespace("router")
         self.client_ns = run.namespace("client")
         self.node_ns = {node.name: run.namespace(f"node-{node.name}") for node in topology.nodes}
-        self._ipam = {node.name: _NodeIpam(node.pod_cidr) for node in topology.nodes}
+        self._ipam: dict[str, _NodeIpam] = {}
         self._pods: dict[str, PodAttachment] = {}
         self._gateway_ready: set[str] = set()
         self._lock = threading.Lock()
@@ -159,10 +161,50 @@ class LabNetwork:
             f"link set {UPLINK} up",
             f"route add default via {self.topology.router.address} dev {UPLINK}",
         ]
-        for other in self.topology.nodes:
-            if other.name != node.name:
-                commands.append(f"route add {other.pod_cidr} via {other.address} dev {UPLINK}")
         return commands
+
+    def assign_pod_cidr(self, node_name: str, cidr: IPv4Network) -> IPv4Address:
+        """Give a node its pod network: the CIDR its pods take addresses from, and `cilium_host` with
+        the CIDR's first address (the pods' gateway, Cilium's router IP). Returns that gateway."""
+        with self._lock:
+            current = self._ipam.get(node_name)
+            if current is not None and current.cidr == cidr:
+                return current.gateway
+            if current is not None and current.used:
+                raise LabError(
+                    f"{node_name} already runs pods from {current.cidr}; cannot move them to {cidr}"
+                )
+            ipam = _NodeIpam(cidr)
+            node_ns = self.node_ns[node_name]
+            if node_name not in self._gateway_ready:
+                # Cilium's own layout: cilium_host/cilium_net, a veth pair holding the router IP.
+                ip_batch(
+                    [
+                        f"link add {NODE_GATEWAY_DEVICE} type veth peer name cilium_net",
+                        "link set cilium_net up",
+                        f"link set {NODE_GATEWAY_DEVICE} up",
+                    ],
+                    node_ns,
+                )
+                self._gateway_ready.add(node_name)
+            else:
+                ip_batch([f"addr flush dev {NODE_GATEWAY_DEVICE}"], node_ns)
+            ip_batch([f"addr add {ipam.gateway}/32 dev {NODE_GATEWAY_DEVICE}"], node_ns)
+            self._ipam[node_name] = ipam
+            return ipam.gateway
+
+    def pod_cidr(self, node_name: str) -> IPv4Network | None:
+        """The pod CIDR a node's pods take addresses from, once its agent assigned one."""
+        with self._lock:
+            ipam = self._ipam.get(node_name)
+            return ipam.cidr if ipam is not None else None
+
+    def route_pod_cidr(self, node_name: str, cidr: IPv4Network, via: IPv4Address) -> None:
+        """On `node_name`, reach another node's pods through that node (a direct node route)."""
+        ip_batch([f"route replace {cidr} via {via} dev {UPLINK}"], self.node_ns[node_name])
+
+    def unroute_pod_cidr(self, node_name: str, cidr: IPv4Network) -> None:
+        ip_batch([f"route del {cidr}"], self.node_ns[node_name])
 
     def attach_pod(self, node_name: str, pod_key: str) -> PodAttachment:
         """Give a pod its own namespace wired to its node, with the next free address of the node's CIDR.
@@ -174,19 +216,9 @@ class LabNetwork:
             if pod_key in self._pods:
                 return self._pods[pod_key]
             node_ns = self.node_ns[node_name]
-            ipam = self._ipam[node_name]
-            if node_name not in self._gateway_ready:
-                ip_batch(
-                    [
-                        # Cilium's own layout: cilium_host/cilium_net, a veth pair holding the router IP.
-                        f"link add {NODE_GATEWAY_DEVICE} type veth peer name cilium_net",
-                        f"addr add {ipam.gateway}/32 dev {NODE_GATEWAY_DEVICE}",
-                        "link set cilium_net up",
-                        f"link set {NODE_GATEWAY_DEVICE} up",
-                    ],
-                    node_ns,
-                )
-                self._gateway_ready.add(node_name)
+            ipam = self._ipam.get(node_name)
+            if ipam is None:  # cilium-cni asks the agent, which has no pod CIDR from IPAM yet
+                raise LabError(f"no pod CIDR has been assigned to {node_name} yet")
             address = ipam.allocate()
             digest = hashlib.sha1(pod_key.encode()).hexdigest()[:8]
             namespace = self.run.namespace(f"pod-{digest}")

@@ -48,6 +48,8 @@ from bgpconform.topology.fields import (
 )
 
 SHIPPED_EXAMPLE = "topologies/lab.yaml"
+# Cilium's default cluster-pool IPAM CIDR (FACTS.md, "What a real cluster does that a lab may not").
+CILIUM_DEFAULT_CLUSTER_POOL = IPv4Network("10.0.0.0/8")
 
 # --- models ------------------------------------------------------------------------------------------
 
@@ -68,6 +70,15 @@ class Cluster(_Model):
     # the context the cluster is known by there. Install mode runs only when the context in use is this one.
     kubeconfig: NonEmpty | None = None
     context: NonEmpty | None = None
+    # Cilium's cluster-pool IPAM: the CIDR the install hands it (`ipam.operator.clusterPoolIPv4PodCIDRList`)
+    # and the block each node gets. Unset: Cilium's default 10.0.0.0/8 and whatever the cluster has.
+    pod_cidr_pool: Network | None = Field(default=None, examples=["10.136.0.0/16"])
+    pod_cidr_mask_size: int = Field(default=24, ge=8, le=30)
+
+    @property
+    def cluster_pool(self) -> IPv4Network:
+        """The cluster-pool CIDR in force: the topology's, else Cilium's default (FACTS.md)."""
+        return self.pod_cidr_pool or CILIUM_DEFAULT_CLUSTER_POOL
 
     def kubeconfig_path(self, topology_file: Path) -> Path | None:
         """The declared kubeconfig, `~` expanded and read relative to the topology file's folder."""
@@ -78,13 +89,14 @@ class Cluster(_Model):
 
 
 class Node(_Model):
-    """One machine; its pod CIDR is what the router should learn from it when exportPodCIDR is on."""
+    """One machine. Its pod CIDR is Cilium's IPAM's choice, read from the cluster; `pod_cidr` is only
+    what the harness assumes for a node whose cluster shows none (`StageMachine.pod_cidrs`)."""
 
     name: Label = Field(examples=["k3s-worker-node-01"])
     role: Literal["control-plane", "worker"] = Field(examples=["worker"])
     address: Address = Field(examples=["192.168.1.201"])
     labels: Labels = Field(default_factory=dict)
-    pod_cidr: Network = Field(examples=["10.136.1.0/24"])
+    pod_cidr: Network | None = Field(default=None, examples=["10.136.1.0/24"])
 
 
 class Management(_Model):
@@ -464,15 +476,47 @@ class Topology(_Model):
     def _check_pod_cidrs(self) -> list[Issue]:
         issues: list[Issue] = []
         client_net = self.client.address.network
+        outside = [
+            ("cluster.node_subnet", self.cluster.node_subnet),
+            ("the client network (client.address)", client_net),
+        ]
+        pool = self.cluster.pod_cidr_pool
+        if pool is not None:
+            for label, net in outside:
+                if pool.overlaps(net):
+                    issues.append(
+                        Issue(
+                            ("cluster", "pod_cidr_pool"),
+                            f"{pool} overlaps {label} {net}",
+                            "pick a pod CIDR pool outside the node subnet and the client network",
+                        )
+                    )
+            if self.cluster.pod_cidr_mask_size <= pool.prefixlen:
+                issues.append(
+                    Issue(
+                        ("cluster", "pod_cidr_mask_size"),
+                        f"/{self.cluster.pod_cidr_mask_size} blocks do not split {pool}",
+                        f"give a mask size longer than /{pool.prefixlen}",
+                    )
+                )
         for i, n in enumerate(self.nodes):
+            if n.pod_cidr is None:
+                continue
             loc: Loc = ("nodes", i, "pod_cidr")
-            others = [(f"nodes[{j}].pod_cidr", m.pod_cidr) for j, m in enumerate(self.nodes[:i])]
-            others += [
-                ("cluster.node_subnet", self.cluster.node_subnet),
-                ("the client network (client.address)", client_net),
+            if pool is not None and not n.pod_cidr.subnet_of(pool):
+                issues.append(
+                    Issue(
+                        loc,
+                        f"{n.pod_cidr} is outside cluster.pod_cidr_pool {pool}",
+                        "take the node's pod CIDR from the pool, or leave it out: the cluster assigns it",
+                    )
+                )
+                continue
+            others = [
+                (f"nodes[{j}].pod_cidr", m.pod_cidr) for j, m in enumerate(self.nodes[:i]) if m.pod_cidr
             ]
-            for label, net in others:
-                if n.pod_cidr.overlaps(net):
+            for label, net in [*others, *outside]:
+                if net is not None and n.pod_cidr.overlaps(net):
                     issues.append(
                         Issue(
                             loc,
@@ -486,7 +530,9 @@ class Topology(_Model):
     def _check_pools(self) -> list[Issue]:
         issues: list[Issue] = []
         taken: list[tuple[str, IPv4Network]] = [("cluster.node_subnet", self.cluster.node_subnet)]
-        taken += [(f"nodes[{j}].pod_cidr", n.pod_cidr) for j, n in enumerate(self.nodes)]
+        taken += [(f"nodes[{j}].pod_cidr", n.pod_cidr) for j, n in enumerate(self.nodes) if n.pod_cidr]
+        if self.cluster.pod_cidr_pool is not None:
+            taken.append(("cluster.pod_cidr_pool", self.cluster.pod_cidr_pool))
         taken.append(("the client network (client.address)", self.client.address.network))
         for i, pool in enumerate(self.lb_pools):
             for k, cidr in enumerate(pool.cidrs):

@@ -437,12 +437,14 @@ class StageMachine:
         """Each peering node's IPv4 pod CIDR as the cluster assigned it, and where it was read.
 
         Cilium's IPAM decides it, not the topology (FACTS.md, "What a real cluster does"): cluster-pool
-        writes `CiliumNode.spec.ipam.podCIDRs`, `ipam.mode=kubernetes` takes `Node.spec.podCIDR`. A
-        node with neither yet has none; the topology's value is used only when the cluster says
-        nothing at all, and the source says so."""
+        writes `CiliumNode.spec.ipam.podCIDRs`, `ipam.mode=kubernetes` takes `Node.spec.podCIDR`. The
+        topology's `pod_cidr` is used only when the cluster says nothing at all, and the source says
+        so; a node with none anywhere is a node IPAM never served, a non-conformance."""
+        __tracebackhide__ = product_failure
         kube = self.target.kube
         found: dict[str, tuple[IPv4Network, str]] = {}
         cilium_nodes = {n["metadata"]["name"]: n for n in kube.items_if_served(Resources.CILIUM_NODES)}
+        missing: list[str] = []
         for node in self.topology.bgp_nodes:
             cilium_cidrs = (
                 ((cilium_nodes.get(node.name) or {}).get("spec") or {}).get("ipam", {}).get("podCIDRs")
@@ -455,8 +457,17 @@ class StageMachine:
             assigned = (api_node.get("spec") or {}).get("podCIDR")
             if assigned and ":" not in assigned:
                 found[node.name] = (IPv4Network(assigned), f"Node {node.name} spec.podCIDR")
-            else:
+            elif node.pod_cidr is not None:
                 found[node.name] = (node.pod_cidr, "the topology (the cluster assigns none)")
+            else:
+                missing.append(node.name)
+        if missing:
+            raise NonConformance(
+                f"no pod CIDR assigned to {', '.join(missing)}",
+                expected="every peering node with a pod CIDR in its CiliumNode (spec.ipam.podCIDRs) or Node",
+                observed=f"none for {', '.join(missing)}; assigned: "
+                + (", ".join(f"{n} {c}" for n, (c, _) in found.items()) or "none"),
+            )
         return found
 
     def session_wait(self) -> float:

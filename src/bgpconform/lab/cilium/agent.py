@@ -40,7 +40,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -60,6 +60,7 @@ from bgpconform.lab.cilium.bgp_control import (
     VirtualRouter,
     node_bgp_config,
 )
+from bgpconform.lab.cilium.pod_network import NodeRoutesController, PodCidrWait
 from bgpconform.lab.cilium.selectors import matches
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.datapath import ServiceDatapath
@@ -78,6 +79,7 @@ CONFIG_MAP = "cilium-config"
 CNI_CONFIG_NAME = "05-cilium.conflist"
 AGENT_DAEMONSET = "cilium"  # as cilium-cli and Helm name it
 BGP_CRD = "ciliumbgppeeringpolicies.cilium.io"
+CILIUM_NODE_CRD = "ciliumnodes.cilium.io"
 # The walkthrough's line (its line 178), `resource.go:183` being the reflector's caller in 1.13.
 BGP_CRD_MISSING = (
     'level=error msg=k8sError error="github.com/cilium/cilium/pkg/k8s/resource/resource.go:183: '
@@ -148,6 +150,8 @@ class Agent:
         self.config: dict[str, str] | None = None
         self.bgp: BgpController | None = None
         self.services: ServiceController | None = None
+        self.routes: NodeRoutesController | None = None
+        self.pod_cidr: IPv4Network | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._exit_code: int | None = None
@@ -171,7 +175,7 @@ class Agent:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
-        for controller in (self.bgp, self.services):
+        for controller in (self.bgp, self.services, self.routes):
             if controller is not None:
                 controller.stop()
         self._ready.clear()
@@ -207,8 +211,12 @@ class Agent:
                 bgp = False
             elif bgp and not self._wait_for_policies(began):
                 return
+            if not self._obtain_pod_network(config, began):
+                return
             self.services = ServiceController(self)
             self.services.start()
+            self.routes = NodeRoutesController(self.kube, self.network, self.node, resync=self.resync)
+            self.routes.start()
             if bgp:
                 self.bgp = BgpController(self)
                 self.bgp.start()
@@ -232,7 +240,27 @@ class Agent:
             self._exit_code = 1
 
     def _controllers(self) -> list[Controller]:
-        return [c for c in (self.services, self.bgp) if c is not None]
+        return [c for c in (self.services, self.routes, self.bgp) if c is not None]
+
+    def _obtain_pod_network(self, config: Mapping[str, str], began: float) -> bool:
+        """This node's pod CIDR from Cilium's IPAM (`pod_network`), then its pod network; False if
+        the agent stopped while waiting, or gave up on the CiliumNode CRD as on any other."""
+
+        def log_line(level: str, msg: str, fields: Mapping[str, object]) -> None:
+            self.log(logfmt(level, msg, "k8s", **fields))
+
+        waiting = PodCidrWait(
+            self.kube, self.node, config.get("ipam") or "cluster-pool", self._stop, log_line
+        )
+        cidr = waiting.obtain(began + self.crd_wait_timeout)
+        if cidr is None:
+            if waiting.crd_missing and not self._stop.is_set():
+                self._crds_missing_fatal(CILIUM_NODE_CRD)
+            return False
+        self.pod_cidr = cidr
+        gateway = self.network.assign_pod_cidr(self.node.name, cidr)
+        waiting.announce_router_ip(gateway)
+        return True
 
     def _wait(self, condition: Callable[[], bool], step: float = 0.05) -> bool:
         """Wait for `condition` until the agent stops; False when it stopped first."""
@@ -282,6 +310,19 @@ class Agent:
             raise
         return True
 
+    def _crds_missing_fatal(self, crd: str) -> None:
+        self.log(
+            logfmt(
+                "fatal",
+                "Unable to find all Cilium CRDs necessary within "
+                f"{go_duration(self.crd_wait_timeout)} timeout. Please ensure that Cilium Operator "
+                "is running, as it's responsible for registering all the Cilium CRDs. "
+                f"The following CRDs were not found: [crd:{crd}]",
+                "k8s",
+            )
+        )
+        self._exit_code = 1
+
     def _wait_for_policies(self, began: float) -> bool:
         """List policies until the CRD is served, logging each failure; False on stop or timeout."""
         backoff = 1.0
@@ -300,17 +341,7 @@ class Agent:
             except Exception as exc:
                 self.log(self._list_error(str(exc)))
             if time.monotonic() - began >= self.crd_wait_timeout:
-                self.log(
-                    logfmt(
-                        "fatal",
-                        "Unable to find all Cilium CRDs necessary within "
-                        f"{go_duration(self.crd_wait_timeout)} timeout. Please ensure that Cilium Operator "
-                        "is running, as it's responsible for registering all the Cilium CRDs. "
-                        f"The following CRDs were not found: [crd:{BGP_CRD}]",
-                        "k8s",
-                    )
-                )
-                self._exit_code = 1
+                self._crds_missing_fatal(BGP_CRD)
                 return False
             remaining = self.crd_wait_timeout - (time.monotonic() - began)
             self._stop.wait(max(0.0, min(backoff, remaining)))
@@ -339,31 +370,8 @@ class Agent:
     # -- the node's objects -------------------------------------------------------------------------
     @property
     def pod_cidrs(self) -> list[IPv4Network]:
-        return [self.node.pod_cidr]
-
-    def ensure_cilium_node(self) -> None:
-        """Create this node's CiliumNode (pod CIDR for exportPodCIDR) once its CRD is served."""
-        if self._cilium_node_done:
-            return
-        try:
-            if self.kube.get_or_none(Resources.CILIUM_NODES, self.node.name) is None:
-                gateway = next(iter(self.node.pod_cidr.hosts()))
-                body = {
-                    "metadata": {"name": self.node.name, "labels": dict(self.node.labels)},
-                    "spec": {
-                        "addresses": [
-                            {"type": "InternalIP", "ip": str(self.node.address)},
-                            {"type": "CiliumInternalIP", "ip": str(gateway)},
-                        ],
-                        "ipam": {"podCIDRs": [str(cidr) for cidr in self.pod_cidrs]},
-                    },
-                }
-                self.kube.create(Resources.CILIUM_NODES, body)
-            self._cilium_node_done = True
-        except ApiException as exc:
-            if exc.status not in (404, 409):  # CRD not served yet, or created meanwhile
-                raise
-            self._cilium_node_done = exc.status == 409
+        """This node's pod CIDRs, as IPAM gave them at start."""
+        return [self.pod_cidr] if self.pod_cidr is not None else []
 
     # -- exec -----------------------------------------------------------------------------------------
     def peers(self) -> list[BgpPeer]:
@@ -535,8 +543,8 @@ class BgpController(Controller):
             defects.active("lb-ip-announced-by-one-node") and self.agent.node.name != first_peering
         )
         every: tuple[IPv4Network, ...] = ()
-        if defects.active("pod-cidr-announced-by-every-node"):
-            every = tuple(sorted(node.pod_cidr for node in self.agent.topology.bgp_nodes))
+        if defects.active("pod-cidr-announced-by-every-node") and self.agent.routes is not None:
+            every = tuple(sorted({*self.agent.routes.routed, *self.agent.pod_cidrs}))
         routers = [
             replace(
                 router,
@@ -724,7 +732,6 @@ class ServiceController(Controller):
         ):
             entries = []  # the service map stays empty: LB IPs are announced but lead nowhere
         self.datapath.sync(entries)
-        self.agent.ensure_cilium_node()
 
 
 class AgentProgram:

@@ -17,7 +17,8 @@ restart and its `k logs ... | grep CRD`):
   under field manager `cilium-operator-lb-ipam`.
 
 - Every replica registers the CRDs, then campaigns for the leader lease (`leader`); only the leader
-  runs LB IPAM, and a replica that loses the lease exits, as the real one does, to be restarted.
+  runs cluster-pool IPAM (`cluster_pool`: the nodes' pod CIDRs) and LB IPAM, and a replica that loses
+  the lease exits, as the real one does, to be restarted.
 
 Deviations: no identity or CiliumNode garbage collection, no CNP status handling, no
 health endpoint (readiness is "CRDs registered"). Log lines are logrus text format without timestamps,
@@ -46,6 +47,7 @@ from bgpconform.kubeapi.client import (
 from bgpconform.lab import chance, defects
 from bgpconform.lab.cilium import crds as cilium_crds
 from bgpconform.lab.cilium import leader
+from bgpconform.lab.cilium.cluster_pool import ClusterPoolAllocator
 from bgpconform.lab.cilium.crds import SCHEMA_VERSION_LABEL, CiliumCRD
 from bgpconform.lab.cilium.lbipam import (
     BGP_LOAD_BALANCER_CLASS,
@@ -239,6 +241,7 @@ class Operator:
         self.registered: list[CiliumCRD] = []
         self.created: list[CiliumCRD] = []
         self.lbipam: LBIPAMController | None = None
+        self.cluster_pool: ClusterPoolAllocator | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -271,8 +274,10 @@ class Operator:
             self._thread.join(timeout=15)
         with self._lock:
             controller, self.lbipam = self.lbipam, None
-        if controller is not None:
-            controller.stop()
+            allocator, self.cluster_pool = self.cluster_pool, None
+        for running in (controller, allocator):
+            if running is not None:
+                running.stop()
         if self._exit is None:  # ReleaseOnCancel, once the leader's work has stopped; a process that
             self.elector.release()  # died (log.Fatal) released nothing: its lease is waited out
 
@@ -304,6 +309,7 @@ class Operator:
         self._ready.set()  # no readiness probe: a replica waiting for the lease is healthy too
         if not self._lead():
             return
+        self._start_ipam(config)
         interval = config.get("identity-gc-interval") or DEFAULT_IDENTITY_GC_INTERVAL
         if config.get("identity-allocation-mode", "crd") == "crd":
             self._info("Starting CRD identity garbage collector", interval=interval)
@@ -440,6 +446,20 @@ class Operator:
         except WaitTimeout:
             if not self._stop.is_set():
                 raise
+
+    def _start_ipam(self, config: Mapping[str, str]) -> None:
+        """The leader's pod IPAM: cluster-pool hands out CiliumNode pod CIDRs (`cluster_pool`);
+        `kubernetes` leaves them to the Nodes' own, which the agents copy."""
+        mode = config.get("ipam") or "cluster-pool"
+        self._info("Initializing IPAM", mode=mode)
+        if mode != "cluster-pool":
+            return
+        allocator = ClusterPoolAllocator(self.kube, config, resync=self.resync)
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self.cluster_pool = allocator
+            allocator.start()
 
     def _start_lbipam(self, config: Mapping[str, str]) -> None:
         """LB IPAM always runs (dormant until the first pool); 1.14+ also serve the BGP LB class."""

@@ -31,6 +31,7 @@ from bgpconform.lab.cluster.endpointslices import EndpointsController, EndpointS
 from bgpconform.lab.cluster.images import builtin_images
 from bgpconform.lab.cluster.k3s import AutoDeploy, deploy_bootstrap, leftover_manifests
 from bgpconform.lab.cluster.kubelet import Kubelet
+from bgpconform.lab.cluster.nodeipam import NodeIpamController
 from bgpconform.lab.cluster.nodelifecycle import NodeLifecycleController
 from bgpconform.lab.cluster.replicaset import ReplicaSetController
 from bgpconform.lab.cluster.runtime import ContainerContext, ContainerProgram, ImageRegistry
@@ -142,6 +143,7 @@ class LabCluster:
         self.timings.api = time.monotonic() - began
         began = time.monotonic()
         for controller_type in (
+            NodeIpamController,
             NodeLifecycleController,
             Scheduler,
             ReplicaSetController,

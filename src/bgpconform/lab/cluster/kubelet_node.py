@@ -182,7 +182,8 @@ def node_object(node: Node, architecture: str, status: dict[str, Any]) -> dict[s
 
     The not-ready taint is what the API server's TaintNodesByCondition admission plugin (on by default
     since 1.17) adds to every new Node; the lab's API server has no admission plugins, so the kubelet
-    sends it. k3s's cloud provider sets `providerID` `k3s://<name>`.
+    sends it. k3s's cloud provider sets `providerID` `k3s://<name>`; the pod CIDR is the node IPAM
+    controller's to set (`nodeipam`).
     """
     return {
         "metadata": {
@@ -191,8 +192,6 @@ def node_object(node: Node, architecture: str, status: dict[str, Any]) -> dict[s
             "annotations": node_annotations(node),
         },
         "spec": {
-            "podCIDR": str(node.pod_cidr),
-            "podCIDRs": [str(node.pod_cidr)],
             "providerID": f"k3s://{node.name}",
             "taints": [dict(NOT_READY_TAINT)],
         },
