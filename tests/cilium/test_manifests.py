@@ -21,7 +21,11 @@ from bgpconform.lab.cilium.manifests import (
 from bgpconform.topology import load_topology
 
 REPO = Path(__file__).resolve().parents[2]
-WALKTHROUGH = CiliumValues(cluster_name="k3s-rpi", k8s_service_host="192.168.1.200")
+# The walkthrough's rack: its nodes' pod CIDRs are 10.136.N.0/24 (the router's table), so its
+# cluster-pool was 10.136.0.0/16, not the chart's 10.0.0.0/8.
+WALKTHROUGH = CiliumValues(
+    cluster_name="k3s-rpi", k8s_service_host="192.168.1.200", cluster_pool_ipv4_cidr="10.136.0.0/16"
+)
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
@@ -50,7 +54,8 @@ def test_config_is_what_cilium_config_view_shows() -> None:
     assert data["enable-bgp-control-plane"] == "false"  # walkthrough: `cilium config view | grep -i bgp`
     assert data["kube-proxy-replacement"] == "strict"
     assert data["ipam"] == "cluster-pool"
-    assert data["cluster-pool-ipv4-cidr"] == "10.0.0.0/8"
+    assert data["cluster-pool-ipv4-cidr"] == "10.136.0.0/16"
+    assert config_data(CiliumValues())["cluster-pool-ipv4-cidr"] == "10.0.0.0/8"  # the chart default
     assert data["cluster-name"] == "k3s-rpi"
     assert data["tunnel"] == "vxlan"
     assert (data["enable-ipv4"], data["enable-ipv6"]) == ("true", "false")

@@ -22,6 +22,7 @@ from bgpconform.lab.runs import (
 )
 from bgpconform.topology import Topology
 from bgpconform.waiting import wait_for
+from tests.lab.pod_networks import give_pod_networks
 from tests.lab.processes import running_command_lines
 
 pytestmark = pytest.mark.lab
@@ -41,6 +42,7 @@ def test_stop_removes_every_namespace_process_and_file(lab_topology: Topology) -
         run_id, directory = lab.run.run_id, lab.run.directory
         lab.router.configure_peers(lab.topology_peers())
         speakers = lab.start_speakers()
+        give_pod_networks(lab)
         attachment = lab.network.attach_pod(lab_topology.workers[0].name, "default/cleanup-probe")
         pids = [*lab.router_pids, *(s.pid for s in speakers if s.pid is not None)]
         assert len(pids) == 2 + len(lab_topology.bgp_nodes)

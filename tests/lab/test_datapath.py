@@ -29,6 +29,7 @@ from bgpconform.lab.workloads import STOCK_INDEX_HTML, NginxContainer
 from bgpconform.routers.port import SessionState
 from bgpconform.topology import Node
 from bgpconform.waiting import wait_for
+from tests.lab.pod_networks import give_pod_networks
 
 pytestmark = pytest.mark.lab
 
@@ -98,6 +99,7 @@ def stage(lab: Lab) -> Iterator[Stage]:
     workload = topology.workload
     backend_node = topology.workers[0]
     pod_key = f"{workload.namespace}/{workload.pod_name}"
+    give_pod_networks(lab)
     pod = lab.network.attach_pod(backend_node.name, pod_key)
     nginx = NginxContainer(
         pod, lab.run.directory / "containers" / workload.pod_name, port=workload.target_port
