@@ -81,7 +81,7 @@ def test_report_json_says_what_was_tested(run: tuple[SuiteRun, Path]) -> None:
     assert report.run.versions["k3s"] == "v1.27.3+k3s1"
     assert report.run.versions["cilium"] == "1.13.4"
     assert report.run.versions["router"].startswith("FRRouting")
-    assert "cilium-cli" in report.run.versions
+    assert "cilium-cli" in report.run.versions["installer"], report.run.versions
     assert report.run.git_revision != "unknown"
     assert report.run.duration > 0
     assert [s.stage for s in report.stages] == STAGE_NAMES

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bgpconform.report.model import RunReport, Verdict
 from tests.report_run import plant_secret
@@ -63,12 +64,13 @@ def test_route_evidence_reads_like_the_walkthroughs_route_print(run: tuple[Suite
     assert prints
     last = prints[-1].splitlines()
     assert last[1] == "Columns: DST-ADDRESS, GATEWAY, AFI, DISTANCE, SCOPE, TARGET-SCOPE, IMMEDIATE-GW"
-    pod_cidrs = {
-        "10.136.1.0/24": "192.168.1.201",
-        "10.136.3.0/24": "192.168.1.202",
-        "10.136.2.0/24": "192.168.1.203",
-    }
-    for cidr, gateway in pod_cidrs.items():
+    # Cilium's IPAM hands the blocks out in the order the nodes arrive, so which worker got which /24
+    # is read from the run's own CiliumNodes, as the walkthrough's reader would read them.
+    pod_cidrs = _pod_cidrs_by_node_ip(run[1] / "raw" / "api-objects.yaml")
+    workers = {ip: cidr for ip, cidr in pod_cidrs.items() if ip in {"192.168.1.201", "192.168.1.202", "192.168.1.203"}}
+    assert len(workers) == 3, pod_cidrs
+    assert all(cidr.startswith("10.136.") and cidr.endswith(".0/24") for cidr in workers.values()), workers
+    for gateway, cidr in workers.items():
         assert any(line.startswith("Ab") and f" {cidr} " in line and f" {gateway} " in line for line in last)
     service_ips = {
         json_ip for scenario in report.scenarios for item in scenario.evidence
@@ -80,6 +82,18 @@ def test_route_evidence_reads_like_the_walkthroughs_route_print(run: tuple[Suite
     assert sorted(line[:2] for line in lb_lines) == [" b", " b", "Ab"], lb_lines
     assert all(line.split()[-4] == "200" for line in lb_lines)  # iBGP distance
     assert service_ips is not None
+
+
+def _pod_cidrs_by_node_ip(objects: Path) -> dict[str, str]:
+    pod_cidrs: dict[str, str] = {}
+    for document in yaml.safe_load_all(objects.read_text()):
+        if not document or document.get("kind") != "CiliumNode":
+            continue
+        spec = document["spec"]
+        internal = [a["ip"] for a in spec.get("addresses", []) if a.get("type") == "InternalIP"]
+        for cidr in spec.get("ipam", {}).get("podCIDRs", []):
+            pod_cidrs[internal[0]] = cidr
+    return pod_cidrs
 
 
 def _ips(body: str) -> list[str]:
