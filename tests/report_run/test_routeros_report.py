@@ -67,7 +67,8 @@ def test_route_evidence_reads_like_the_walkthroughs_route_print(run: tuple[Suite
     # Cilium's IPAM hands the blocks out in the order the nodes arrive, so which worker got which /24
     # is read from the run's own CiliumNodes, as the walkthrough's reader would read them.
     pod_cidrs = _pod_cidrs_by_node_ip(run[1] / "raw" / "api-objects.yaml")
-    workers = {ip: cidr for ip, cidr in pod_cidrs.items() if ip in {"192.168.1.201", "192.168.1.202", "192.168.1.203"}}
+    worker_ips = {"192.168.1.201", "192.168.1.202", "192.168.1.203"}
+    workers = {ip: cidr for ip, cidr in pod_cidrs.items() if ip in worker_ips}
     assert len(workers) == 3, pod_cidrs
     assert all(cidr.startswith("10.136.") and cidr.endswith(".0/24") for cidr in workers.values()), workers
     for gateway, cidr in workers.items():
