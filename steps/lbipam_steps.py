@@ -129,7 +129,9 @@ def create_overlap(walkthrough: StageMachine, evidence: Evidence) -> None:
     cidrs = [overlap, _outside_every_pool(walkthrough)]
     first_pool = walkthrough.target.kube.get(Resources.LB_IP_POOLS, walkthrough.topology.lb_pools[0].name)
     pool = walkthrough.create_newer_than(
-        Resources.LB_IP_POOLS, manifests.pool_object(SECOND_POOL, cidrs), older=first_pool
+        Resources.LB_IP_POOLS,
+        manifests.pool_object(SECOND_POOL, cidrs, str(walkthrough.topology.cluster.cilium_version)),
+        older=first_pool,
     )
     evidence.json(
         f"CiliumLoadBalancerIPPool {SECOND_POOL}",
@@ -183,9 +185,8 @@ def first_still_allocates(walkthrough: StageMachine, evidence: Evidence) -> None
 @when("the second pool is changed to a CIDR that overlaps no pool")
 def move_overlap(walkthrough: StageMachine, evidence: Evidence) -> None:
     free = _outside_every_pool(walkthrough)
-    walkthrough.target.kube.patch(
-        Resources.LB_IP_POOLS, SECOND_POOL, {"spec": {"cidrs": [{"cidr": str(free)}]}}
-    )
+    ranges = manifests.pool_ranges([free], str(walkthrough.topology.cluster.cilium_version))
+    walkthrough.target.kube.patch(Resources.LB_IP_POOLS, SECOND_POOL, {"spec": ranges})
 
 
 @then("the second pool is no longer marked conflicting")

@@ -37,14 +37,21 @@ def test_the_second_pool_is_stamped_a_later_second_even_when_created_at_once(kub
     topology = load_topology(ROOT / "topologies" / "lab.yaml")
     machine = StageMachine(cast(Target, _ApiOnly(kube, topology)), run_id="test")
     for attempt in range(3):  # at once, again and again: without waiting these land in the first's second
-        first = machine.create(Resources.LB_IP_POOLS, manifests.lb_pool(topology.lb_pools[0]))
+        first = machine.create(
+            Resources.LB_IP_POOLS,
+            manifests.lb_pool(topology.lb_pools[0], str(topology.cluster.cilium_version)),
+        )
         listed = kube.listing(Resources.LB_IP_POOLS)
         watch = kube.watch(Resources.LB_IP_POOLS, resource_version=listed["metadata"]["resourceVersion"])
-        second_body = manifests.pool_object("overlapping", topology.lb_pools[0].cidrs)
+        second_body = manifests.pool_object(
+            "overlapping", topology.lb_pools[0].cidrs, str(topology.cluster.cilium_version)
+        )
         second = machine.create_newer_than(Resources.LB_IP_POOLS, second_body, older=first)
         assert _stamp(second) > _stamp(first), (attempt, first["metadata"], second["metadata"])
         kube.delete(Resources.LB_IP_POOLS, "overlapping")
-        marker = manifests.pool_object("end-of-attempt", [IPv4Network("192.0.2.0/28")])
+        marker = manifests.pool_object(
+            "end-of-attempt", [IPv4Network("192.0.2.0/28")], str(topology.cluster.cilium_version)
+        )
         kube.create(Resources.LB_IP_POOLS, marker)
         events = []
         for event in watch:

@@ -16,6 +16,7 @@ import yaml
 from bgpconform.errors import ConfigError
 from bgpconform.topology import (
     Credentials,
+    Override,
     Problem,
     Topology,
     TopologyError,
@@ -710,7 +711,7 @@ def test_a_misspelt_required_field_is_not_also_reported_missing(tmp_path: Path) 
     path = write(tmp_path, variant("  node_asn: 64512", "  node_as: 64512"))
     assert str(error_of(path)) == (
         f"{path}:19: bgp.node_as: unknown field 'node_as'; fix: did you mean 'node_asn'? (allowed here: "
-        "node_asn, peer_asn, node_selector, peer_nodes, policy_name, export_pod_cidr, timers)"
+        "node_asn, peer_asn, node_selector, peer_nodes, policy_name, export_pod_cidr, timers, api)"
     )
 
 
@@ -867,3 +868,72 @@ def test_connection_names_default_to_the_walkthrough_and_follow_a_template(tmp_p
     with pytest.raises(ConfigError) as caught:
         load_topology(bad)
     assert "router.connection_name: 'to-{node}-{zone}' is not a valid name template" in str(caught.value)
+
+
+# --- Cilium version and BGP API (FACTS.md, "Cilium 1.13 to 1.20") --------------------------------------
+
+
+def _versioned(version: str, api: str | None = None) -> str:
+    text = variant(
+        "  node_subnet: 192.168.1.0/24\n", f'  node_subnet: 192.168.1.0/24\n  cilium_version: "{version}"\n'
+    )
+    return text.replace("  node_asn: 64512\n", f"  api: {api}\n  node_asn: 64512\n") if api else text
+
+
+def test_a_cilium_version_outside_1_13_to_1_19_is_one_line_naming_the_field_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    for version in ("1.12.9", "1.20.0", "2.0.0"):
+        path = write(tmp_path, _versioned(version))
+        assert str(error_of(path)) == (
+            f"{path}:4: cluster.cilium_version: Cilium {version} is outside 1.13 to 1.19, the releases the "
+            "harness knows; fix: choose a release from 1.13 to 1.19, e.g. 1.19.1"
+        )
+
+
+def test_the_v1_api_on_1_19_is_refused_because_the_peering_policy_is_gone(tmp_path: Path) -> None:
+    path = write(tmp_path, _versioned("1.19.1", "v1"))
+    assert str(error_of(path)) == (
+        f"{path}:20: bgp.api: Cilium 1.19.1 has no CiliumBGPPeeringPolicy (BGP v1 was removed in 1.19, "
+        "cilium/cilium#42278); fix: set bgp.api: v2 (or leave bgp.api unset), or choose a cilium_version "
+        "up to 1.18"
+    )
+
+
+def test_the_v2_api_before_1_16_is_refused_because_it_does_nothing_there(tmp_path: Path) -> None:
+    path = write(tmp_path, _versioned("1.15.6", "v2"))
+    assert str(error_of(path)) == (
+        f"{path}:20: bgp.api: Cilium 1.15.6 has no working BGPv2 (CiliumBGPClusterConfig works from 1.16); "
+        "fix: set bgp.api: v1 (or leave bgp.api unset), or choose a cilium_version of 1.16 or later"
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "api", "chosen"),
+    [
+        ("1.13.4", None, "v1"),  # the walkthrough: v1 is all there is
+        ("1.15.6", None, "v1"),
+        ("1.16.3", None, "v2"),  # BGPv2 works from 1.16 and is what current docs configure
+        ("1.16.3", "v1", "v1"),
+        ("1.18.2", "v1", "v1"),  # deprecated, still served
+        ("1.19.1", None, "v2"),  # v1 removed
+    ],
+)
+def test_the_bgp_api_follows_the_version_unless_the_topology_chooses(
+    tmp_path: Path, version: str, api: str | None, chosen: str
+) -> None:
+    topology = load_topology(write(tmp_path, _versioned(version, api)))
+    assert topology.bgp_api.value == chosen
+
+
+def test_an_option_that_replaces_a_field_is_named_in_the_message(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE)
+    with pytest.raises(TopologyError) as caught:
+        load_topology(path, {("cluster", "cilium_version"): Override("--cilium-version", "1.21.0")})
+    assert str(caught.value) == (
+        f"{path}: cluster.cilium_version (from --cilium-version 1.21.0): Cilium 1.21.0 is outside 1.13 to "
+        "1.19, the releases the harness knows; fix: choose a release from 1.13 to 1.19, e.g. 1.19.1; or "
+        "pass another --cilium-version"
+    )
+    replaced = load_topology(path, {("cluster", "cilium_version"): Override("--cilium-version", "1.17.5")})
+    assert replaced.cluster.cilium_version == "1.17.5"

@@ -17,7 +17,7 @@ from bgpconform.errors import ConfigError, PrerequisiteError
 from bgpconform.mode import DESTRUCTIVE_MARK, Mode
 from bgpconform.targets import TARGETS, planning_class, target_class, target_entry
 from bgpconform.targets.options import TargetOptions
-from bgpconform.topology import Topology, load_topology
+from bgpconform.topology import Override, Topology, load_topology
 
 DEFAULT_TOPOLOGY = Path("topologies/lab.yaml")
 DEFAULT_REPORTS = Path("reports")
@@ -57,7 +57,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--cilium-version",
         default=None,
-        help="k3d: the Cilium version to install (default: cluster.cilium_version of the topology)",
+        help="the Cilium version: the one the lab emulates, k3d and install mode install, and verify "
+        "mode expects (default: cluster.cilium_version of the topology)",
+    )
+    group.addoption(
+        "--bgp-api",
+        default=None,
+        choices=("v1", "v2"),
+        help="configure BGP with the v1 CiliumBGPPeeringPolicy or BGPv2 (default: bgp.api of the "
+        "topology, else v1 before Cilium 1.16 and v2 from it)",
     )
     group.addoption(
         "--chr-image",
@@ -226,7 +234,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if misread is not None:
         raise pytest.UsageError(misread)
     try:
-        topology = load_topology(topology_path(config))
+        topology = load_topology(topology_path(config), topology_overrides(config))
         print(planning.render_plan(topology, target_options(config)), end="", flush=True)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -280,7 +288,7 @@ def pytest_configure(config: pytest.Config) -> None:
     check_target = entry.user_cluster or (_runs_features(config) and not _only_lists(config))
     if config.getoption("--topology") is not None or check_target:
         try:
-            config.stash[_topology_key] = load_topology(topology_path(config))
+            config.stash[_topology_key] = load_topology(topology_path(config), topology_overrides(config))
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
     if check_target:
@@ -326,6 +334,18 @@ def loaded_topology(config: pytest.Config) -> Topology | None:
     return config.stash.get(_topology_key, None)
 
 
+def topology_overrides(config: pytest.Config) -> dict[tuple[str | int, ...], Override]:
+    """The topology fields the command line replaces for this run."""
+    overrides: dict[tuple[str | int, ...], Override] = {}
+    version = config.getoption("--cilium-version")
+    if version is not None:
+        overrides["cluster", "cilium_version"] = Override("--cilium-version", version)
+    api = config.getoption("--bgp-api")
+    if api is not None:
+        overrides["bgp", "api"] = Override("--bgp-api", api)
+    return overrides
+
+
 def topology_path(config: pytest.Config) -> Path:
     given: Path | None = config.getoption("--topology")
     if given is not None:
@@ -343,7 +363,9 @@ def topology(pytestconfig: pytest.Config) -> Topology:
     """The validated topology every step takes its names, addresses and ASNs from."""
     if _topology_key not in pytestconfig.stash:
         try:
-            pytestconfig.stash[_topology_key] = load_topology(topology_path(pytestconfig))
+            pytestconfig.stash[_topology_key] = load_topology(
+                topology_path(pytestconfig), topology_overrides(pytestconfig)
+            )
         except ConfigError as exc:
             pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
     return pytestconfig.stash[_topology_key]

@@ -263,7 +263,9 @@ def test_sessions_are_active_until_the_router_knows_the_nodes_then_established(c
     (peer,) = cluster.peers_json(cluster.workers[0].name)
     assert peer["local-asn"] == lab.topology.bgp.node_asn
     assert peer["uptime-nanoseconds"] > 0
-    table = cluster.agents[cluster.workers[0].name].exec(["cilium-dbg", "bgp", "peers"], None)
+    renamed = cluster.agents[cluster.workers[0].name].exec(["cilium-dbg", "bgp", "peers"], None)
+    assert renamed.exit_code == 127  # the in-pod binary is `cilium-dbg` only from 1.15 (FACTS.md)
+    table = cluster.agents[cluster.workers[0].name].exec(["cilium", "bgp", "peers"], None)
     assert table.stdout.decode().startswith("Local AS   Peer AS   Peer Address   Session       Uptime")
     assert "established" in table.stdout.decode()
     unknown = cluster.agents[cluster.workers[0].name].exec(["cilium", "frobnicate"], None)

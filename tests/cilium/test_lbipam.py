@@ -40,8 +40,9 @@ def pool(
     created: str = "2023-07-26T14:00:00Z",
     selector: dict[str, Any] | None = None,
     disabled: bool = False,
+    field: str = "cidrs",
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"cidrs": [{"cidr": c} for c in cidrs]}
+    spec: dict[str, Any] = {field: [{"cidr": c} for c in cidrs]}
     if selector is not None:
         spec["serviceSelector"] = selector
     if disabled:
@@ -734,10 +735,11 @@ def test_an_invalid_pool_selector_leaves_the_service_alone_and_reports_it() -> N
 def test_1_16_prefers_the_new_annotation_and_keeps_the_old_as_alias() -> None:
     svc = service("web", ips_annotation="10.0.0.20")
     svc["metadata"]["annotations"]["lbipam.cilium.io/ips"] = "10.0.0.30"
-    pools = [pool("p", "10.0.0.0/24")]
 
-    assert ips(reconcile(pools, [svc], version="1.16", now=NOW), "web") == ("10.0.0.30",)
-    assert ips(reconcile(pools, [svc], version="1.13", now=NOW), "web") == ("10.0.0.20",)
+    assert ips(
+        reconcile([pool("p", "10.0.0.0/24", field="blocks")], [svc], version="1.16", now=NOW), "web"
+    ) == ("10.0.0.30",)
+    assert ips(reconcile([pool("p", "10.0.0.0/24")], [svc], version="1.13", now=NOW), "web") == ("10.0.0.20",)
 
 
 def test_dual_stack_services_get_one_address_per_family_when_ipv6_is_on() -> None:
@@ -749,3 +751,44 @@ def test_dual_stack_services_get_one_address_per_family_when_ipv6_is_on() -> Non
     assert ips(both, "web") == ("10.0.0.1", "fd00:10::1")
     assert condition(both, "web")["status"] == "True"
     assert ips(reconcile(pools, [svc], now=NOW), "web") == ("10.0.0.1",)
+
+
+# --- blocks, 1.15 and 1.16 (FACTS.md, "Cilium: LB IPAM" and "Cilium 1.13 to 1.20") --------------------
+
+
+def _every_address(version: str, pools: list[dict[str, Any]]) -> list[str]:
+    """Ask for addresses until the pools run dry; the ones handed out, sorted."""
+    services = [service(f"s{i}", created=f"2023-07-26T14:00:{i:02d}Z") for i in range(8)]
+    result = reconcile(pools, services, version=version, now=NOW)
+    return sorted((ip for s in services for ip in ips(result, s["metadata"]["name"])), key=ip_address)
+
+
+def test_1_16_hands_out_a_blocks_first_and_last_addresses_by_default() -> None:
+    blocks = [pool("p", "10.0.0.0/30", field="blocks")]
+    assert _every_address("1.16", blocks) == ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    assert _every_address("1.15", blocks) == ["10.0.0.1", "10.0.0.2"]
+    kept_out = pool("p", "10.0.0.0/30", field="blocks")
+    kept_out["spec"]["allowFirstLastIPs"] = "No"
+    assert _every_address("1.16", [kept_out]) == ["10.0.0.1", "10.0.0.2"]
+
+
+def test_each_version_reads_the_pool_fields_it_has() -> None:
+    cidrs = [pool("p", "10.0.0.0/30")]
+    assert _every_address("1.13", cidrs) == ["10.0.0.1", "10.0.0.2"]
+    assert _every_address("1.15", cidrs) == ["10.0.0.1", "10.0.0.2"]  # deprecated, still read
+    assert _every_address("1.16", cidrs) == []  # removed (PR #32774): the pool holds nothing
+    assert _every_address("1.13", [pool("p", "10.0.0.0/30", field="blocks")]) == []
+
+
+def test_a_start_stop_block_is_taken_whole_and_named_as_a_range_in_conflicts() -> None:
+    ranged = pool("r", field="blocks")
+    ranged["spec"]["blocks"] = [{"start": "10.0.0.10", "stop": "10.0.0.12"}]
+    assert _every_address("1.15", [ranged]) == ["10.0.0.10", "10.0.0.11", "10.0.0.12"]
+    newer = pool("n", "10.0.0.0/28", field="blocks", created="2023-07-26T14:05:00Z")
+    result = reconcile([ranged, newer], [], version="1.15", now=NOW)
+    conflict = conditions_of(result, "n")["cilium.io/PoolConflict"]
+    assert conflict["status"] == "True"
+    assert conflict["message"] == (
+        "Pool conflicts since range '10.0.0.0 - 10.0.0.15' overlaps range '10.0.0.10 - 10.0.0.12' "
+        "from IP Pool 'r'"
+    )

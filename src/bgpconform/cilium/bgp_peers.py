@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bgpconform.cilium.versions import cilium_minor
+from bgpconform.cilium.versions import SUPPORTED_MINORS, cilium_minor, supported_minor
 from bgpconform.routers.port import SessionState
 
 DEFAULT_PEER_PORT = 179
@@ -46,6 +46,17 @@ SUMMARY_HEADER = (
     "Advertised",
 )
 _SECOND = 1_000_000_000
+
+# The CLI inside the agent container, by minor: `cilium` until 1.14, `cilium-dbg` from 1.15, when the
+# in-pod binary was renamed (FACTS.md, "Cilium: `cilium bgp peers`"; `cilium` still answers there).
+IN_POD_CLI_BY_MINOR: dict[tuple[int, int], str] = {
+    minor: "cilium" if minor < (1, 15) else "cilium-dbg" for minor in SUPPORTED_MINORS
+}
+
+
+def peers_command(cilium_version: str) -> list[str]:
+    """What cilium-cli execs in each agent for `cilium bgp peers`: the JSON of that node's peers."""
+    return [IN_POD_CLI_BY_MINOR[supported_minor(cilium_version)], "bgp", "peers", "-o", "json"]
 
 
 def _minor(version: str) -> tuple[int, int]:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bgpconform.cilium.versions import SUPPORTED_MINORS, supported_minor
+
 if TYPE_CHECKING:
     from bgpconform.topology import Topology
 
@@ -23,6 +25,12 @@ DEFAULT_K8S_SERVICE_PORT = 6443
 # not"): the chart's default is 2; cilium-cli v0.15 sets 1 (the walkthrough's four-node rack runs one
 # `cilium-operator-768959858c-*` pod after a bare `cilium install`).
 OPERATOR_REPLICAS_BY_INSTALLER = {"cilium": 1, "helm": 2}
+
+# `kubeProxyReplacement` that replaces kube-proxy entirely, by minor (FACTS.md, "k3s and k3d" and the
+# 1.14 row of "Cilium 1.13 to 1.20"): `strict` in 1.13, `true` from 1.14, when `strict` was retired.
+KUBE_PROXY_REPLACEMENT_BY_MINOR: dict[tuple[int, int], str] = {
+    minor: "strict" if minor < (1, 14) else "true" for minor in SUPPORTED_MINORS
+}
 
 
 @dataclass(frozen=True)
@@ -49,11 +57,13 @@ class CiliumValues:
         control plane's address as `k8sServiceHost` (port 6443, k3s's API port), and the operator
         replicas `installer` leaves."""
         control_plane = next((n for n in topology.nodes if n.role == "control-plane"), None)
+        version = str(overrides.pop("version", topology.cluster.cilium_version))
         values = cls(
-            version=str(topology.cluster.cilium_version),
+            version=version,
             cluster_name=str(topology.cluster.name),
             k8s_service_host=str(control_plane.address) if control_plane is not None else None,
             operator_replicas=OPERATOR_REPLICAS_BY_INSTALLER[installer],
+            kube_proxy_replacement=KUBE_PROXY_REPLACEMENT_BY_MINOR[supported_minor(version)],
             cluster_pool_ipv4_cidr=str(topology.cluster.cluster_pool),
             cluster_pool_ipv4_mask_size=topology.cluster.pod_cidr_mask_size,
         )

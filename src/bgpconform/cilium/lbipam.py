@@ -8,7 +8,8 @@ the lab's emulated operator to write its statuses: the steps check the condition
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any
 
 from bgpconform.cilium.versions import cilium_minor
 
@@ -83,18 +84,52 @@ class Naming:
         )
 
 
-def conflict_message(
-    naming: Naming, mine: IPv4Network | IPv6Network, theirs: IPv4Network | IPv6Network, other_pool: str
-) -> str:
-    """The message of a pool marked conflicting (FACTS.md: 1.13-1.14 name CIDRs, 1.15+ ranges)."""
+Span = IPv4Network | IPv6Network | tuple[IPv4Address | IPv6Address, IPv4Address | IPv6Address]
 
-    def described(network: IPv4Network | IPv6Network) -> str:
+
+def conflict_message(naming: Naming, mine: Span, theirs: Span, other_pool: str) -> str:
+    """The message of a pool marked conflicting (FACTS.md: 1.13-1.14 name CIDRs, 1.15+ ranges); a
+    span is a CIDR or a 1.15+ block's (start, stop)."""
+
+    def described(span: Span) -> str:
+        if isinstance(span, tuple):
+            return f"{span[0]} - {span[1]}"
         if naming.overlap_word == "CIDR":
-            return str(network)
-        return f"{network.network_address} - {network.broadcast_address}"
+            return str(span)
+        return f"{span.network_address} - {span.broadcast_address}"
 
     word = naming.overlap_word
     return (
         f"Pool conflicts since {word} '{described(mine)}' overlaps {word} '{described(theirs)}' "
         f"from IP Pool '{other_pool}'"
     )
+
+
+@dataclass(frozen=True)
+class PoolFormat:
+    """How a pool's addresses are written and counted, per version (FACTS.md, "Cilium: LB IPAM").
+
+    1.13-1.14 read `spec.cidrs[]{cidr}` only. 1.15 adds `spec.blocks[]` (a `cidr`, or `start` and
+    `stop`) and `allowFirstLastIPs`, and deprecates `cidrs`; 1.16 removes `cidrs` (PR #32774, so the
+    API server prunes it and the pool holds nothing) and makes `allowFirstLastIPs` default to Yes, so
+    a /24 block then gives 256 addresses. The harness writes `blocks` wherever they exist.
+    """
+
+    ranges_field: str  # where the harness writes its CIDRs
+    reads_cidrs: bool
+    reads_blocks: bool
+    first_last_by_default: bool
+
+    @classmethod
+    def for_version(cls, version: str) -> PoolFormat:
+        parsed = parse_version(version)
+        return cls(
+            ranges_field="cidrs" if parsed < (1, 15) else "blocks",
+            reads_cidrs=parsed < (1, 16),
+            reads_blocks=parsed >= (1, 15),
+            first_last_by_default=parsed >= (1, 16),
+        )
+
+    def spec_ranges(self, cidrs: list[IPv4Network] | list[IPv4Network | IPv6Network]) -> dict[str, Any]:
+        """The part of `spec` that holds `cidrs`, as this version reads it."""
+        return {self.ranges_field: [{"cidr": str(cidr)} for cidr in cidrs]}

@@ -19,7 +19,7 @@ from typing import Any
 
 import kubernetes.client
 
-from bgpconform.cilium.bgp_peers import BgpPeer, parse_agent_json
+from bgpconform.cilium.bgp_peers import BgpPeer, parse_agent_json, peers_command
 from bgpconform.cilium.labels import AGENT_CONTAINER, AGENT_SELECTOR, CONFIG_MAP, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import MERGE_PATCH, Kube, Resources
@@ -27,14 +27,12 @@ from bgpconform.kubeapi.client import MERGE_PATCH, Kube, Resources
 __all__ = [
     "AGENT_CONTAINER",
     "AGENT_SELECTOR",
-    "BGP_PEERS_COMMAND",
     "CONFIG_MAP",
     "OPERATOR_SELECTOR",
     "CiliumOperationError",
     "CiliumOperations",
 ]
 
-BGP_PEERS_COMMAND = ("cilium", "bgp", "peers", "-o", "json")
 EXEC_TIMEOUT = 30.0
 ERROR_CHANNEL = 3
 
@@ -73,9 +71,10 @@ def _name(obj: Mapping[str, Any]) -> str:
 class CiliumOperations:
     """cilium-cli's operations against the cluster `kube` talks to, Cilium living in `namespace`."""
 
-    def __init__(self, kube: Kube, namespace: str = "kube-system") -> None:
+    def __init__(self, kube: Kube, namespace: str = "kube-system", cilium_version: str = "1.13.4") -> None:
         self.kube = kube
         self.namespace = namespace
+        self.cilium_version = cilium_version
 
     # -- config -----------------------------------------------------------------------------------
     def config_get(self) -> dict[str, str]:
@@ -131,7 +130,7 @@ class CiliumOperations:
             if meta.get("deletionTimestamp") or not node:
                 continue
             try:
-                stdout = self.exec(_name(pod), list(BGP_PEERS_COMMAND), container=AGENT_CONTAINER)
+                stdout = self.exec(_name(pod), peers_command(self.cilium_version), container=AGENT_CONTAINER)
                 result[str(node)] = parse_agent_json(stdout)
             except (CiliumOperationError, ValueError) as exc:
                 failures.append(f"{_name(pod)} on {node}: {exc}")

@@ -22,3 +22,41 @@ def cilium_minor(version: str, *, since: tuple[int, int], missing: str) -> tuple
     if (major, minor) < since:
         raise ValueError(missing.format(version=version))
     return major, minor
+
+
+# The minors the harness knows, each concern's table covering every one of them (FACTS.md, "Cilium 1.13
+# to 1.20"): 1.13 brought LB IPAM and the BGP control plane's LB announcements; 1.20 is not modelled yet.
+FIRST_SUPPORTED = (1, 13)
+LAST_SUPPORTED = (1, 19)
+SUPPORTED_MINORS: tuple[tuple[int, int], ...] = tuple((1, minor) for minor in range(13, 20))
+
+# One patch release per minor for the version matrix (`./run matrix`): the walkthrough's 1.13.4 and
+# releases named in FACTS.md or seen in published install scripts (1.14.5, 1.15.6, 1.16.3, 1.17.5).
+MATRIX_RELEASES: dict[tuple[int, int], str] = {
+    (1, 13): "1.13.4",
+    (1, 14): "1.14.5",
+    (1, 15): "1.15.6",
+    (1, 16): "1.16.3",
+    (1, 17): "1.17.5",
+    (1, 18): "1.18.2",
+    (1, 19): "1.19.1",
+}
+
+
+def _shown(minor: tuple[int, int]) -> str:
+    return f"{minor[0]}.{minor[1]}"
+
+
+SUPPORTED_RANGE = f"{_shown(FIRST_SUPPORTED)} to {_shown(LAST_SUPPORTED)}"
+
+
+def supported_minor(version: str) -> tuple[int, int]:
+    """The minor of a release the harness can judge; ValueError names the supported range otherwise."""
+    minor = cilium_minor(
+        version,
+        since=FIRST_SUPPORTED,
+        missing=f"Cilium {{version}} is outside {SUPPORTED_RANGE}, the releases the harness knows",
+    )
+    if minor > LAST_SUPPORTED:
+        raise ValueError(f"Cilium {version} is outside {SUPPORTED_RANGE}, the releases the harness knows")
+    return minor

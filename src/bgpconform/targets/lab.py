@@ -132,7 +132,7 @@ class LabTarget:
     def cilium(self) -> CiliumOperations:
         from bgpconform.cilium.operations import CiliumOperations  # exec support loads on first use
 
-        return CiliumOperations(self.kube)
+        return CiliumOperations(self.kube, cilium_version=str(self.topology.cluster.cilium_version))
 
     @property
     def installer(self) -> CiliumInstaller:

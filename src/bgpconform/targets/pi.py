@@ -163,7 +163,7 @@ class ClusterTarget:
     def cilium(self) -> CiliumOperations:
         from bgpconform.cilium.operations import CiliumOperations
 
-        return CiliumOperations(self.kube)
+        return CiliumOperations(self.kube, cilium_version=str(self.topology.cluster.cilium_version))
 
     @property
     def installer(self) -> CiliumInstaller:

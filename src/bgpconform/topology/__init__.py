@@ -1,6 +1,6 @@
 """The topology: which machines, addresses and BGP settings a run is about, validated before anything runs."""
 
-from bgpconform.topology.loader import load_topology, parse_topology
+from bgpconform.topology.loader import Override, load_topology, parse_topology
 from bgpconform.topology.model import (
     Bgp,
     BgpTimers,
@@ -27,6 +27,7 @@ __all__ = [
     "LbPool",
     "Management",
     "Node",
+    "Override",
     "Problem",
     "Router",
     "Topology",

@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
+from bgpconform.cilium.versions import LAST_SUPPORTED, MATRIX_RELEASES, SUPPORTED_RANGE, supported_minor
+
 Loc = tuple[str | int, ...]
 
 
@@ -345,8 +347,22 @@ Image = Annotated[str, AfterValidator(_image)]
 AppLabel = Annotated[str, AfterValidator(_label_value)]
 ServiceName = Annotated[str, AfterValidator(_dns1035_label)]
 K3sVersion = Annotated[str, AfterValidator(_version_check(r"v\d+\.\d+\.\d+\+k3s\d+", "v1.27.3+k3s1"))]
+
+
+def _supported_cilium(value: str) -> str:
+    try:
+        supported_minor(value)
+    except ValueError as exc:
+        raise Invalid.one(
+            str(exc), f"choose a release from {SUPPORTED_RANGE}, e.g. {MATRIX_RELEASES[LAST_SUPPORTED]}"
+        ) from None
+    return value
+
+
 CiliumVersion = Annotated[
-    str, AfterValidator(_version_check(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?", "1.13.4 (no leading 'v')"))
+    str,
+    AfterValidator(_version_check(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?", "1.13.4 (no leading 'v')")),
+    AfterValidator(_supported_cilium),
 ]
 RouterOsVersion = Annotated[str, AfterValidator(_version_check(r"\d+\.\d+(\.\d+)?", '"7.8" (quoted)'))]
 ConnectRetry = Annotated[int, AfterValidator(_seconds_between(1, 65535))]

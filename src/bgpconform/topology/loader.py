@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Union, get_args, get_origin
 
@@ -25,6 +26,18 @@ from bgpconform.topology.problems import Problem, TopologyError
 SHIPPED = "topologies/lab.yaml (the lab) or a copy of topologies/pi.example.yaml (real hardware)"
 
 _LOADER_FIELDS = ("source", "digest")
+
+
+@dataclass(frozen=True)
+class Override:
+    """A command-line option that replaces one topology field for this run (`--cilium-version 1.18.2`
+    sets `cluster.cilium_version`); a problem with it names the option, not a line of the file."""
+
+    option: str
+    value: Any
+
+
+Overrides = Mapping[Loc, Override]
 _SECRET_WORDS = ("password", "passwd", "secret", "token")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Above difflib's default 0.6, which offers 'cluster' for 'colour': a wrong guess is worse than none.
@@ -42,8 +55,9 @@ _EXPECTED = {
 }
 
 
-def load_topology(path: str | Path) -> Topology:
-    """Load and validate a topology file; any problem raises one `TopologyError` listing all of them."""
+def load_topology(path: str | Path, overrides: Overrides | None = None) -> Topology:
+    """Load and validate a topology file; any problem raises one `TopologyError` listing all of them.
+    `overrides` replace fields (the run's options) before validation, so they are checked the same way."""
     shown = str(path)
     file = Path(path)
     try:
@@ -69,7 +83,7 @@ def load_topology(path: str | Path) -> Topology:
         _fail(
             shown, None, f"cannot read the file: {exc.strerror or exc}", "check the path and the file system"
         )
-    return _parse(raw, shown, file.resolve())
+    return _parse(raw, shown, file.resolve(), overrides or {})
 
 
 def parse_topology(text: str | bytes, source: str | Path = "<string>") -> Topology:
@@ -82,7 +96,7 @@ def _fail(shown: str, line: int | None, message: str, fix: str) -> NoReturn:
     raise TopologyError([Problem(shown, line, None, message, fix)]) from None
 
 
-def _parse(raw: bytes, shown: str, source: Path) -> Topology:
+def _parse(raw: bytes, shown: str, source: Path, overrides: Overrides | None = None) -> Topology:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -105,16 +119,43 @@ def _parse(raw: bytes, shown: str, source: Path) -> Topology:
                 Problem(shown, line, key, "is set by the loader from the file itself", "remove it")
             )
             del data[key]
+    for loc, override in (overrides or {}).items():
+        _set(data, loc, override.value)
     try:
         topology = Topology.model_validate(
             {**data, "source": source, "digest": hashlib.sha256(raw).hexdigest()}
         )
     except ValidationError as exc:
         problems.extend(_translate_all(exc.errors(), shown, root))
-        raise TopologyError(problems) from None
+        raise TopologyError([_blame_option(p, overrides or {}) for p in problems]) from None
     if problems:
         raise TopologyError(problems)
     return topology
+
+
+def _set(data: dict[str, Any], loc: Loc, value: Any) -> None:
+    """Put an option's value at `loc`, making the sections on the way if the file leaves them out."""
+    node: Any = data
+    for part in loc[:-1]:
+        if not isinstance(node, dict):
+            return  # the file's own shape is wrong there; validation says so
+        node = node.setdefault(part, {})
+    if isinstance(node, dict):
+        node[loc[-1]] = value
+
+
+def _blame_option(problem: Problem, overrides: Overrides) -> Problem:
+    """A problem with an overridden field is the option's: say which, and drop the file's line."""
+    for loc, override in overrides.items():
+        if problem.path == format_loc(loc):
+            return Problem(
+                problem.file,
+                None,
+                f"{problem.path} (from {override.option} {override.value})",
+                problem.message,
+                f"{problem.fix}; or pass another {override.option}",
+            )
+    return problem
 
 
 def _read_yaml(text: str, shown: str) -> tuple[yaml.Node | None, Any, list[Problem]]:

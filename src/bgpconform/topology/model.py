@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from bgpconform.cilium import bgp_api
+from bgpconform.cilium.bgp_api import BgpApi
 from bgpconform.errors import ConfigError
 from bgpconform.topology.fields import (
     Address,
@@ -273,7 +275,8 @@ class BgpTimers(_Model):
 
 
 class Bgp(_Model):
-    """The CiliumBGPPeeringPolicy the harness applies, and which nodes it selects."""
+    """The BGP configuration the harness applies (a CiliumBGPPeeringPolicy, or the BGPv2 cluster config,
+    peer config and advertisement), and which nodes it selects."""
 
     node_asn: Asn = Field(examples=[64512])
     peer_asn: Asn = Field(examples=[64512])
@@ -282,6 +285,8 @@ class Bgp(_Model):
     policy_name: Subdomain = "01-bgp-peering-policy"
     export_pod_cidr: bool = True
     timers: BgpTimers = Field(default_factory=BgpTimers)
+    # v1 or v2; unset: what the Cilium version defaults to (`bgpconform.cilium.bgp_api`).
+    api: Literal["v1", "v2"] | None = Field(default=None, examples=["v2"])
 
 
 class LbPool(_Model):
@@ -549,9 +554,19 @@ class Topology(_Model):
                         break
         return issues
 
+    @property
+    def bgp_api(self) -> BgpApi:
+        """The BGP API the run configures: `bgp.api`, else the Cilium version's default."""
+        requested = BgpApi(self.bgp.api) if self.bgp.api is not None else None
+        return bgp_api.chosen(str(self.cluster.cilium_version), requested)
+
     def _check_bgp(self) -> list[Issue]:
         issues: list[Issue] = []
         bgp = self.bgp
+        if bgp.api is not None:
+            refused = bgp_api.problem(str(self.cluster.cilium_version), BgpApi(bgp.api))
+            if refused is not None:
+                issues.append(Issue(("bgp", "api"), *refused))
         if bgp.peer_asn != self.router.asn:
             issues.append(
                 Issue(

@@ -516,7 +516,7 @@ class StageMachine:
         )
 
     def create_pool(self, index: int = 0) -> dict[str, Any]:
-        pool = manifests.lb_pool(self.topology.lb_pools[index])
+        pool = manifests.lb_pool(self.topology.lb_pools[index], str(self.topology.cluster.cilium_version))
         existing = self.target.kube.get_or_none(Resources.LB_IP_POOLS, pool["metadata"]["name"])
         return existing or self.create(Resources.LB_IP_POOLS, pool)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from ipaddress import IPv4Network
 from typing import Any
 
 from bgpconform.cilium import bgp_timers
+from bgpconform.cilium.lbipam import PoolFormat
 from bgpconform.ownership import HARNESS_LABEL
 from bgpconform.topology import LbPool, Topology
 
@@ -50,15 +52,20 @@ def namespace(name: str) -> dict[str, Any]:
     }
 
 
-def lb_pool(pool: LbPool) -> dict[str, Any]:
-    return pool_object(pool.name, list(pool.cidrs))
+def lb_pool(pool: LbPool, cilium_version: str) -> dict[str, Any]:
+    return pool_object(pool.name, list(pool.cidrs), cilium_version)
 
 
 def pool_object(
-    name: str, cidrs: list[IPv4Network], *, service_selector: dict[str, Any] | None = None
+    name: str,
+    cidrs: Sequence[IPv4Network],
+    cilium_version: str,
+    *,
+    service_selector: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """CiliumLoadBalancerIPPool with 1.13's `cidrs` (FACTS.md)."""
-    spec: dict[str, Any] = {"cidrs": [{"cidr": str(cidr)} for cidr in cidrs]}
+    """CiliumLoadBalancerIPPool with the CIDRs where `cilium_version` reads them: 1.13-1.14 `cidrs`,
+    `blocks` from 1.15 (`PoolFormat`, FACTS.md)."""
+    spec: dict[str, Any] = PoolFormat.for_version(cilium_version).spec_ranges(list(cidrs))
     if service_selector is not None:
         spec["serviceSelector"] = service_selector
     return {
@@ -67,6 +74,11 @@ def pool_object(
         "metadata": {"name": name, "labels": {HARNESS_LABEL: "true"}},
         "spec": spec,
     }
+
+
+def pool_ranges(cidrs: Sequence[IPv4Network], cilium_version: str) -> dict[str, Any]:
+    """A pool's `spec` fields holding `cidrs`, for a patch that moves the pool."""
+    return PoolFormat.for_version(cilium_version).spec_ranges(list(cidrs))
 
 
 def nginx_pod(topology: Topology) -> dict[str, Any]:

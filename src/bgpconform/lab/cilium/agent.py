@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily, agent_json, format_uptime, tabwriter
-from bgpconform.cilium.versions import image_version
+from bgpconform.cilium.versions import cilium_minor, image_version
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import ApiException, Kube, Resources, new_api_client
 from bgpconform.lab import defects, shortcuts
@@ -380,7 +380,13 @@ class Agent:
 
     def exec(self, argv: list[str], stdin: bytes | None = None) -> ExecResult:
         """`kubectl exec` into container cilium-agent: the in-agent `cilium` (or `cilium-dbg`) CLI."""
-        if not argv or os.path.basename(argv[0]) not in ("cilium", "cilium-dbg"):
+        # `cilium-dbg` exists from 1.15, where `cilium` still answers too (FACTS.md).
+        binaries = (
+            ("cilium", "cilium-dbg")
+            if cilium_minor(self.version, since=(1, 13), missing="{version}") >= (1, 15)
+            else ("cilium",)
+        )
+        if not argv or os.path.basename(argv[0]) not in binaries:
             name = argv[0] if argv else ""
             message = (
                 f'exec: "{name}": executable file not found in $PATH: unknown\n'

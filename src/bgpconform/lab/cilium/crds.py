@@ -17,10 +17,11 @@ categories out for older releases: `kubectl get cilium` lists nothing on a 1.13 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bgpconform.cilium.lbipam import Naming, PoolFormat
 from bgpconform.cilium.versions import cilium_minor
 from bgpconform.lab import defects
 
@@ -141,26 +142,40 @@ def _conditions() -> Schema:
     }
 
 
-def lb_ip_pool_schema() -> Schema:
-    """1.13's CiliumLoadBalancerIPPool: `spec.cidrs[]{cidr}`, `serviceSelector`, `disabled`; status
-    conditions (FACTS.md, "LB IPAM", 1.13-1.14 fields)."""
-    spec = {
+def lb_ip_pool_schema(minor: tuple[int, int] = (1, 13)) -> Schema:
+    """CiliumLoadBalancerIPPool as `minor` defines it (`PoolFormat`, FACTS.md "LB IPAM"): 1.13-1.14
+    require `spec.cidrs[]{cidr}`; 1.15 makes it optional beside `blocks[]` (`cidr`, or `start`/`stop`)
+    and `allowFirstLastIPs`; 1.16 drops `cidrs`, so the API server prunes it. Plus `serviceSelector`,
+    `disabled` and status conditions."""
+    pool_format = PoolFormat.for_version(f"{minor[0]}.{minor[1]}")
+    cidr_item = {
         "type": "object",
-        "required": ["cidrs"],
-        "properties": {
-            "cidrs": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["cidr"],
-                    "properties": {"cidr": {"type": "string", "format": "cidr"}},
+        "required": ["cidr"],
+        "properties": {"cidr": {"type": "string", "format": "cidr"}},
+    }
+    properties: dict[str, Any] = {
+        "disabled": {"type": "boolean", "default": False},
+        "serviceSelector": _label_selector(),
+    }
+    if pool_format.reads_cidrs:
+        properties["cidrs"] = {"type": "array", "items": cidr_item}
+    if pool_format.reads_blocks:
+        properties["blocks"] = {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "cidr": {"type": "string", "format": "cidr"},
+                    "start": {"type": "string"},
+                    "stop": {"type": "string"},
                 },
             },
-            "disabled": {"type": "boolean", "default": False},
-            "serviceSelector": _label_selector(),
-        },
-    }
+        }
+        properties["allowFirstLastIPs"] = {"type": "string", "enum": ["Yes", "No"]}
+    spec: Schema = {"type": "object", "properties": properties}
+    if not pool_format.reads_blocks:
+        spec["required"] = ["cidrs"]
+        properties["cidrs"]["minItems"] = 1
     status = {"type": "object", "properties": {"conditions": _conditions()}}
     return _root(spec, status=status)
 
@@ -182,20 +197,23 @@ def permissive_schema() -> Schema:
     }
 
 
-POOL_PRINTER_COLUMNS: tuple[Mapping[str, str], ...] = (
-    {"name": "Disabled", "type": "boolean", "jsonPath": ".spec.disabled"},
-    {
-        "name": "Conflicting",
-        "type": "string",
-        "jsonPath": '.status.conditions[?(@.type=="io.cilium/conflict")].status',
-    },
-    {
-        "name": "IPs Available",
-        "type": "string",
-        "jsonPath": '.status.conditions[?(@.type=="io.cilium/ips-available")].message',
-    },
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-)
+def pool_printer_columns(minor: tuple[int, int]) -> tuple[Mapping[str, str], ...]:
+    """DISABLED, CONFLICTING, IPS AVAILABLE, AGE, read from the conditions `minor` writes."""
+    naming = Naming.for_version(f"{minor[0]}.{minor[1]}")
+    return (
+        {"name": "Disabled", "type": "boolean", "jsonPath": ".spec.disabled"},
+        {
+            "name": "Conflicting",
+            "type": "string",
+            "jsonPath": f'.status.conditions[?(@.type=="{naming.conflict}")].status',
+        },
+        {
+            "name": "IPs Available",
+            "type": "string",
+            "jsonPath": f'.status.conditions[?(@.type=="{naming.ips_available}")].message',
+        },
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,6 +232,9 @@ class CiliumCRD:
     schema: Schema = field(default_factory=permissive_schema)
     printer_columns: tuple[Mapping[str, str], ...] = ()
     status_subresource: bool = False
+    # What changes with the release, where something does: the schema and the printer columns.
+    schema_for: Callable[[tuple[int, int]], Schema] | None = None
+    printer_columns_for: Callable[[tuple[int, int]], tuple[Mapping[str, str], ...]] | None = None
 
     @property
     def name(self) -> str:
@@ -237,16 +258,20 @@ class CiliumCRD:
         minor = cilium_minor(cilium_version, since=(1, 13), missing="no CRD set known for Cilium {version}")
         if minor >= (1, 16) and self.categories:
             names["categories"] = list(self.categories)
+        schema = self.schema_for(minor) if self.schema_for is not None else self.schema
+        columns = (
+            self.printer_columns_for(minor) if self.printer_columns_for is not None else self.printer_columns
+        )
         served: dict[str, Any] = {
             "name": self.version,
             "served": True,
             "storage": True,
-            "schema": {"openAPIV3Schema": copy.deepcopy(self.schema)},
+            "schema": {"openAPIV3Schema": copy.deepcopy(schema)},
         }
         if self.status_subresource:
             served["subresources"] = {"status": {}}
-        if self.printer_columns:
-            served["additionalPrinterColumns"] = [dict(column) for column in self.printer_columns]
+        if columns:
+            served["additionalPrinterColumns"] = [dict(column) for column in columns]
         return {
             "apiVersion": "apiextensions.k8s.io/v1",
             "kind": "CustomResourceDefinition",
@@ -310,9 +335,9 @@ LB_IP_POOL = CiliumCRD(
     "v2alpha1",
     "ciliumloadbalancerippools",
     ("ippools", "ippool", "lbippool", "lbippools"),
-    schema=lb_ip_pool_schema(),
-    printer_columns=POOL_PRINTER_COLUMNS,
     status_subresource=True,
+    schema_for=lb_ip_pool_schema,
+    printer_columns_for=pool_printer_columns,
 )
 
 ALL_1_13: tuple[CiliumCRD, ...] = (

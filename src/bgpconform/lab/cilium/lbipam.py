@@ -34,8 +34,11 @@ walkthrough's 172.198.1.246 and .193); 1.15+ use another allocator (`pkg/ipalloc
 this module scans from a random start and breaks same-second pool ties at random; without one it takes
 the lowest free address and ranks same-second pools by arrival, which its unit tests rely on.
 
-Not emulated: 1.15+ `spec.blocks`, `allowFirstLastIPs` and sharing keys (1.15+ names and wording are,
-but their counts follow the 1.13 rules).
+Blocks (`bgpconform.cilium.lbipam.PoolFormat`): 1.13-1.14 read `spec.cidrs`, 1.15 both `cidrs` and
+`blocks` (a CIDR, or `start`/`stop` taken whole), 1.16+ only `blocks`; a CIDR keeps its network and
+broadcast addresses out unless `allowFirstLastIPs` (default Yes from 1.16) lets them in. 1.15+'s
+allocator (`pkg/ipalloc`) is not reproduced: the random-start scan stands in for its choice.
+Not emulated: sharing keys.
 
 Services and pools are visited in (creationTimestamp, namespace, name) order; the operator follows event
 order, which this approximates. Pool IP counts are written as the converged values (the operator's
@@ -64,6 +67,8 @@ from bgpconform.cilium.lbipam import (
     REASON_SATISFIED,
     REASON_SELECTOR_MISMATCH,
     Naming,
+    PoolFormat,
+    Span,
     conflict_message,
 )
 from bgpconform.lab import defects
@@ -183,7 +188,7 @@ class _Failed(Exception):
 class _Pool:
     """A pool as the operator holds it: its ranges, its working status and whether it is marked."""
 
-    def __init__(self, obj: Mapping[str, Any], naming: Naming) -> None:
+    def __init__(self, obj: Mapping[str, Any], naming: Naming, pool_format: PoolFormat) -> None:
         meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
         self.name: str = str(meta.get("name") or "")
@@ -199,14 +204,35 @@ class _Pool:
         self.rank = 0  # position in creation order, set by `reconcile`
         self.errors: list[str] = []
         self.ranges: list[_Range] = []
-        for block in spec.get("cidrs") or []:
-            text = block.get("cidr") if isinstance(block, Mapping) else None
-            try:
-                network = ip_network(str(text), strict=False)
-            except ValueError:
-                self.errors.append(f"pool '{self.name}': Error parsing cidr '{text}'")
+        allow = spec.get("allowFirstLastIPs")
+        keep_ends = pool_format.first_last_by_default if allow not in ("Yes", "No") else allow == "Yes"
+        blocks: list[Any] = list(spec.get("cidrs") or []) if pool_format.reads_cidrs else []
+        blocks += list(spec.get("blocks") or []) if pool_format.reads_blocks else []
+        for written in blocks:
+            block: Mapping[str, Any] = written if isinstance(written, Mapping) else {}
+            if block.get("cidr") is not None or "start" not in block:
+                text = block.get("cidr")
+                try:
+                    network = ip_network(str(text), strict=False)
+                except ValueError:
+                    self.errors.append(f"pool '{self.name}': Error parsing cidr '{text}'")
+                    continue
+                self.ranges.append(_Range.of_cidr(self, network, keep_ends=keep_ends))
                 continue
-            self.ranges.append(_Range(self, network))
+            try:
+                start, stop = (
+                    ip_address(str(block.get("start"))),
+                    ip_address(str(block.get("stop") or block.get("start"))),
+                )
+            except ValueError:
+                self.errors.append(
+                    f"pool '{self.name}': Error parsing block '{block.get('start')} - {block.get('stop')}'"
+                )
+                continue
+            if start.version != stop.version or int(stop) < int(start):
+                self.errors.append(f"pool '{self.name}': invalid block '{start} - {stop}'")
+                continue
+            self.ranges.append(_Range(self, int(start), int(stop), start.version, None))
         self.known = _first_of(self.conditions, naming.conflict) is not None
         self.conflicting = self.known and self._marked()
 
@@ -269,15 +295,39 @@ class _Pool:
 
 
 class _Range:
-    """One CIDR of a pool and who holds which of its usable addresses (slot 0 = network + 1)."""
+    """One block of a pool, a CIDR or a 1.15+ start-stop range, and who holds which of its usable
+    addresses (slot 0 = the first usable one: network + 1 for a CIDR that keeps its ends out)."""
 
-    def __init__(self, pool: _Pool, network: IPNetwork) -> None:
+    def __init__(self, pool: _Pool, first: int, last: int, version: int, network: IPNetwork | None) -> None:
         self.pool = pool
-        self.network = network
-        self.size = usable_size(network)
-        # The defect moves every slot down by one: the network address becomes slot 0.
-        self.base = int(network.network_address) + (0 if defects.active("network-address-handed-out") else 1)
+        self.first, self.last, self.version, self.network = first, last, version, network
+        self.size = last - first + 1
+        self.base = first
         self.owners: dict[int, _Service] = {}
+
+    @classmethod
+    def of_cidr(cls, pool: _Pool, network: IPNetwork, *, keep_ends: bool) -> _Range:
+        """A CIDR block: without its network and broadcast addresses unless `allowFirstLastIPs` (1.16's
+        default) keeps them (FACTS.md)."""
+        first, last = int(network.network_address), int(network.broadcast_address)
+        block = cls(pool, first, last, network.version, network)
+        if keep_ends:
+            block.size = min(block.size, usable_size(network) + 2) if network.version == 6 else block.size
+            return block
+        block.size = usable_size(network)
+        # The defect moves every slot down by one: the network address becomes slot 0.
+        block.base = first + (0 if defects.active("network-address-handed-out") else 1)
+        return block
+
+    @property
+    def span(self) -> Span:
+        """The block as Cilium names it in a conflict message."""
+        if self.network is not None:
+            return self.network
+        return (self._ip(self.first), self._ip(self.last))
+
+    def _ip(self, value: int) -> IPAddress:
+        return IPv4Address(value) if self.version == 4 else IPv6Address(value)
 
     @property
     def disabled(self) -> bool:
@@ -285,10 +335,10 @@ class _Range:
         return self.pool.disabled or conflicting
 
     def overlaps(self, other: _Range) -> bool:
-        return self.network.version == other.network.version and self.network.overlaps(other.network)
+        return self.version == other.version and self.first <= other.last and other.first <= self.last
 
     def contains(self, ip: IPAddress) -> bool:
-        return ip.version == self.network.version and ip in self.network
+        return ip.version == self.version and self.first <= int(ip) <= self.last
 
     def offset(self, ip: IPAddress) -> int | None:
         """The allocator slot of `ip`, or None for the network/broadcast address (ErrNotInRange)."""
@@ -298,8 +348,7 @@ class _Range:
         return offset if 0 <= offset < self.size else None
 
     def address(self, offset: int) -> IPAddress:
-        value = self.base + offset
-        return IPv4Address(value) if self.network.version == 4 else IPv6Address(value)
+        return self._ip(self.base + offset)
 
     def take_any(self, owner: _Service, rng: random.Random | None) -> IPAddress | None:
         if len(self.owners) >= self.size:
@@ -556,13 +605,15 @@ def reconcile(
     within one second share a creationTimestamp.
     """
     naming = Naming.for_version(version)
+    pool_format = PoolFormat.for_version(version)
     stamp = _now_text(now)
     if not pools and not active:
         return LBIPAMResult(active=False, pools={}, services={})
 
     seen = arrival or {}
     parsed_pools = sorted(
-        (_Pool(obj, naming) for obj in pools), key=lambda p: (p.created, seen.get(p.name, 0), p.name)
+        (_Pool(obj, naming, pool_format) for obj in pools),
+        key=lambda p: (p.created, seen.get(p.name, 0), p.name),
     )
     for rank, pool in enumerate(parsed_pools):
         pool.rank = rank
@@ -641,7 +692,7 @@ def _settle_conflicts(pools: Sequence[_Pool], naming: Naming, now: str) -> None:
 
 def _mark(target: _Pool, other: _Pool, mine: _Range, theirs: _Range, naming: Naming, *, now: str) -> None:
     """Mark `target` conflicting with the message FACTS.md quotes ("Cilium: LB IPAM")."""
-    message = conflict_message(naming, mine.network, theirs.network, other.name)
+    message = conflict_message(naming, mine.span, theirs.span, other.name)
     target.conflicting = True
     target.set_condition(naming.conflict, "True", REASON_CIDR_OVERLAP, message, now)
 
@@ -735,7 +786,7 @@ def _satisfy(
                 continue
             full = False
             for rng_ in ranges:
-                if rng_.disabled or rng_.network.version != version or not rng_.pool.selects(svc.labels):
+                if rng_.disabled or rng_.version != version or not rng_.pool.selects(svc.labels):
                     continue
                 new_ip = rng_.take_any(svc, rng)
                 if new_ip is None:

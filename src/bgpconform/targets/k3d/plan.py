@@ -10,7 +10,7 @@ the router's configuration for the RouterOS version under test, and the teardown
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses, summarize_address_range
 
 from bgpconform.cilium.install import CiliumValues, cilium_install_command
@@ -170,9 +170,8 @@ def k3d_plan(
         ready_when="running",
     )
     first_server = f"k3d-{run_name}-server-0"
-    values = CiliumValues.for_topology(topology, installer, k8s_service_host=first_server)
-    if cilium_version is not None:
-        values = replace(values, version=cilium_version)
+    release = cilium_version if cilium_version is not None else str(topology.cluster.cilium_version)
+    values = CiliumValues.for_topology(topology, installer, k8s_service_host=first_server, version=release)
     router_changes = [
         Change(
             "/ip/address",

@@ -283,7 +283,7 @@ class K3dTarget:
     def cilium(self) -> CiliumOperations:
         from bgpconform.cilium.operations import CiliumOperations
 
-        return CiliumOperations(self.kube)
+        return CiliumOperations(self.kube, cilium_version=str(self.topology.cluster.cilium_version))
 
     @property
     def installer(self) -> CiliumInstaller:
