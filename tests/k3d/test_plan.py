@@ -112,7 +112,8 @@ def test_the_install_command_follows_the_cilium_version(topology: Topology) -> N
     for version, expected in (("1.13.4", "strict"), ("1.14.5", "true"), ("1.19.1", "true")):
         command = k3d_plan(topology, "v", cilium_version=version).cilium
         assert f"--version={version}" in command
-        assert dict(value.split("=", 1) for value in _flag(command, "--set"))["kubeProxyReplacement"] == expected
+        settings = dict(value.split("=", 1) for value in _flag(command, "--set"))
+        assert settings["kubeProxyReplacement"] == expected
 
 
 def test_router_commands_follow_the_routeros_version(topology: Topology) -> None:
