@@ -14,8 +14,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.lab.lab import Lab
-from bgpconform.routers.port import SessionState
 from bgpconform.topology import load_topology
 from bgpconform.waiting import wait_for
 

@@ -7,11 +7,11 @@ from ipaddress import IPv4Address, IPv4Network
 from pytest_bdd import given, then, when
 
 from bgpconform import checks, observe
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium import expectations
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.evidence import Evidence
 from bgpconform.expect import expect, expect_check
-from bgpconform.routers.port import SessionState
 from bgpconform.stage import Stage
 from bgpconform.waiting import consistently, wait_for, wait_until
 from bgpconform.walkthrough.machine import BGP_CONFIG_KEY, BGPP_PLURAL, StageMachine

@@ -6,9 +6,9 @@ from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
 from bgpconform import checks
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily
 from bgpconform.observe import NodeView, PodView
-from bgpconform.routers.port import SessionState
 
 WORKERS = ("k3s-worker-node-01", "k3s-worker-node-02", "k3s-worker-node-03")
 CONTROL_PLANE = "k3s-control-plane-01"

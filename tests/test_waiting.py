@@ -91,8 +91,8 @@ def test_observers_see_every_finished_wait_until_they_stop() -> None:
 
 
 def test_consistently_holds_for_its_whole_duration() -> None:
+    from bgpconform.bgp_states import SessionState
     from bgpconform.checks import SessionsInState
-    from bgpconform.routers.port import SessionState
     from bgpconform.waiting import consistently
 
     probes = itertools.count()
@@ -105,8 +105,8 @@ def test_consistently_holds_for_its_whole_duration() -> None:
 
 
 def test_consistently_fails_at_the_first_observation_that_breaks_it() -> None:
+    from bgpconform.bgp_states import SessionState
     from bgpconform.checks import SessionsInState
-    from bgpconform.routers.port import SessionState
     from bgpconform.waiting import HeldFalse, consistently
 
     states = iter([{"node-1": "idle"}, {"node-1": "idle"}, {"node-1": "established"}])

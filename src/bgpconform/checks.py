@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.bgp_peers import BgpPeer as CiliumPeer
 from bgpconform.cilium.node_config import Setting
 from bgpconform.finding import Finding
 from bgpconform.observe import NodeView, PodView, bgp_peers_table, pod_table
-from bgpconform.routers.port import SessionState
 
 
 def _names(names: Collection[str]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.bgp_peers import parse_agent_json
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, Resources, new_api_client
@@ -36,7 +37,6 @@ from bgpconform.lab.datapath import ServiceDatapath
 from bgpconform.lab.lab import Lab
 from bgpconform.lab.runs import namespace_pids
 from bgpconform.lab.workloads import STOCK_INDEX_HTML, NginxContainer
-from bgpconform.routers.port import SessionState
 from bgpconform.topology import Node, load_topology
 from bgpconform.waiting import wait_for
 

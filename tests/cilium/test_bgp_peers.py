@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.bgp_peers import (
     BgpPeer,
     GracefulRestart,
@@ -19,7 +20,6 @@ from bgpconform.cilium.bgp_peers import (
     summary_table,
     tabwriter,
 )
-from bgpconform.routers.port import SessionState
 
 # The walkthrough's second `cilium bgp peers` (seed/000_25e445b7d91be53b.txt), trailing blanks removed:
 # its copy lost the padding tabwriter leaves after the last column.

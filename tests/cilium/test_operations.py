@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily
 from bgpconform.cilium.operations import CiliumOperationError, CiliumOperations
 from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.lab.apiserver.exec_registry import ExecResult
 from bgpconform.lab.apiserver.server import ApiServer
-from bgpconform.routers.port import SessionState
 
 NS = "kube-system"
 # An established 1.13 agent's `cilium bgp peers -o json` (the fields of the 1.13 backport).

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.commands import run
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor, render_config
 from bgpconform.lab.lab import Lab
-from bgpconform.routers.port import Route, SessionState
+from bgpconform.routers.port import Route
 from bgpconform.waiting import wait_for
 
 pytestmark = pytest.mark.lab

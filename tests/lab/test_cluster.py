@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.operations import CiliumOperations
 from bgpconform.kubeapi.client import Kube, Resources
 from bgpconform.lab.cilium.install import LabCiliumInstaller
 from bgpconform.lab.cluster.cluster import LabCluster
 from bgpconform.lab.runs import list_namespaces
-from bgpconform.routers.port import SessionState
 from bgpconform.topology import Topology
 from bgpconform.waiting import wait_for
 from bgpconform.walkthrough import manifests

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.errors import CommandError, LabError
 from bgpconform.lab.datapath import (
     SERVICE_CHAIN_PREFIX,
@@ -26,7 +27,6 @@ from bgpconform.lab.datapath import (
 from bgpconform.lab.lab import Lab
 from bgpconform.lab.runs import list_namespaces, namespace_pids
 from bgpconform.lab.workloads import STOCK_INDEX_HTML, NginxContainer
-from bgpconform.routers.port import SessionState
 from bgpconform.topology import Node
 from bgpconform.waiting import wait_for
 from tests.lab.pod_networks import give_pod_networks

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.lab.routeros.server import ReceivedCommand
-from bgpconform.routers.port import Route, SessionState
+from bgpconform.routers.port import Route
 from bgpconform.routers.routeros.commands import CONNECTION_PATH
 from bgpconform.waiting import wait_for
 from tests.routeros.conftest import adapter, routeros_lab, routeros_topology

@@ -30,8 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.versions import SUPPORTED_MINORS, cilium_minor, supported_minor
-from bgpconform.routers.port import SessionState
 
 DEFAULT_PEER_PORT = 179
 SUMMARY_HEADER = (

@@ -10,14 +10,12 @@ cluster-pool IPAM and `enable-bgp-control-plane: false` (walkthrough: `cilium co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Protocol
 
 from bgpconform.cilium.versions import SUPPORTED_MINORS, supported_minor
-
-if TYPE_CHECKING:
-    from bgpconform.topology import Topology
 
 DEFAULT_K8S_SERVICE_PORT = 6443
 
@@ -31,6 +29,34 @@ OPERATOR_REPLICAS_BY_INSTALLER = {"cilium": 1, "helm": 2}
 KUBE_PROXY_REPLACEMENT_BY_MINOR: dict[tuple[int, int], str] = {
     minor: "strict" if minor < (1, 14) else "true" for minor in SUPPORTED_MINORS
 }
+
+
+class _ClusterFacts(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def cilium_version(self) -> str: ...
+    @property
+    def cluster_pool(self) -> IPv4Network: ...
+    @property
+    def pod_cidr_mask_size(self) -> int: ...
+
+
+class _NodeFacts(Protocol):
+    @property
+    def role(self) -> str: ...
+    @property
+    def address(self) -> IPv4Address: ...
+
+
+class InstallFacts(Protocol):
+    """What the install reads of a topology (`bgpconform.topology.Topology` has it), named here so
+    this package of Cilium's facts does not depend on the topology's."""
+
+    @property
+    def cluster(self) -> _ClusterFacts: ...
+    @property
+    def nodes(self) -> Sequence[_NodeFacts]: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +78,9 @@ class CiliumValues:
     extra_config: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def for_topology(cls, topology: Topology, installer: str = "cilium", **overrides: Any) -> CiliumValues:
+    def for_topology(
+        cls, topology: InstallFacts, installer: str = "cilium", **overrides: Any
+    ) -> CiliumValues:
         """The walkthrough's auto-detected values for a topology: its cluster name, Cilium version, the
         control plane's address as `k8sServiceHost` (port 6443, k3s's API port), and the operator
         replicas `installer` leaves."""

@@ -14,11 +14,11 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.commands import run
 from bgpconform.errors import CommandError, HarnessError
 from bgpconform.lab.netns import ns_argv
 from bgpconform.lab.supervisor import Daemon
-from bgpconform.routers.port import SessionState
 
 # GoBGP's API enum for session_state (FACTS.md: 6 = established).
 _GOBGP_STATES = {

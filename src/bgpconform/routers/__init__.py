@@ -1,12 +1,6 @@
 """The router port and its adapters: how the harness configures and reads the upstream router."""
 
-from bgpconform.routers.port import (
-    BgpPeer,
-    Route,
-    RouterDump,
-    RouterPort,
-    Session,
-    SessionState,
-)
+from bgpconform.bgp_states import SessionState
+from bgpconform.routers.port import BgpPeer, Route, RouterDump, RouterPort, Session
 
 __all__ = ["BgpPeer", "Route", "RouterDump", "RouterPort", "Session", "SessionState"]

@@ -10,9 +10,10 @@ import json
 from ipaddress import IPv4Address, IPv4Network, ip_network
 from typing import Any, Protocol
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.commands import Place
 from bgpconform.errors import CommandError, HarnessError
-from bgpconform.routers.port import BgpPeer, Route, RouterDump, Session, SessionState
+from bgpconform.routers.port import BgpPeer, Route, RouterDump, Session
 
 HARNESS_MARK = "bgpconform"
 

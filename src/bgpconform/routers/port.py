@@ -7,9 +7,10 @@ behind the port, and so a step's evidence is the same shape on every target.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from bgpconform.bgp_states import SessionState
 
 if TYPE_CHECKING:
     from bgpconform.topology import Topology
@@ -17,18 +18,6 @@ if TYPE_CHECKING:
 
 # The equal paths a router with ECMP on is asked to install (FRR maximum-paths, RouterOS multipath).
 ECMP_PATHS = 16
-
-
-class SessionState(StrEnum):
-    """BGP FSM states (RFC 4271), spelled as `cilium bgp peers` prints them (FACTS.md)."""
-
-    UNKNOWN = "unknown"
-    IDLE = "idle"
-    CONNECT = "connect"
-    ACTIVE = "active"
-    OPEN_SENT = "open_sent"
-    OPEN_CONFIRM = "open_confirm"
-    ESTABLISHED = "established"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from bgpconform import checks, observe
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium import bgp_timers, node_config
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
@@ -37,7 +38,6 @@ from bgpconform.evidence import Evidence
 from bgpconform.kubeapi.port import KubeResource, Resources
 from bgpconform.mode import Mode
 from bgpconform.ownership import HARNESS_LABEL, RUN_LABEL
-from bgpconform.routers.port import SessionState
 from bgpconform.stage import Stage
 from bgpconform.targets.port import Target
 from bgpconform.topology import Topology, Waits

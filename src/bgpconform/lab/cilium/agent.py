@@ -46,6 +46,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily, agent_json, format_uptime, tabwriter
 from bgpconform.cilium.versions import cilium_minor, image_version
 from bgpconform.errors import HarnessError
@@ -65,7 +66,6 @@ from bgpconform.lab.cilium.selectors import matches
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.datapath import ServiceDatapath
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor, Timers
-from bgpconform.routers.port import SessionState
 
 if TYPE_CHECKING:
     from bgpconform.lab.cluster.runtime import ContainerContext

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import TYPE_CHECKING
 
+from bgpconform.bgp_states import SessionState
 from bgpconform.errors import HarnessError
-from bgpconform.routers.port import ECMP_PATHS, BgpPeer, Route, RouterDump, Session, SessionState
+from bgpconform.routers.port import ECMP_PATHS, BgpPeer, Route, RouterDump, Session
 from bgpconform.routers.routeros.client import RouterApiError, RouterOsApi, Row
 from bgpconform.routers.routeros.commands import (
     CONNECTION_PATH,
