@@ -1,6 +1,7 @@
 Feature: BGP peering between the peering nodes and the router
-  A peering policy selects nodes by label; each selected node's agent dials the router, which must
-  know the node before a session can be established. Only labelled nodes peer.
+  The BGP configuration (a peering policy on v1, a cluster config on BGPv2) selects nodes by label;
+  each selected node's agent dials the router, which must know the node before a session can be
+  established. Only labelled nodes peer.
 
   @destructive
   Rule: Peering a cluster with the router
@@ -9,7 +10,7 @@ Feature: BGP peering between the peering nodes and the router
       Given the BGP control plane is enabled and ready
 
     Scenario: Sessions are active until the router knows the nodes, then established
-      When the peering policy for nodes with the policy label is applied
+      When the BGP configuration for nodes with the policy label is applied
       And the peering nodes are given the policy label
       Then every labelled node has a session with the router in state active
       When the router is configured to peer with every labelled node

@@ -14,7 +14,7 @@ from bgpconform.evidence import Evidence
 from bgpconform.expect import expect, expect_check
 from bgpconform.stage import Stage
 from bgpconform.waiting import consistently, wait_for, wait_until
-from bgpconform.walkthrough.machine import BGP_CONFIG_KEY, BGPP_PLURAL, StageMachine
+from bgpconform.walkthrough.machine import BGP_CONFIG_KEY, StageMachine
 
 
 @given("Cilium is installed with the BGP control plane disabled")
@@ -52,14 +52,25 @@ def agents_restarted(
     evidence.table("kubectl get pods -n kube-system", observe.pod_table([*agents, *operators]))
 
 
-@then("the BGP peering policy resource is not served")
+def _api_resources_evidence(walkthrough: StageMachine, evidence: Evidence) -> None:
+    for group_version in sorted({r.api_version for r in walkthrough.bgp_resources}):
+        served = [r["name"] for r in walkthrough.target.kube.api_resources(group_version)]
+        evidence.text(
+            f"kubectl api-resources --api-group=cilium.io ({group_version})", "\n".join(sorted(served))
+        )
+
+
+@then("the BGP configuration resources are not served")
 def policy_not_served(walkthrough: StageMachine, evidence: Evidence) -> None:
-    served = [r["name"] for r in walkthrough.target.kube.api_resources("cilium.io/v2alpha1")]
-    evidence.text("kubectl api-resources --api-group=cilium.io (v2alpha1)", "\n".join(sorted(served)))
-    expect(BGPP_PLURAL not in served, f"{BGPP_PLURAL} not among the served resources", sorted(served))
+    """Every resource the topology's BGP API is configured with (`bgp_api`): the peering policy on v1,
+    the cluster config, peer config, advertisement and node config on BGPv2."""
+    _api_resources_evidence(walkthrough, evidence)
+    served = walkthrough.served_bgp_resources()
+    wanted = [r.plural for r in walkthrough.bgp_resources]
+    expect(not served, f"none of {', '.join(wanted)} served", f"served: {', '.join(served)}")
 
 
-@then("the Cilium agents are not ready and log that they cannot watch BGP peering policies")
+@then("the Cilium agents are not ready and log that the BGP resources are missing")
 def agents_waiting(walkthrough: StageMachine, evidence: Evidence) -> None:
     expected = expectations.agent_missing_policy_crd(str(walkthrough.topology.cluster.cilium_version))
     cilium = walkthrough.target.cilium
@@ -81,7 +92,7 @@ def agents_waiting(walkthrough: StageMachine, evidence: Evidence) -> None:
     agents = observe.pods(walkthrough.target.kube, "kube-system", AGENT_SELECTOR)
     evidence.table("kubectl get pods -n kube-system -l k8s-app=cilium", observe.pod_table(agents))
     ready = [a.name for a in agents if a.running_and_ready]
-    expect(not ready, "no agent ready while the policy CRD is missing", observe.pod_table(agents))
+    expect(not ready, "no agent ready while the BGP CRDs are missing", observe.pod_table(agents))
 
 
 @when("the Cilium operator is restarted", target_fixture="restarted_operator")
@@ -89,12 +100,13 @@ def restart_operator(walkthrough: StageMachine, evidence: Evidence) -> list[str]
     return walkthrough.restart_operator()
 
 
-@then("the operator logs that it created the BGP peering policy resource")
+@then("the operator logs that it created the BGP configuration resources")
 def operator_created_crd(
     walkthrough: StageMachine, evidence: Evidence, restarted_operator: list[str]
 ) -> None:
     cilium = walkthrough.target.cilium
-    wanted = expectations.operator_created_policy_crd()
+    topology = walkthrough.topology
+    wanted = expectations.operator_created_bgp_crd(str(topology.cluster.cilium_version), topology.bgp_api)
 
     def crd_lines() -> dict[str, list[str]]:
         return {
@@ -114,11 +126,10 @@ def operator_created_crd(
     evidence.text(f"kubectl logs -n kube-system {name} | grep CRD", "\n".join(lines))
 
 
-@then("the BGP peering policy resource is served")
+@then("the BGP configuration resources are served")
 def policy_served(walkthrough: StageMachine, evidence: Evidence) -> None:
     walkthrough.wait_policy_resource()
-    served = [r["name"] for r in walkthrough.target.kube.api_resources("cilium.io/v2alpha1")]
-    evidence.text("kubectl api-resources --api-group=cilium.io (v2alpha1)", "\n".join(sorted(served)))
+    _api_resources_evidence(walkthrough, evidence)
 
 
 @then("every Cilium agent is ready")
@@ -150,11 +161,14 @@ def bgp_enabled_in_config(walkthrough: StageMachine, evidence: Evidence) -> None
     expect_check(checks.SettingOnEveryNode(BGP_CONFIG_KEY, "true"), settings)
 
 
-@when("the peering policy for nodes with the policy label is applied")
+@when("the BGP configuration for nodes with the policy label is applied")
 def apply_policy(walkthrough: StageMachine, evidence: Evidence) -> None:
-    """The policy as applied, so the report shows any timers the harness set (1.14+: the topology's)."""
-    policy = walkthrough.apply_policy()
-    evidence.json("CiliumBGPPeeringPolicy spec (as applied)", policy.get("spec"))
+    """The configuration as applied, so the report shows the API used and any timers the harness set
+    (1.14+ and BGPv2: the topology's)."""
+    for applied in walkthrough.apply_policy():
+        evidence.json(
+            f"{applied.get('kind')} {applied['metadata']['name']} spec (as applied)", applied.get("spec")
+        )
     walkthrough.reached(Stage.BGP_READY)  # not yet peering: the stage machine must not assume it
 
 

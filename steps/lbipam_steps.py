@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
@@ -19,7 +20,7 @@ from bgpconform.evidence import Evidence
 from bgpconform.expect import expect, expect_check
 from bgpconform.kubeapi.port import Resources
 from bgpconform.stage import Stage
-from bgpconform.waiting import wait_for, wait_until
+from bgpconform.waiting import consistently, wait_for, wait_until
 from bgpconform.walkthrough import manifests
 from bgpconform.walkthrough.machine import StageMachine
 
@@ -80,19 +81,113 @@ def create_service(walkthrough: StageMachine, evidence: Evidence) -> None:
     walkthrough.create_service()
 
 
-@then(
-    "the service gets an external IP inside the first pool, never its first or last address",
-    target_fixture="service_ip",
-)
+@then("the service gets an external IP inside the first pool", target_fixture="service_ip")
 def ip_inside_pool(walkthrough: StageMachine, evidence: Evidence) -> IPv4Address:
     address = walkthrough.wait_service_ip()
     evidence.text("kubectl get svc", f"{walkthrough.topology.workload.service_name}  EXTERNAL-IP {address}")
     pool = _first_pool(walkthrough)
     expect(address in pool, f"an address in {pool}", str(address))
-    edges = (pool.network_address, pool.broadcast_address)
-    expect(address not in edges, f"neither {edges[0]} nor {edges[1]}", str(address))
     evidence.count("lb_ips_allocated", _allocated(walkthrough))
     return address
+
+
+EDGE_POOL = "bgpconform-edges"
+
+
+@when(
+    "a pool of one /30 is created and a LoadBalancer service asks for each of its four addresses",
+    target_fixture="edge_requests",
+)
+def ask_for_every_address(walkthrough: StageMachine, evidence: Evidence) -> dict[str, IPv4Address]:
+    """A /30 beside every pool, and four services each requesting one of its addresses by annotation:
+    only this pool can satisfy them, so what it hands out is exactly what the version allows."""
+    block = next(_outside_every_pool(walkthrough).subnets(new_prefix=30))
+    walkthrough.added_extra_objects()
+    version = str(walkthrough.topology.cluster.cilium_version)
+    walkthrough.create(Resources.LB_IP_POOLS, manifests.pool_object(EDGE_POOL, [block], version))
+    annotation = _names(walkthrough).ips_annotations[0]
+    requests: dict[str, IPv4Address] = {}
+    for index, address in enumerate(block):
+        name = f"bgpconform-edge-{index}"
+        walkthrough.create_service(name, annotations={annotation: str(address)})
+        requests[name] = address
+    evidence.json(
+        f"CiliumLoadBalancerIPPool {EDGE_POOL}",
+        {"cidr": str(block), "requests": {k: str(v) for k, v in requests.items()}},
+    )
+    return requests
+
+
+def _addresses(walkthrough: StageMachine, names: Iterable[str]) -> dict[str, str]:
+    """Each service's LB addresses as text, "" while it has none."""
+    found: dict[str, str] = {}
+    for name in names:
+        ingress = (walkthrough.service(name).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+        found[name] = ",".join(str(i.get("ip")) for i in ingress)
+    return found
+
+
+def _decided(walkthrough: StageMachine, names: Collection[str]) -> dict[str, str]:
+    """Each named service's outcome once LB IPAM has decided on it: its address, or "none (reason)"
+    from its request condition."""
+    satisfied = _names(walkthrough).service_condition
+
+    def outcomes() -> dict[str, str]:
+        found: dict[str, str] = {}
+        for name, address in _addresses(walkthrough, names).items():
+            condition = checks.condition(walkthrough.service(name), satisfied)
+            if address:
+                found[name] = address
+            elif condition:
+                found[name] = f"none ({condition.get('reason')})"
+        return found
+
+    return wait_for(
+        outcomes,
+        lambda seen: len(seen) == len(names),
+        expected=f"LB IPAM to decide on {', '.join(sorted(names))}",
+        timeout=walkthrough.topology.waits.ip_allocated,
+    ).value
+
+
+EDGE_HOLD = 3.0  # seconds the first and last addresses must stay unassigned (1.13 writes no condition)
+
+
+@then("only the services asking for the two middle addresses get them")
+def only_middle_addresses(
+    walkthrough: StageMachine, evidence: Evidence, edge_requests: dict[str, IPv4Address]
+) -> None:
+    """1.13-1.15 write no condition for a request of a CIDR's network or broadcast address (they log
+    "Unable to allocate IP"), so those are held to stay without an address, not waited on."""
+    names = list(edge_requests)
+    middle, edges = names[1:3], {names[0], names[-1]}
+    decided = _decided(walkthrough, middle)
+    held = consistently(
+        lambda: _addresses(walkthrough, names),
+        checks.ServicesWithoutAddress(frozenset(edges)),
+        duration=EDGE_HOLD,
+    ).value
+    shown = {str(edge_requests[n]): decided.get(n) or held[n] or "none" for n in names}
+    evidence.json("requested address -> outcome", shown)
+    expect(
+        all(decided[name] == str(edge_requests[name]) for name in middle),
+        f"{edge_requests[middle[0]]} and {edge_requests[middle[1]]} handed out to the services that asked",
+        shown,
+    )
+
+
+@then("every service gets the address it asked for, the first and last included")
+def every_address(
+    walkthrough: StageMachine, evidence: Evidence, edge_requests: dict[str, IPv4Address]
+) -> None:
+    outcomes = _decided(walkthrough, list(edge_requests))
+    evidence.json("requested address -> outcome", {str(edge_requests[n]): o for n, o in outcomes.items()})
+    expect(
+        all(outcomes[name] == str(address) for name, address in edge_requests.items()),
+        "every address of the /30 handed out to the service that asked for it, "
+        + ", ".join(str(a) for a in edge_requests.values()),
+        {str(edge_requests[n]): o for n, o in outcomes.items()},
+    )
 
 
 @then("the service reports that its IP request is satisfied")

@@ -282,6 +282,22 @@ class PoolConflict:
 
 
 @dataclass(frozen=True)
+class ServicesWithoutAddress:
+    """None of these services holds an LB address; observed: service -> its addresses ("" for none)."""
+
+    services: frozenset[str]
+
+    @property
+    def expected(self) -> str:
+        return f"no external IP on {', '.join(sorted(self.services))}"
+
+    def __call__(self, observed: Mapping[str, str]) -> Finding:
+        given = {name: observed[name] for name in sorted(self.services) if observed.get(name)}
+        shown = ", ".join(f"{name} {address}" for name, address in given.items()) or "none has one"
+        return Finding(not given, self.expected, shown)
+
+
+@dataclass(frozen=True)
 class AgentsReplaced:
     """Every node runs a new agent pod and none of the `before` pods is left (a config change's restart)."""
 

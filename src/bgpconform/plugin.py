@@ -13,6 +13,7 @@ from types import FrameType
 
 import pytest
 
+from bgpconform.applicability import applicability
 from bgpconform.errors import ConfigError, PrerequisiteError
 from bgpconform.mode import DESTRUCTIVE_MARK, Mode
 from bgpconform.targets import TARGETS, planning_class, target_class, target_entry
@@ -319,7 +320,9 @@ def _check_target_options(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Verify mode runs only the scenarios that leave the CNI and the peering as they were."""
+    """Scenarios whose version rule the topology's Cilium does not meet are left out (and listed in the
+    report); verify mode runs only the scenarios that leave the CNI and the peering as they were."""
+    _select_by_version(config, items)
     if run_mode(config) is not Mode.VERIFY:
         return
     kept = [item for item in items if item.get_closest_marker(DESTRUCTIVE_MARK) is None]
@@ -327,6 +330,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _select_by_version(config: pytest.Config, items: list[pytest.Item]) -> None:
+    topology = loaded_topology(config)
+    if topology is None:
+        return  # a session that only lists scenarios: every one is shown
+    version, api = str(topology.cluster.cilium_version), topology.bgp_api
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    decided: list[str] = []
+    for item in items:
+        verdict = applicability({mark.name for mark in item.iter_markers()}, version, api)
+        if verdict is not None:
+            name = _scenario_name(item)
+            decided.append(
+                f"{name}: {'applied' if verdict.applies else 'not applicable'} ({verdict.rule}; "
+                f"this run: Cilium {version}, BGP {api.value})"
+            )
+        (kept if verdict is None or verdict.applies else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    from bgpconform.report.collector import COLLECTOR
+
+    collector = config.stash.get(COLLECTOR, None)
+    if collector is not None:
+        collector.record_version_rules(decided)
+
+
+def _scenario_name(item: pytest.Item) -> str:
+    scenario = getattr(getattr(item, "obj", None), "__scenario__", None)
+    return str(getattr(scenario, "name", item.name))
 
 
 def loaded_topology(config: pytest.Config) -> Topology | None:

@@ -1,7 +1,7 @@
 """`pytest --target=pi --mode=install` against a lab left at the peering stage, as a rack that once ran
 the walkthrough: the reset must bring it back to a k3s without a CNI through the real-target code path
 (`cilium uninstall` through the tool on PATH, Cilium's leftover CRDs deleted, every node NotReady,
-CoreDNS and local-path Pending), so "the BGP peering policy resource is not served" holds after the
+CoreDNS and local-path Pending), so "the BGP configuration resources are not served" holds after the
 reinstall. cilium-cli is a stand-in driving the lab's installer (tests/pi/fake_cilium.py)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ LAB = ROOT / "topologies" / "lab.yaml"
 SCENARIOS = [
     "Without a CNI every node waits and the cluster's own pods stay pending",
     "Installing Cilium makes every node Ready and runs the pending pods",
-    "Agents wait for the peering policy resource until the operator restarts",
+    "Agents wait for the BGP resources until the operator restarts",
 ]
 
 

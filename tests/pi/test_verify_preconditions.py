@@ -18,7 +18,7 @@ pytestmark = pytest.mark.lab
 
 FRR_TOPOLOGY = ROOT / "topologies" / "lab.yaml"
 CNI_SCENARIO = "Cilium runs on every node and the cluster's own pods run"
-BGP_SCENARIO = "The configuration enables BGP and the peering policy resource is served"
+BGP_SCENARIO = "The configuration enables BGP and the BGP resources are served"
 
 
 def cni_state(state: LabState) -> dict[str, Any]:

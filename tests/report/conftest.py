@@ -152,7 +152,7 @@ REACHABILITY = "Reaching nginx from outside the cluster through the LB IP"
 
 WITHOUT_CNI = "Without a CNI every node waits and the cluster's own pods stay pending"
 INSTALL_CILIUM = "Installing Cilium makes every node Ready and runs the pending pods"
-AGENTS_WAIT = "Agents wait for the peering policy resource until the operator restarts"
+AGENTS_WAIT = "Agents wait for the BGP resources until the operator restarts"
 SESSIONS = "Sessions are active until the router knows the nodes, then established"
 LB_SERVICE = "A LoadBalancer service gets an address from the pool, announced by every peering node"
 CLIENT_PAGE = "The outside client gets the nginx page through the LB IP"
@@ -220,7 +220,7 @@ def _scenarios() -> list[ScenarioResult]:
             _step("When", "the BGP control plane is enabled in the Cilium configuration", 12.0),
             _step(
                 "And",
-                "the Cilium agents are not ready and log that they cannot watch BGP peering policies",
+                "the Cilium agents are not ready and log that the BGP resources are missing",
                 8.5,
             ),
             _step("When", "the Cilium operator is restarted", 6.1),
@@ -228,7 +228,7 @@ def _scenarios() -> list[ScenarioResult]:
         ],
         evidence=[
             _evidence(
-                "And the Cilium agents are not ready and log that they cannot watch BGP peering policies",
+                "And the Cilium agents are not ready and log that the BGP resources are missing",
                 "cilium-agent log (k3s-worker-node-01)",
                 "text",
                 AGENT_LOG,

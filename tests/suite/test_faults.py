@@ -30,7 +30,7 @@ CNI = [
     "Without a CNI every node waits and the cluster's own pods stay pending",
     "Installing Cilium makes every node Ready and runs the pending pods",
 ]
-BGP = ["Agents wait for the peering policy resource until the operator restarts"]
+BGP = ["Agents wait for the BGP resources until the operator restarts"]
 PEERING = ["Sessions are active until the router knows the nodes, then established"]
 ALLOCATES = "A LoadBalancer service gets an address from the pool, announced by every peering node"
 OVERLAP = "An overlapping pool is marked conflicting and allocates nothing"
@@ -123,7 +123,7 @@ def test_an_operator_that_registers_no_policy_resource_fails_the_bgp_control_pla
     _failed_at(
         run,
         BGP[0],
-        "the operator logs that it created the BGP peering policy resource",
+        "the operator logs that it created the BGP configuration resources",
         "Creating CRD (CustomResourceDefinition)",
     )
     _failed_in_background(run, [*PEERING, ALLOCATES, REACH_ONE], "ciliumbgppeeringpolicies served")

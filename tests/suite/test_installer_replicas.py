@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 
 SCENARIOS = (
     "Installing Cilium makes every node Ready and runs the pending pods",
-    "Agents wait for the peering policy resource until the operator restarts",
+    "Agents wait for the BGP resources until the operator restarts",
     "A LoadBalancer service gets an address from the pool, announced by every peering node",
 )
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bgpconform.cilium.versions import supported_minor
+from bgpconform.kubeapi.port import KubeResource, Resources
 
 
 class BgpApi(StrEnum):
@@ -76,3 +77,46 @@ def problem(cilium_version: str, api: BgpApi) -> tuple[str, str] | None:
 def chosen(cilium_version: str, requested: BgpApi | None) -> BgpApi:
     """The API a run uses: the topology's, else the release's default."""
     return requested if requested is not None else apis(cilium_version).default
+
+
+@dataclass(frozen=True)
+class BgpV2Resources:
+    """The BGPv2 kinds where a minor serves them (cilium.io/v2alpha1 in 1.16-1.17, cilium.io/v2 from 1.18)."""
+
+    cluster_configs: KubeResource
+    peer_configs: KubeResource
+    advertisements: KubeResource
+    node_configs: KubeResource
+    node_config_overrides: KubeResource
+
+    @property
+    def configured(self) -> tuple[KubeResource, ...]:
+        """What the harness writes, in the order it creates them (referenced before referencing)."""
+        return (self.peer_configs, self.advertisements, self.cluster_configs)
+
+
+def v2_resources(cilium_version: str) -> BgpV2Resources:
+    group_version = apis(cilium_version).v2_group_version
+    if group_version is None:
+        raise ValueError(f"Cilium {cilium_version} has no working BGPv2 (it works from 1.16)")
+    group, version = group_version.split("/")
+
+    def kind(name: str, plural: str) -> KubeResource:
+        return KubeResource(group, version, plural, False, name)
+
+    return BgpV2Resources(
+        cluster_configs=kind("CiliumBGPClusterConfig", "ciliumbgpclusterconfigs"),
+        peer_configs=kind("CiliumBGPPeerConfig", "ciliumbgppeerconfigs"),
+        advertisements=kind("CiliumBGPAdvertisement", "ciliumbgpadvertisements"),
+        node_configs=kind("CiliumBGPNodeConfig", "ciliumbgpnodeconfigs"),
+        node_config_overrides=kind("CiliumBGPNodeConfigOverride", "ciliumbgpnodeconfigoverrides"),
+    )
+
+
+def configuration_resources(cilium_version: str, api: BgpApi) -> tuple[KubeResource, ...]:
+    """The resources the operator must serve before BGP can be configured through `api`: the policy
+    for v1; for v2 the kinds the harness writes and the node configs the operator derives from them."""
+    if api is BgpApi.V1:
+        return (Resources.BGP_PEERING_POLICIES,)
+    kinds = v2_resources(cilium_version)
+    return (kinds.cluster_configs, kinds.peer_configs, kinds.advertisements, kinds.node_configs)

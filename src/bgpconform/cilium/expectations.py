@@ -6,6 +6,8 @@ Cilium fails the same check a real cluster would.
 
 from __future__ import annotations
 
+from bgpconform.cilium import bgp_api
+from bgpconform.cilium.bgp_api import BgpApi
 from bgpconform.cilium.versions import cilium_minor
 
 POLICY_KIND = "CiliumBGPPeeringPolicy/v2alpha1"
@@ -18,5 +20,12 @@ def agent_missing_policy_crd(version: str) -> str:
     return "Failed to watch *v2alpha1.CiliumBGPPeeringPolicy: failed to list *v2alpha1.CiliumBGPPeeringPolicy"
 
 
-def operator_created_policy_crd() -> str:
-    return f'msg="Creating CRD (CustomResourceDefinition)..." name={POLICY_KIND}'
+def operator_created_bgp_crd(version: str, api: BgpApi) -> str:
+    """The operator's line for the CRD that `api` is configured through: the policy on v1, the cluster
+    config on BGPv2, under the group version the release serves it (`bgp_api`)."""
+    if api is BgpApi.V1:
+        kind = POLICY_KIND
+    else:
+        cluster_configs = bgp_api.v2_resources(version).cluster_configs
+        kind = f"{cluster_configs.kind}/{cluster_configs.version}"
+    return f'msg="Creating CRD (CustomResourceDefinition)..." name={kind}'

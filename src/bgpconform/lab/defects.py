@@ -61,7 +61,7 @@ CATALOGUE: dict[str, Defect] = {
             "Cilium agent (start-up)",
             "regression shape of #29371/#30091 (CRDs missing without an operator restart)",
             "agents report ready while the peering policy CRD is not served",
-            "the Cilium agents are not ready and log that they cannot watch BGP peering policies",
+            "the Cilium agents are not ready and log that the BGP resources are missing",
         ),
         Defect(
             "agents-never-notice-policy-crd",
@@ -75,7 +75,7 @@ CATALOGUE: dict[str, Defect] = {
             "Cilium operator (CRD registration)",
             "#29371, #30091 (CRDs missing after a restart)",
             "a restarted operator registers no BGP peering policy CRD",
-            "the operator logs that it created the BGP peering policy resource",
+            "the operator logs that it created the BGP configuration resources",
         ),
         Defect(
             "agent-ignores-node-selector",
@@ -83,6 +83,14 @@ CATALOGUE: dict[str, Defect] = {
             "misbehaviour: a policy's nodeSelector not applied",
             "every node peers, labelled or not",
             "every node without the policy label has no BGP session",
+        ),
+        Defect(
+            "operator-ignores-cluster-config-node-selector",
+            "Cilium operator (BGPv2 node configs)",
+            "misbehaviour: a cluster config's nodeSelector not applied when deriving node configs",
+            "every node gets a CiliumBGPNodeConfig, labelled or not",
+            "every node without the policy label has no BGP session",
+            topology="lab-bgpv2.yaml",
         ),
         Defect(
             "agent-dials-wrong-peer-asn",
@@ -113,11 +121,26 @@ CATALOGUE: dict[str, Defect] = {
             "the router learns that address as a /32 from every labelled node",
         ),
         Defect(
+            "address-outside-pool-handed-out",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: an off-by-one in the allocator's range hands out the address past a block's end",
+            "a pool's first allocation is the address just after its CIDR",
+            "the service gets an external IP inside the first pool",
+        ),
+        Defect(
+            "first-last-ips-withheld",
+            "Cilium operator (LB IPAM)",
+            "misbehaviour: 1.16's allowFirstLastIPs default (Yes) not applied (FACTS.md, LB IPAM)",
+            "pools keep a CIDR's first and last addresses out, as before 1.16",
+            "every service gets the address it asked for, the first and last included",
+            topology="lab-bgpv2.yaml",
+        ),
+        Defect(
             "network-address-handed-out",
             "Cilium operator (LB IPAM)",
             "misbehaviour: 1.13-1.14 never allocate a CIDR's network address (FACTS.md, LB IPAM)",
             "a pool hands out its CIDR's network address first",
-            "the service gets an external IP inside the first pool, never its first or last address",
+            "only the services asking for the two middle addresses get them",
         ),
         Defect(
             "request-satisfied-never-written",
@@ -145,7 +168,7 @@ CATALOGUE: dict[str, Defect] = {
             "Cilium operator (CRD registration)",
             "misbehaviour: the BGP CRD is gated on enable-bgp-control-plane at start (FACTS.md)",
             "the operator registers the peering policy CRD with BGP off",
-            "the BGP peering policy resource is not served",
+            "the BGP configuration resources are not served",
         ),
         Defect(
             "agent-dials-no-neighbor",
@@ -236,7 +259,7 @@ CATALOGUE: dict[str, Defect] = {
             "Cilium operator (CRD registration)",
             "regression shape of a CRD version turned off (v2alpha1 policy deprecated in 1.18, FACTS.md)",
             "the operator creates the peering policy CRD with its only version not served",
-            "the BGP peering policy resource is served",
+            "the BGP configuration resources are served",
         ),
         Defect(
             "node-config-disables-bgp",

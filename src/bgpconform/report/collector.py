@@ -95,6 +95,7 @@ class ReportCollector:
         self.evidence: dict[str, Evidence] = {}
         self.versions: dict[str, str] = {}
         self.provenance: ProvenanceModel | None = None
+        self.version_rules: list[str] = []
         self.harness_error: str | None = None
         self.raw_problems: list[str] = []
         self.raw_seconds = 0.0  # collecting raw evidence, part of what the report costs a run
@@ -106,6 +107,10 @@ class ReportCollector:
             self.versions.update(target.versions())
         except Exception as exc:
             self.versions.setdefault("note", f"versions partly unreadable: {type(exc).__name__}: {exc}")
+
+    def record_version_rules(self, decisions: list[str]) -> None:
+        """Which version-tagged scenarios applied to this run's Cilium and BGP API, and which did not."""
+        self.version_rules = list(decisions)
 
     def record_provenance(self, provenance: Provenance) -> None:
         """What the target is made of, known before it starts, so even a run that never started says it."""
@@ -242,6 +247,7 @@ class ReportCollector:
                 host=runinfo.host(),
                 command=shlex.join([Path(sys.argv[0]).name, *self.config.invocation_params.args]),
                 provenance=self.provenance,
+                version_rules=self.version_rules,
             ),
             verdict=verdict,
             verdict_reason=reason,

@@ -106,6 +106,8 @@ class RunInfo(_Model):
     host: str
     command: str
     provenance: Provenance | None = None
+    # Scenarios whose promise depends on the Cilium version or BGP API: which applied, and why not.
+    version_rules: list[str] = Field(default_factory=list)
 
 
 class StageSummary(_Model):

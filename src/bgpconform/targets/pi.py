@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from kubernetes.config.config_exception import ConfigException
 
 from bgpconform import observe
+from bgpconform.cilium import bgp_api
 from bgpconform.commands import Place, run
 from bgpconform.errors import CommandError, ConfigError, HarnessError
 from bgpconform.kubeapi.client import Kube, Resources, new_api_client
@@ -139,7 +140,13 @@ class ClusterTarget:
             kube.delete(Resources.SERVICES, service["metadata"]["name"], service["metadata"]["namespace"])
         for pod in kube.items(Resources.PODS, label_selector=selector):
             kube.delete(Resources.PODS, pod["metadata"]["name"], pod["metadata"]["namespace"])
-        for resource in (Resources.LB_IP_POOLS, Resources.BGP_PEERING_POLICIES):
+        version = str(self.topology.cluster.cilium_version)
+        bgp_kinds = [
+            resource
+            for api in bgp_api.apis(version).available
+            for resource in bgp_api.configuration_resources(version, api)
+        ]
+        for resource in (Resources.LB_IP_POOLS, *bgp_kinds):
             # not served: Cilium (and its CRDs) is not installed
             for obj in kube.items_if_served(resource, label_selector=selector):
                 kube.delete(resource, obj["metadata"]["name"])

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from bgpconform import checks, observe
 from bgpconform.bgp_states import SessionState
-from bgpconform.cilium import bgp_timers, node_config
+from bgpconform.cilium import bgp_api, bgp_timers, node_config
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError, NonConformance, product_failure
@@ -47,8 +47,6 @@ from bgpconform.walkthrough import manifests, newer
 T = TypeVar("T")
 
 BGP_CONFIG_KEY = "enable-bgp-control-plane"
-BGPP_PLURAL = "ciliumbgppeeringpolicies"
-BGPP_GROUP_VERSION = "cilium.io/v2alpha1"
 
 
 class StageMachine:
@@ -342,8 +340,25 @@ class StageMachine:
         self.wait_agents_replaced(before)
         return replaced
 
+    @property
+    def bgp_resources(self) -> tuple[KubeResource, ...]:
+        """What must be served to configure BGP on the topology's API (`bgp_api`, FACTS.md)."""
+        return bgp_api.configuration_resources(
+            str(self.topology.cluster.cilium_version), self.topology.bgp_api
+        )
+
+    def served_bgp_resources(self) -> list[str]:
+        """Which of `bgp_resources` the API serves now, as `plural` under their group version."""
+        served: list[str] = []
+        for group_version in sorted({r.api_version for r in self.bgp_resources}):
+            names = {r.get("name") for r in self.target.kube.api_resources(group_version)}
+            served += [
+                r.plural for r in self.bgp_resources if r.api_version == group_version and r.plural in names
+            ]
+        return served
+
     def policy_resource_served(self) -> bool:
-        return any(r.get("name") == BGPP_PLURAL for r in self.target.kube.api_resources(BGPP_GROUP_VERSION))
+        return len(self.served_bgp_resources()) == len(self.bgp_resources)
 
     def restart_operator(self) -> list[str]:
         """Delete the operator pod (the walkthrough's fix) and wait for its successor to run."""
@@ -374,9 +389,9 @@ class StageMachine:
             Stage.BGP_READY,
             "new operator running -> policy CRD served",
             lambda: wait_for(
-                self.policy_resource_served,
-                bool,
-                expected=f"{BGPP_PLURAL} served under {BGPP_GROUP_VERSION}",
+                self.served_bgp_resources,
+                lambda served: len(served) == len(self.bgp_resources),
+                expected="served: " + ", ".join(f"{r.plural} ({r.api_version})" for r in self.bgp_resources),
                 timeout=self.waits.crd_registered,
             ),
         )
@@ -401,12 +416,15 @@ class StageMachine:
         self._stage = Stage.BGP_READY
 
     # -- peering -----------------------------------------------------------------------------------
-    def apply_policy(self) -> dict[str, Any]:
-        """The policy in the cluster (created unless there): the harness's, as the API server keeps it."""
+    def apply_policy(self) -> list[dict[str, Any]]:
+        """The BGP configuration in the cluster (each object created unless there): the peering policy
+        on v1, the peer config, advertisement and cluster config on v2, as the API server keeps them."""
         kube = self.target.kube
-        policy = manifests.peering_policy(self.topology)
-        found = kube.get_or_none(Resources.BGP_PEERING_POLICIES, policy["metadata"]["name"])
-        return found if found is not None else self.create(Resources.BGP_PEERING_POLICIES, policy)
+        kept: list[dict[str, Any]] = []
+        for resource, body in manifests.bgp_configuration(self.topology):
+            found = kube.get_or_none(resource, body["metadata"]["name"])
+            kept.append(found if found is not None else self.create(resource, body))
+        return kept
 
     def label_peering_nodes(self) -> None:
         labels = dict(self.topology.bgp.node_selector)
@@ -495,7 +513,8 @@ class StageMachine:
 
     def unpeer(self) -> None:
         kube = self.target.kube
-        kube.delete(Resources.BGP_PEERING_POLICIES, self.topology.bgp.policy_name)
+        for resource, body in reversed(manifests.bgp_configuration(self.topology)):
+            kube.delete(resource, body["metadata"]["name"])
         unlabel = {"metadata": {"labels": {key: None for key in self.topology.bgp.node_selector}}}
         for node in self.topology.nodes:
             kube.patch(Resources.NODES, node.name, unlabel)

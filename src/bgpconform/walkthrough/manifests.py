@@ -7,7 +7,9 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from bgpconform.cilium import bgp_timers
+from bgpconform.cilium.bgp_api import BgpApi, v2_resources
 from bgpconform.cilium.lbipam import PoolFormat
+from bgpconform.kubeapi.port import KubeResource, Resources
 from bgpconform.ownership import HARNESS_LABEL
 from bgpconform.topology import LbPool, Topology
 
@@ -41,6 +43,88 @@ def peering_policy(topology: Topology) -> dict[str, Any]:
             ],
         },
     }
+
+
+# The label that ties the harness's BGPv2 advertisement to its peer config's family.
+ADVERTISE_LABEL = "bgpconform.io/advertise"
+
+
+def bgp_configuration(topology: Topology) -> list[tuple[KubeResource, dict[str, Any]]]:
+    """What configures BGP on the topology's API (`Topology.bgp_api`), in the order to create it: the
+    walkthrough's CiliumBGPPeeringPolicy on v1; on BGPv2 (FACTS.md, "BGPv2 in brief") the same promise
+    as a peer config (the router's timers and the ipv4/unicast family), an advertisement (the pod CIDR
+    and every LoadBalancer IP, with the walkthrough's announce-all selector) and a cluster config
+    (the labelled nodes, one instance of the node ASN peering with the router)."""
+    version = str(topology.cluster.cilium_version)
+    if topology.bgp_api is BgpApi.V1:
+        return [(Resources.BGP_PEERING_POLICIES, peering_policy(topology))]
+    kinds = v2_resources(version)
+    bgp = topology.bgp
+    labels = {HARNESS_LABEL: "true"}
+    peer_config_name = f"{bgp.policy_name}-router"
+    advertisement_name = f"{bgp.policy_name}-routes"
+    advertised: list[dict[str, Any]] = []
+    if bgp.export_pod_cidr:
+        advertised.append({"advertisementType": "PodCIDR"})
+    advertised.append(
+        {
+            "advertisementType": "Service",
+            "service": {"addresses": ["LoadBalancerIP"]},
+            "selector": ANNOUNCE_ALL_SERVICES,
+        }
+    )
+    peer_config = {
+        "apiVersion": kinds.peer_configs.api_version,
+        "kind": kinds.peer_configs.kind,
+        "metadata": {"name": peer_config_name, "labels": dict(labels)},
+        "spec": {
+            "timers": {
+                "connectRetryTimeSeconds": bgp.timers.connect_retry,
+                "holdTimeSeconds": bgp.timers.hold,
+                "keepAliveTimeSeconds": bgp.timers.keepalive,
+            },
+            "families": [
+                {
+                    "afi": "ipv4",
+                    "safi": "unicast",
+                    "advertisements": {"matchLabels": {ADVERTISE_LABEL: bgp.policy_name}},
+                }
+            ],
+        },
+    }
+    advertisement = {
+        "apiVersion": kinds.advertisements.api_version,
+        "kind": kinds.advertisements.kind,
+        "metadata": {"name": advertisement_name, "labels": {**labels, ADVERTISE_LABEL: bgp.policy_name}},
+        "spec": {"advertisements": advertised},
+    }
+    cluster_config = {
+        "apiVersion": kinds.cluster_configs.api_version,
+        "kind": kinds.cluster_configs.kind,
+        "metadata": {"name": bgp.policy_name, "labels": dict(labels)},
+        "spec": {
+            "nodeSelector": {"matchLabels": dict(bgp.node_selector)},
+            "bgpInstances": [
+                {
+                    "name": f"instance-{bgp.node_asn}",
+                    "localASN": bgp.node_asn,
+                    "peers": [
+                        {
+                            "name": "router",
+                            "peerAddress": str(topology.router.address),
+                            "peerASN": bgp.peer_asn,
+                            "peerConfigRef": {"name": peer_config_name},
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    return [
+        (kinds.peer_configs, peer_config),
+        (kinds.advertisements, advertisement),
+        (kinds.cluster_configs, cluster_config),
+    ]
 
 
 def namespace(name: str) -> dict[str, Any]:

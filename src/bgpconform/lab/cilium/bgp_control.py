@@ -46,11 +46,22 @@ RECONCILIATION_FAILED = (
 
 
 @dataclass(frozen=True, order=True)
+class NeighborTimers:
+    """connect retry, hold and keepalive in seconds, as a 1.14+ policy or a BGPv2 peer config sets them."""
+
+    connect_retry: int = 120
+    hold: int = 90
+    keepalive: int = 30
+
+
+@dataclass(frozen=True, order=True)
 class DesiredNeighbor:
-    """A neighbor to dial: `peerAddress` without its prefix length, and `peerASN`."""
+    """A neighbor to dial: `peerAddress` without its prefix length, `peerASN`, and its timers (None:
+    Cilium sets none and GoBGP's defaults dial, as in 1.13)."""
 
     address: IPv4Address
     asn: int
+    timers: NeighborTimers | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,20 @@ def announced_services(
     return tuple(sorted(prefixes))
 
 
-def _neighbors(router: Mapping[str, Any], problems: list[str]) -> tuple[DesiredNeighbor, ...]:
+def _timers(fields: Mapping[str, Any]) -> NeighborTimers:
+    """The neighbor timers of a 1.14+ policy neighbor or a BGPv2 peer config's `timers`, defaults as the
+    CRDs default them (FACTS.md)."""
+    defaults = NeighborTimers()
+    return NeighborTimers(
+        int(fields.get("connectRetryTimeSeconds") or defaults.connect_retry),
+        int(fields.get("holdTimeSeconds") or defaults.hold),
+        int(fields.get("keepAliveTimeSeconds") or defaults.keepalive),
+    )
+
+
+def _neighbors(
+    router: Mapping[str, Any], problems: list[str], *, with_timers: bool
+) -> tuple[DesiredNeighbor, ...]:
     found: set[DesiredNeighbor] = set()
     for neighbor in router.get("neighbors") or []:
         text = str(neighbor.get("peerAddress", ""))
@@ -169,7 +193,8 @@ def _neighbors(router: Mapping[str, Any], problems: list[str]) -> tuple[DesiredN
         if not isinstance(address, IPv4Address):
             problems.append(f"neighbor {text}: IPv6 peers are not emulated; skipped")
             continue
-        found.add(DesiredNeighbor(address, int(neighbor.get("peerASN", 0))))
+        timers = _timers(neighbor) if with_timers else None
+        found.add(DesiredNeighbor(address, int(neighbor.get("peerASN", 0)), timers))
     return tuple(sorted(found))
 
 
@@ -178,11 +203,14 @@ def node_bgp_config(
     node_labels: Mapping[str, str] | None,
     pod_cidrs: Sequence[IPv4Network],
     services: Sequence[Mapping[str, Any]],
+    *,
+    policy_timers: bool = False,
 ) -> BgpDecision:
     """The node's desired BGP state: None (no policy), a `PolicyConflict`, or its virtual routers.
 
     Virtual routers are keyed by `localASN` as 1.13's router manager keys its BGP servers; a second
-    virtual router with an ASN already seen is ignored and reported in `problems`.
+    virtual router with an ASN already seen is ignored and reported in `problems`. `policy_timers`:
+    the neighbors' timer fields count (1.14+); 1.13 has none.
     """
     selected = selecting_policies(policies, node_labels)
     if not selected:
@@ -200,9 +228,108 @@ def node_bgp_config(
         export = bool(router.get("exportPodCIDR", False))
         routers[asn] = VirtualRouter(
             local_asn=asn,
-            neighbors=_neighbors(router, problems),
+            neighbors=_neighbors(router, problems, with_timers=policy_timers),
             export_pod_cidr=export,
             pod_cidrs=tuple(sorted(set(pod_cidrs))) if export else (),
             service_prefixes=announced_services(router.get("serviceSelector"), services),
         )
     return NodeBgpConfig(_name(policy), tuple(routers.values()), tuple(problems))
+
+
+# -- BGPv2 (1.16+): the node's CiliumBGPNodeConfig, written by the operator, read by the agent -------
+
+
+def advertised_prefixes(
+    advertisements: Sequence[Mapping[str, Any]],
+    selector: Mapping[str, Any] | None,
+    pod_cidrs: Sequence[IPv4Network],
+    services: Sequence[Mapping[str, Any]],
+) -> tuple[tuple[IPv4Network, ...], tuple[IPv4Network, ...], list[str]]:
+    """What a peer's family announces: the advertisements its label selector picks (none without
+    one), each `PodCIDR` entry giving the node's pod CIDRs and each `Service` entry with
+    `LoadBalancerIP` the /32s of the services its `selector` matches (FACTS.md, "BGPv2 in brief")."""
+    pods: set[IPv4Network] = set()
+    lb: set[IPv4Network] = set()
+    problems: list[str] = []
+    if selector is None:
+        return (), (), problems
+    for advertisement in advertisements:
+        labels = (advertisement.get("metadata") or {}).get("labels") or {}
+        try:
+            if not bgp_selects_service(selector, labels):
+                continue
+        except SelectorError as exc:
+            problems.append(f"advertisement selector: {exc}")
+            return (), (), problems
+        for entry in (advertisement.get("spec") or {}).get("advertisements") or []:
+            kind = entry.get("advertisementType")
+            if kind == "PodCIDR":
+                pods.update(pod_cidrs)
+            elif kind == "Service":
+                addresses = (entry.get("service") or {}).get("addresses") or []
+                if "LoadBalancerIP" in addresses:
+                    lb.update(announced_services(entry.get("selector"), services))
+            else:
+                problems.append(f"advertisement type {kind!r} is not emulated; skipped")
+    return tuple(sorted(pods)), tuple(sorted(lb)), problems
+
+
+def node_bgp_config_v2(
+    node_config: Mapping[str, Any] | None,
+    peer_configs: Mapping[str, Mapping[str, Any]],
+    advertisements: Sequence[Mapping[str, Any]],
+    pod_cidrs: Sequence[IPv4Network],
+    services: Sequence[Mapping[str, Any]],
+) -> NodeBgpConfig | None:
+    """The node's BGP state from its CiliumBGPNodeConfig: one BGP server per instance, each peer
+    dialled with its peer config's timers and announcing what that config's ipv4/unicast family
+    selects. A peer whose peer config is missing is dialled with the defaults and announces nothing
+    (the cluster config then reports `MissingPeerConfigs`)."""
+    if node_config is None:
+        return None
+    problems: list[str] = []
+    routers: dict[int, VirtualRouter] = {}
+    for instance in (node_config.get("spec") or {}).get("bgpInstances") or []:
+        asn = int(instance.get("localASN") or 0)
+        if asn in routers:
+            problems.append(f"a second instance with localASN {asn} is ignored")
+            continue
+        neighbors: set[DesiredNeighbor] = set()
+        pods: set[IPv4Network] = set()
+        lb: set[IPv4Network] = set()
+        for peer in instance.get("peers") or []:
+            text = str(peer.get("peerAddress") or "")
+            try:
+                address = ip_address(text)
+            except ValueError:
+                problems.append(f"peer {peer.get('name')!r}: peerAddress {text!r} is not an address; skipped")
+                continue
+            if not isinstance(address, IPv4Address):
+                problems.append(f"peer {text}: IPv6 peers are not emulated; skipped")
+                continue
+            ref = str((peer.get("peerConfigRef") or {}).get("name") or "")
+            config = peer_configs.get(ref)
+            spec = (config or {}).get("spec") or {}
+            if config is None:
+                problems.append(f"peer {text}: peer config {ref!r} not found")
+            neighbors.add(
+                DesiredNeighbor(address, int(peer.get("peerASN") or 0), _timers(spec.get("timers") or {}))
+            )
+            for family in spec.get("families") or []:
+                if (family.get("afi"), family.get("safi")) != ("ipv4", "unicast"):
+                    continue
+                found_pods, found_lb, found_problems = advertised_prefixes(
+                    advertisements, family.get("advertisements"), pod_cidrs, services
+                )
+                pods.update(found_pods)
+                lb.update(found_lb)
+                problems.extend(found_problems)
+        routers[asn] = VirtualRouter(
+            local_asn=asn,
+            neighbors=tuple(sorted(neighbors)),
+            export_pod_cidr=bool(pods),
+            pod_cidrs=tuple(sorted(pods)),
+            service_prefixes=tuple(sorted(lb)),
+        )
+    name = str((node_config.get("metadata") or {}).get("name") or "")
+    return NodeBgpConfig(name, tuple(routers.values()), tuple(problems))

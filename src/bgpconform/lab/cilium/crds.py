@@ -23,6 +23,7 @@ from typing import Any
 
 from bgpconform.cilium.lbipam import Naming, PoolFormat
 from bgpconform.cilium.versions import cilium_minor
+from bgpconform.kubeapi.port import KubeResource
 from bgpconform.lab import defects
 
 GROUP = "cilium.io"
@@ -242,6 +243,11 @@ class CiliumCRD:
         return f"{self.plural}.{GROUP}"
 
     @property
+    def resource(self) -> KubeResource:
+        """Where the API serves it."""
+        return KubeResource(GROUP, self.version, self.plural, self.namespaced, self.kind)
+
+    @property
     def log_name(self) -> str:
         """The `name=` of the operator's log lines, e.g. `CiliumBGPPeeringPolicy/v2alpha1`."""
         return f"{self.kind}/{self.version}"
@@ -340,6 +346,37 @@ LB_IP_POOL = CiliumCRD(
     printer_columns_for=pool_printer_columns,
 )
 
+
+def _bgp_v2(kind: str, plural: str, version: str, *, status: bool = False) -> CiliumCRD:
+    return CiliumCRD(kind, version, plural, categories=("cilium", "ciliumbgp"), status_subresource=status)
+
+
+def _bgp_v2_set(version: str) -> tuple[CiliumCRD, ...]:
+    """BGPv2's kinds (FACTS.md, "Cilium: BGPv2"); their schemas are kept open in the lab."""
+    return (
+        _bgp_v2("CiliumBGPClusterConfig", "ciliumbgpclusterconfigs", version, status=True),
+        _bgp_v2("CiliumBGPPeerConfig", "ciliumbgppeerconfigs", version, status=True),
+        _bgp_v2("CiliumBGPAdvertisement", "ciliumbgpadvertisements", version),
+        _bgp_v2("CiliumBGPNodeConfig", "ciliumbgpnodeconfigs", version, status=True),
+        _bgp_v2("CiliumBGPNodeConfigOverride", "ciliumbgpnodeconfigoverrides", version),
+    )
+
+
+BGP_V2_ALPHA = _bgp_v2_set("v2alpha1")  # 1.16-1.17
+BGP_V2 = _bgp_v2_set("v2")  # 1.18+ (#37765); the lab serves only the storage version
+
+
+def bgp_crds(cilium_version: str) -> tuple[CiliumCRD, ...]:
+    """The BGP CRDs an operator of `cilium_version` registers when the control plane is on, which are
+    also the ones its agents wait for: the v1 policy up to 1.18 (removed in 1.19, #42278), BGPv2's
+    kinds from 1.16 (FACTS.md, "Cilium 1.13 to 1.20")."""
+    minor = cilium_minor(cilium_version, since=(1, 13), missing="no CRD set known for Cilium {version}")
+    v1 = (BGPP,) if minor <= (1, 18) else ()
+    if minor < (1, 16):
+        return v1
+    return (*v1, *(BGP_V2 if minor >= (1, 18) else BGP_V2_ALPHA))
+
+
 ALL_1_13: tuple[CiliumCRD, ...] = (
     CEW,
     CNC,
@@ -364,8 +401,9 @@ def _on(config: Mapping[str, str], key: str, default: bool = False) -> bool:
     return default if value is None else value.strip().lower() == "true"
 
 
-def crds_for_config(config: Mapping[str, str]) -> list[CiliumCRD]:
-    """The CRDs a 1.13 operator registers for a `cilium-config` (`agentCRDResourceNames` + CEW).
+def crds_for_config(config: Mapping[str, str], cilium_version: str = "1.13.4") -> list[CiliumCRD]:
+    """The CRDs an operator registers for a `cilium-config` (`agentCRDResourceNames` + CEW), 1.13's
+    set with the BGP kinds of `cilium_version` (`bgp_crds`).
 
     Always: CNP, CCNP, CN, CID, CNC, CEW and the LB pool (LB IPAM is always on, dormant until a pool
     exists). CEP unless `disable-endpoint-crd`, CES with `enable-cilium-endpoint-slice`, CEGP with
@@ -384,6 +422,7 @@ def crds_for_config(config: Mapping[str, str]) -> list[CiliumCRD]:
     if _on(config, "enable-envoy-config"):
         wanted.update((CCEC, CEC))
     bgp = _on(config, "enable-bgp-control-plane") or defects.active("operator-registers-bgp-crd-regardless")
+    bgp_kinds = bgp_crds(cilium_version)
     if bgp and not defects.active("operator-registers-no-bgp-crd"):
-        wanted.add(BGPP)
-    return [crd for crd in ALL_1_13 if crd in wanted]
+        wanted.update(bgp_kinds)
+    return [crd for crd in (*ALL_1_13, *BGP_V2_ALPHA, *BGP_V2) if crd in wanted]

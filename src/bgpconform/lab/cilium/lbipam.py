@@ -205,7 +205,8 @@ class _Pool:
         self.errors: list[str] = []
         self.ranges: list[_Range] = []
         allow = spec.get("allowFirstLastIPs")
-        keep_ends = pool_format.first_last_by_default if allow not in ("Yes", "No") else allow == "Yes"
+        default = pool_format.first_last_by_default and not defects.active("first-last-ips-withheld")
+        keep_ends = default if allow not in ("Yes", "No") else allow == "Yes"
         blocks: list[Any] = list(spec.get("cidrs") or []) if pool_format.reads_cidrs else []
         blocks += list(spec.get("blocks") or []) if pool_format.reads_blocks else []
         for written in blocks:
@@ -353,6 +354,9 @@ class _Range:
     def take_any(self, owner: _Service, rng: random.Random | None) -> IPAddress | None:
         if len(self.owners) >= self.size:
             return None
+        if defects.active("address-outside-pool-handed-out") and not self.owners:
+            self.owners[self.size + 1] = owner  # an off-by-one past the block's end: the next block's first
+            return self._ip(self.last + 1)
         start = rng.randrange(self.size) if rng is not None else 0
         if defects.active("network-address-handed-out"):
             start = 0  # the defect hands the network address out first, wherever the scan would start

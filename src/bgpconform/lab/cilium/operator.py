@@ -47,6 +47,7 @@ from bgpconform.kubeapi.client import (
 from bgpconform.lab import chance, defects
 from bgpconform.lab.cilium import crds as cilium_crds
 from bgpconform.lab.cilium import leader
+from bgpconform.lab.cilium.bgp_node_configs import NodeConfigController
 from bgpconform.lab.cilium.cluster_pool import ClusterPoolAllocator
 from bgpconform.lab.cilium.crds import SCHEMA_VERSION_LABEL, CiliumCRD
 from bgpconform.lab.cilium.lbipam import (
@@ -242,6 +243,7 @@ class Operator:
         self.created: list[CiliumCRD] = []
         self.lbipam: LBIPAMController | None = None
         self.cluster_pool: ClusterPoolAllocator | None = None
+        self.bgp_node_configs: NodeConfigController | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -275,7 +277,8 @@ class Operator:
         with self._lock:
             controller, self.lbipam = self.lbipam, None
             allocator, self.cluster_pool = self.cluster_pool, None
-        for running in (controller, allocator):
+            node_configs, self.bgp_node_configs = self.bgp_node_configs, None
+        for running in (controller, allocator, node_configs):
             if running is not None:
                 running.stop()
         if self._exit is None:  # ReleaseOnCancel, once the leader's work has stopped; a process that
@@ -314,6 +317,7 @@ class Operator:
         if config.get("identity-allocation-mode", "crd") == "crd":
             self._info("Starting CRD identity garbage collector", interval=interval)
         self._start_lbipam(config)
+        self._start_bgp_node_configs()
         self._info("Starting CNP derivative handler")
         self._info("Starting CCNP derivative handler")
         self._info("Initialization complete")
@@ -364,7 +368,7 @@ class Operator:
 
     def register_crds(self) -> list[CiliumCRD]:
         """Create or update every CRD the configuration read at start calls for, logging as 1.13 does."""
-        wanted = cilium_crds.crds_for_config(self.config)
+        wanted = cilium_crds.crds_for_config(self.config, self.version)
         present: list[CiliumCRD] = []
         created: list[CiliumCRD] = []
         raced: list[CiliumCRD] = []
@@ -460,6 +464,20 @@ class Operator:
                 return
             self.cluster_pool = allocator
             allocator.start()
+
+    def _start_bgp_node_configs(self) -> None:
+        """BGPv2 (1.16+): the leader derives each selected node's CiliumBGPNodeConfig from the cluster
+        configs (`bgp_node_configs`), once their CRDs are registered."""
+        kinds = {crd.kind: crd.resource for crd in self.registered if crd.kind.startswith("CiliumBGP")}
+        if "CiliumBGPClusterConfig" not in kinds or "CiliumBGPNodeConfig" not in kinds:
+            return
+        self._info("Starting BGP cluster config reconciler", subsys="bgp-cp-operator")
+        controller = NodeConfigController(self.kube, kinds, resync=self.resync)
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self.bgp_node_configs = controller
+            controller.start()
 
     def _start_lbipam(self, config: Mapping[str, str]) -> None:
         """LB IPAM always runs (dormant until the first pool); 1.14+ also serve the BGP LB class."""

@@ -2,7 +2,7 @@
 
 `cilium uninstall` leaves Cilium's CRDs and custom resources (FACTS.md, "What a real cluster does that
 a lab may not"), so a cluster that once had BGP would still serve `ciliumbgppeeringpolicies` and fail
-"the BGP peering policy resource is not served" for the harness's reasons; they are deleted here. Then
+"the BGP configuration resources are not served" for the harness's reasons; they are deleted here. Then
 the state the first scenario asserts is waited for: every node NotReady (its runtime has no CNI config
 any more) and CoreDNS and local-path Pending. Their running pods keep their old sandboxes, so they are
 deleted and come back Pending, as on a fresh k3s.

@@ -1,0 +1,55 @@
+"""Which scenarios a Cilium release and BGP API promise: the features' version tags, read once.
+
+A scenario whose promise differs by release says so in Gherkin with tags, and the run keeps only the
+ones that hold for the topology's `cluster.cilium_version` and BGP API (`Topology.bgp_api`):
+`@cilium_from_1_16` (1.16 and later), `@cilium_before_1_16` (up to 1.15), `@bgp_v1`, `@bgp_v2`.
+The report lists, per tagged scenario, whether it applied and why not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bgpconform.cilium.bgp_api import BgpApi
+from bgpconform.cilium.versions import supported_minor
+
+_VERSION_TAG = re.compile(r"cilium_(before|from)_(\d+)_(\d+)")
+_API_TAGS = {"bgp_v1": BgpApi.V1, "bgp_v2": BgpApi.V2}
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """A tagged scenario's verdict for this run: whether it runs, and the rule that decided it."""
+
+    applies: bool
+    rule: str  # e.g. "Cilium 1.16 and later, on BGPv2"
+
+
+def is_rule_tag(tag: str) -> bool:
+    return tag in _API_TAGS or _VERSION_TAG.fullmatch(tag) is not None
+
+
+def applicability(tags: Iterable[str], cilium_version: str, api: BgpApi) -> Applicability | None:
+    """None for a scenario without rule tags (it holds on every release); else whether it applies."""
+    minor = supported_minor(cilium_version)
+    applies = True
+    rule: list[str] = []
+    for tag in sorted(set(tags)):
+        found = _VERSION_TAG.fullmatch(tag)
+        if found is not None:
+            bound = (int(found.group(2)), int(found.group(3)))
+            shown = f"{bound[0]}.{bound[1]}"
+            if found.group(1) == "from":
+                applies &= minor >= bound
+                rule.append(f"Cilium {shown} and later")
+            else:
+                applies &= minor < bound
+                rule.append(f"Cilium before {shown}")
+        elif tag in _API_TAGS:
+            applies &= api is _API_TAGS[tag]
+            rule.append("on BGPv2" if _API_TAGS[tag] is BgpApi.V2 else "on the v1 peering policy")
+    if not rule:
+        return None
+    return Applicability(applies, ", ".join(rule))
