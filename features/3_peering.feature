@@ -31,3 +31,12 @@ Feature: BGP peering between the peering nodes and the router
       And every labelled node has received the default route from the router
       And every labelled node advertises its pod CIDR
       And the router's table holds every labelled node's pod CIDR through that node
+
+  Rule: From Cilium 1.17 each node reports its BGPv2 sessions in its node config
+    The agent writes its peers' state into its CiliumBGPNodeConfig's status, so the cluster itself
+    says which sessions are up, without an exec into every agent.
+
+    @cilium_from_1_17 @bgp_v2
+    Scenario: Every labelled node's BGP node config reports its session with the router
+      Given BGP peering between the labelled nodes and the router is established
+      Then every labelled node's BGP node config reports its session with the router established

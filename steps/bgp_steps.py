@@ -317,3 +317,20 @@ def router_has_pod_cidrs(walkthrough: StageMachine, evidence: Evidence) -> None:
     command, printed = router.show_routes()
     evidence.text(f"router: {command}", printed)
     evidence.count("pod_cidr_routes_at_router", sum(len(hops) for hops in waited.value.values()))
+
+
+@then("every labelled node's BGP node config reports its session with the router established")
+def node_config_reports_sessions(walkthrough: StageMachine, evidence: Evidence) -> None:
+    """1.17+ on BGPv2: `CiliumBGPNodeConfig.status.bgpInstances[].peers[]` of each labelled node has
+    the router with `peeringState: established` (FACTS.md, "Cilium: BGPv2", PR #33411)."""
+    waited = wait_until(
+        walkthrough.node_config_peer_states,
+        checks.SessionsInState(
+            frozenset(node.name for node in walkthrough.topology.bgp_nodes), SessionState.ESTABLISHED
+        ),
+        timeout=walkthrough.topology.waits.routes + NODE_STATUS_PERIOD,
+    )
+    evidence.json("CiliumBGPNodeConfig status: the router's peeringState per node", waited.value)
+
+
+NODE_STATUS_PERIOD = 5.0  # seconds between the agent's status writes (FACTS.md)

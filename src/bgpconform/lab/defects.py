@@ -93,6 +93,14 @@ CATALOGUE: dict[str, Defect] = {
             topology="lab-bgpv2.yaml",
         ),
         Defect(
+            "node-config-status-never-written",
+            "Cilium agent (BGPv2 node status, 1.17+)",
+            "misbehaviour: the status reporter of PR #33411 stalls, CiliumBGPNodeConfig.status stays empty",
+            "no agent writes its peers into its node config's status",
+            "every labelled node's BGP node config reports its session with the router established",
+            topology="lab-bgpv2.yaml",
+        ),
+        Defect(
             "agent-dials-wrong-peer-asn",
             "Cilium agent (BGP control plane)",
             "misconfiguration: the node side expects another peer ASN, sessions stay active",

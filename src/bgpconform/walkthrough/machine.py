@@ -442,6 +442,19 @@ class StageMachine:
             for node, peers in per_node.items()
         }
 
+    def node_config_peer_states(self) -> dict[str, str]:
+        """BGPv2 1.17+: the router's `peeringState` in each CiliumBGPNodeConfig's status ("none" when
+        the status does not list it)."""
+        kinds = bgp_api.v2_resources(str(self.topology.cluster.cilium_version))
+        router = str(self.topology.router.address)
+        states: dict[str, str] = {}
+        for written in self.target.kube.items_if_served(kinds.node_configs):
+            instances = (written.get("status") or {}).get("bgpInstances") or []
+            peers = [p for instance in instances for p in instance.get("peers") or []]
+            found = next((p for p in peers if p.get("peerAddress") == router), None)
+            states[written["metadata"]["name"]] = str((found or {}).get("peeringState") or "none")
+        return states
+
     def wait_sessions(self, state: SessionState, stage: Stage, name: str) -> dict[str, str]:
         __tracebackhide__ = product_failure
         wanted = checks.SessionsInState(frozenset(node.name for node in self.topology.bgp_nodes), state)
