@@ -36,7 +36,7 @@ def applicability(tags: Iterable[str], cilium_version: str, api: BgpApi) -> Appl
     minor = supported_minor(cilium_version)
     applies = True
     rule: list[str] = []
-    for tag in sorted(set(tags)):
+    for tag in sorted(set(tags), key=lambda t: (t in _API_TAGS, t)):  # releases first, then the API
         found = _VERSION_TAG.fullmatch(tag)
         if found is not None:
             bound = (int(found.group(2)), int(found.group(3)))

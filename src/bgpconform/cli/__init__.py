@@ -182,6 +182,56 @@ def _report_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_MATRIX_TOPOLOGIES = "lab.yaml,lab-ebgp.yaml"
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    """The suite on the lab per Cilium release and BGP API, then one page over every run."""
+    from bgpconform.matrix.cells import parse_versions, plan
+    from bgpconform.matrix.runner import CellRun, run_matrix
+    from bgpconform.report.matrix_page import MatrixRow, write_matrix
+
+    root = Path.cwd()
+    topologies = [t.strip() for t in args.topologies.split(",") if t.strip()]
+    for name in topologies:
+        if not (root / "topologies" / name).is_file():
+            raise ConfigError(
+                f"--topologies: topologies/{name} does not exist; fix: name files under topologies/, "
+                f"e.g. {DEFAULT_MATRIX_TOPOLOGIES}"
+            )
+    cells = plan(topologies, parse_versions(args.versions))
+    out = (args.out or root / "reports" / "matrix" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    print(f"matrix: {len(cells)} run(s) into {out}", flush=True)
+
+    def progress(done: CellRun) -> None:
+        verdict = done.report.verdict.value if done.report else f"no report (exit {done.returncode})"
+        print(
+            f"  {done.cell.topology:<20} {done.cell.label:<34} {verdict:<15} {done.seconds:6.1f} s",
+            flush=True,
+        )
+
+    runs = run_matrix(cells, root, out, extra=tuple(args.pytest_args), progress=progress)
+    rows = [
+        MatrixRow(
+            topology=r.cell.topology,
+            label=r.cell.label,
+            command=r.shown_command,
+            returncode=r.returncode,
+            seconds=r.seconds,
+            report_link=str(r.report_dir.relative_to(out) / "report.html") if r.report_dir else None,
+            report=r.report,
+        )
+        for r in runs
+    ]
+    page = write_matrix(rows, out / "matrix.html")
+    latest = out.parent / "latest"
+    if out.parent.name == "matrix":
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(out.name)
+    print(f"matrix page: {page}")
+    return 0 if all(r.report is not None and r.report.verdict.value == "conformant" for r in runs) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bgpconform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=None)
     serve.add_argument("--shortcut", action="append", default=[])
     serve.set_defaults(handler=_lab_serve)
+
+    matrix = commands.add_parser(
+        "matrix", help="the suite on the lab for each supported Cilium release and BGP API, and one page"
+    )
+    matrix.add_argument(
+        "--versions",
+        default=None,
+        metavar="LIST",
+        help="Cilium minors, comma separated, e.g. 1.13,1.16,1.19 (default: every one from 1.13 to 1.19)",
+    )
+    matrix.add_argument(
+        "--topologies",
+        default=DEFAULT_MATRIX_TOPOLOGIES,
+        metavar="LIST",
+        help=f"files under topologies/, comma separated (default: {DEFAULT_MATRIX_TOPOLOGIES})",
+    )
+    matrix.add_argument("--out", type=Path, default=None, help="directory for the runs and matrix.html")
+    matrix.add_argument("pytest_args", nargs="*", help="passed to every run's pytest, after --")
+    matrix.set_defaults(handler=_matrix)
 
     report = commands.add_parser("report", help="run reports")
     report_commands = report.add_subparsers(dest="report_command", required=True)

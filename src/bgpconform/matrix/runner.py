@@ -1,0 +1,97 @@
+"""Run a matrix: the suite once per cell, each in its own pytest process and report directory, then
+one page over all of them (`bgpconform.report.matrix_page`).
+
+A cell's run is exactly what a user would type (`pytest --topology=... --cilium-version=...
+--bgp-api=... --reports-dir=...`), so a cell can be replayed alone from the command the page shows.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bgpconform.matrix.cells import Cell
+from bgpconform.report.model import RunReport
+
+
+@dataclass(frozen=True)
+class CellRun:
+    """One finished cell: its command, exit status, wall time and report (None if none was written)."""
+
+    cell: Cell
+    command: list[str]
+    returncode: int
+    seconds: float
+    report_dir: Path | None
+    report: RunReport | None
+
+    @property
+    def shown_command(self) -> str:
+        return shlex.join(self.command)
+
+
+def cell_command(cell: Cell, root: Path, reports: Path, extra: Sequence[str] = ()) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--topology={root / 'topologies' / cell.topology}",
+        f"--cilium-version={cell.version}",
+        f"--bgp-api={cell.api.value}",
+        f"--reports-dir={reports}",
+        *extra,
+    ]
+
+
+def run_cell(cell: Cell, root: Path, out: Path, extra: Sequence[str] = ()) -> CellRun:
+    reports = out / cell.slug
+    command = cell_command(cell, root, reports, extra)
+    began = time.monotonic()
+    log = out / f"{cell.slug}.log"
+    with log.open("w") as stream:
+        done = subprocess.run(command, cwd=root, stdout=stream, stderr=subprocess.STDOUT, check=False)
+    seconds = time.monotonic() - began
+    latest = reports / "latest"
+    report_file = latest / "report.json"
+    report = RunReport.model_validate_json(report_file.read_text()) if report_file.is_file() else None
+    return CellRun(cell, command, done.returncode, seconds, latest.resolve() if report else None, report)
+
+
+def run_matrix(
+    cells: Sequence[Cell],
+    root: Path,
+    out: Path,
+    *,
+    extra: Sequence[str] = (),
+    progress: Callable[[CellRun], None] = lambda _: None,
+) -> list[CellRun]:
+    out.mkdir(parents=True, exist_ok=True)
+    runs: list[CellRun] = []
+    for cell in cells:
+        finished = run_cell(cell, root, out, extra)
+        runs.append(finished)
+        progress(finished)
+    summary = [
+        {
+            "topology": r.cell.topology,
+            "cilium": r.cell.version,
+            "bgp_api": r.cell.api.value,
+            "returncode": r.returncode,
+            "seconds": round(r.seconds, 1),
+            "verdict": r.report.verdict.value if r.report else None,
+            "report": str(r.report_dir.relative_to(out)) if r.report_dir else None,
+            "command": r.shown_command,
+        }
+        for r in runs
+    ]
+    (out / "matrix.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return runs

@@ -1,0 +1,84 @@
+"""`./run matrix --versions 1.13,1.16,1.19` as CI runs it: the whole suite on the lab for the oldest
+release, the first with BGPv2 (on both APIs) and the newest (BGPv2 only), on the iBGP and eBGP
+topologies; every run conformant, and the page, opened in chromium, shows every cell."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.suite.runner import ROOT
+
+pytestmark = pytest.mark.lab
+
+MATRIX_DEADLINE = 8 * 600.0  # eight runs, each far below the suite's own deadline
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("matrix")
+    done = subprocess.run(
+        [sys.executable, "-m", "bgpconform.cli", "matrix", "--versions", "1.13,1.16,1.19", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=MATRIX_DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def test_every_run_of_the_matrix_is_conformant(matrix: Path) -> None:
+    runs = json.loads((matrix / "matrix.json").read_text())
+    assert [(r["topology"], r["cilium"], r["bgp_api"]) for r in runs] == [
+        (topology, version, api)
+        for topology in ("lab.yaml", "lab-ebgp.yaml")
+        for version, api in (("1.13.4", "v1"), ("1.16.3", "v1"), ("1.16.3", "v2"), ("1.19.1", "v2"))
+    ]
+    assert {r["verdict"] for r in runs} == {"conformant"}, runs
+    for run in runs:
+        report = json.loads((matrix / run["report"] / "report.json").read_text())
+        assert report["run"]["versions"]["cilium"] == run["cilium"]
+        rules = report["run"]["version_rules"]
+        first_last = "applied" if run["cilium"] >= "1.16" else "not applicable"
+        assert any(
+            r.startswith("From Cilium 1.16 a pool hands out") and f": {first_last} " in r for r in rules
+        )
+
+
+def test_the_page_shows_every_cell_in_a_real_browser(matrix: Path) -> None:
+    executable = shutil.which("chromium")
+    assert executable is not None, "chromium is not installed: apt-get install chromium"
+    page_file = matrix / "matrix.html"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(page_file.as_uri(), wait_until="load")
+            page.screenshot(path=str(matrix / "matrix.png"), full_page=True)
+            rows = page.locator("table.matrix tbody tr")
+            assert rows.count() == 8
+            headers = page.locator("table.matrix thead th.scenario")
+            columns = headers.count() // 2  # one table per topology
+            cells = page.locator("table.matrix td.cell")
+            assert cells.count() == 8 * columns
+            for index in range(cells.count()):
+                cell = cells.nth(index)
+                cell.scroll_into_view_if_needed()
+                assert cell.is_visible(), index
+                assert cell.locator(".badge").inner_text() in {"passed", "not applicable"}
+            assert requested == [page_file.as_uri()]  # self-contained: nothing fetched
+            report_link = page.locator("a", has_text="report").first.get_attribute("href")
+            assert report_link is not None
+            assert (matrix / report_link).is_file()
+        finally:
+            browser.close()

@@ -1,0 +1,32 @@
+"""Version rules in Gherkin tags decide which scenarios a run holds a release to."""
+
+from __future__ import annotations
+
+from bgpconform.applicability import Applicability, applicability, is_rule_tag
+from bgpconform.cilium.bgp_api import BgpApi
+
+
+def test_untagged_scenarios_hold_on_every_release() -> None:
+    assert applicability({"destructive"}, "1.13.4", BgpApi.V1) is None
+
+
+def test_a_release_bound_selects_by_minor() -> None:
+    before = {"cilium_before_1_16"}
+    assert applicability(before, "1.15.6", BgpApi.V1) == Applicability(True, "Cilium before 1.16")
+    assert applicability(before, "1.16.0", BgpApi.V2) == Applicability(False, "Cilium before 1.16")
+    assert applicability({"cilium_from_1_16"}, "1.16.3", BgpApi.V1) == Applicability(
+        True, "Cilium 1.16 and later"
+    )
+
+
+def test_an_api_tag_and_a_bound_must_both_hold() -> None:
+    tags = {"cilium_from_1_17", "bgp_v2"}
+    assert applicability(tags, "1.17.5", BgpApi.V2) == Applicability(True, "Cilium 1.17 and later, on BGPv2")
+    assert applicability(tags, "1.17.5", BgpApi.V1) == Applicability(False, "Cilium 1.17 and later, on BGPv2")
+    assert applicability(tags, "1.16.3", BgpApi.V2) == Applicability(False, "Cilium 1.17 and later, on BGPv2")
+
+
+def test_rule_tags_are_recognised() -> None:
+    assert is_rule_tag("cilium_from_1_19")
+    assert is_rule_tag("bgp_v1")
+    assert not is_rule_tag("destructive")
