@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bgpconform.cilium.versions import MATRIX_RELEASES
 from bgpconform.routers.routeros.dialect import Dialect
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,3 +73,9 @@ def test_nightly_runs_k3d_for_every_supported_routeros_and_keeps_each_report() -
         step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact")
     ]
     assert upload and upload[0]["with"]["path"] == "reports/" and upload[0]["if"] == "always()"  # noqa: PT018
+
+
+def test_nightly_covers_the_cilium_releases_of_the_version_matrix() -> None:
+    """The k3d nightly runs the same releases as `./run matrix` on the lab."""
+    releases = _load("nightly.yml")["jobs"]["k3d"]["strategy"]["matrix"]["cilium"]
+    assert releases == list(MATRIX_RELEASES.values())
