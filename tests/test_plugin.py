@@ -53,6 +53,32 @@ def test_a_bad_topology_is_one_clear_message_without_traceback(pytester: pytest.
     assert "Traceback" not in text
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ("--cilium-version=1.12.9",),
+            "*cluster.cilium_version (from --cilium-version 1.12.9): Cilium 1.12.9 is outside 1.13 to 1.19*",
+        ),
+        (
+            ("--cilium-version=1.19.1", "--bgp-api=v1"),
+            "*bgp.api (from --bgp-api v1): Cilium 1.19.1 has no CiliumBGPPeeringPolicy*; fix: set bgp.api: v2*",
+        ),
+        (
+            ("--cilium-version=1.15.6", "--bgp-api=v2"),
+            "*bgp.api (from --bgp-api v2): Cilium 1.15.6 has no working BGPv2*; fix: set bgp.api: v1*",
+        ),
+    ],
+)
+def test_a_version_or_api_option_the_release_cannot_take_is_one_line_with_the_fix(
+    pytester: pytest.Pytester, options: tuple[str, ...], message: str
+) -> None:
+    result = pytester.runpytest_subprocess(f"--topology={REPO / 'topologies' / 'lab.yaml'}", *options)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str()
+
+
 def test_the_topology_fixture_reads_the_given_file(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
