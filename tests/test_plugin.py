@@ -62,7 +62,7 @@ def test_a_bad_topology_is_one_clear_message_without_traceback(pytester: pytest.
         ),
         (
             ("--cilium-version=1.19.1", "--bgp-api=v1"),
-            "*bgp.api (from --bgp-api v1): Cilium 1.19.1 has no CiliumBGPPeeringPolicy*; fix: set bgp.api: v2*",
+            "*bgp.api (from --bgp-api v1): Cilium 1.19.1 has no CiliumBGPPeeringPolicy*fix: set bgp.api: v2*",
         ),
         (
             ("--cilium-version=1.15.6", "--bgp-api=v2"),
