@@ -12,7 +12,7 @@ def test_untagged_scenarios_hold_on_every_release() -> None:
 
 def test_a_release_bound_selects_by_minor() -> None:
     before = {"cilium_before_1_16"}
-    assert applicability(before, "1.15.6", BgpApi.V1) == Applicability(True, "Cilium before 1.16")
+    assert applicability(before, "1.15.5", BgpApi.V1) == Applicability(True, "Cilium before 1.16")
     assert applicability(before, "1.16.0", BgpApi.V2) == Applicability(False, "Cilium before 1.16")
     assert applicability({"cilium_from_1_16"}, "1.16.3", BgpApi.V1) == Applicability(
         True, "Cilium 1.16 and later"

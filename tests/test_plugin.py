@@ -65,8 +65,8 @@ def test_a_bad_topology_is_one_clear_message_without_traceback(pytester: pytest.
             "*bgp.api (from --bgp-api v1): Cilium 1.19.1 has no CiliumBGPPeeringPolicy*fix: set bgp.api: v2*",
         ),
         (
-            ("--cilium-version=1.15.6", "--bgp-api=v2"),
-            "*bgp.api (from --bgp-api v2): Cilium 1.15.6 has no working BGPv2*; fix: set bgp.api: v1*",
+            ("--cilium-version=1.15.5", "--bgp-api=v2"),
+            "*bgp.api (from --bgp-api v2): Cilium 1.15.5 has no working BGPv2*; fix: set bgp.api: v1*",
         ),
     ],
 )

@@ -901,9 +901,9 @@ def test_the_v1_api_on_1_19_is_refused_because_the_peering_policy_is_gone(tmp_pa
 
 
 def test_the_v2_api_before_1_16_is_refused_because_it_does_nothing_there(tmp_path: Path) -> None:
-    path = write(tmp_path, _versioned("1.15.6", "v2"))
+    path = write(tmp_path, _versioned("1.15.5", "v2"))
     assert str(error_of(path)) == (
-        f"{path}:20: bgp.api: Cilium 1.15.6 has no working BGPv2 (CiliumBGPClusterConfig works from 1.16); "
+        f"{path}:20: bgp.api: Cilium 1.15.5 has no working BGPv2 (CiliumBGPClusterConfig works from 1.16); "
         "fix: set bgp.api: v1 (or leave bgp.api unset), or choose a cilium_version of 1.16 or later"
     )
 
@@ -912,7 +912,7 @@ def test_the_v2_api_before_1_16_is_refused_because_it_does_nothing_there(tmp_pat
     ("version", "api", "chosen"),
     [
         ("1.13.4", None, "v1"),  # the walkthrough: v1 is all there is
-        ("1.15.6", None, "v1"),
+        ("1.15.5", None, "v1"),
         ("1.16.3", None, "v2"),  # BGPv2 works from 1.16 and is what current docs configure
         ("1.16.3", "v1", "v1"),
         ("1.18.2", "v1", "v1"),  # deprecated, still served

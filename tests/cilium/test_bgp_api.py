@@ -13,7 +13,7 @@ from bgpconform.cilium.bgp_api import BgpApi
     ("version", "v1", "v2"),
     [
         ("1.13.4", True, False),  # the walkthrough's release: v1 only
-        ("1.15.6", True, False),  # BGPv2 types exist but are not functional (FACTS.md)
+        ("1.15.5", True, False),  # BGPv2 types exist but are not functional (FACTS.md)
         ("1.16.3", True, True),  # BGPv2 functional as v2alpha1
         ("1.18.2", True, True),  # v1 deprecated (#38397), still served
         ("1.19.1", False, True),  # v1 removed (#42278)
@@ -31,7 +31,7 @@ def test_bgpv2_moves_from_v2alpha1_to_v2_in_1_18() -> None:
     assert bgp_api.v2_resources("1.18.2").peer_configs.api_version == "cilium.io/v2"
     assert bgp_api.v2_resources("1.19.1").advertisements.plural == "ciliumbgpadvertisements"
     with pytest.raises(ValueError, match="no working BGPv2"):
-        bgp_api.v2_resources("1.15.6")
+        bgp_api.v2_resources("1.15.5")
 
 
 def test_the_resources_that_must_be_served_follow_the_api() -> None:

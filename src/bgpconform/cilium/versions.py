@@ -31,11 +31,12 @@ LAST_SUPPORTED = (1, 19)
 SUPPORTED_MINORS: tuple[tuple[int, int], ...] = tuple((1, minor) for minor in range(13, 20))
 
 # One patch release per minor for the version matrix (`./run matrix`): the walkthrough's 1.13.4 and
-# releases named in FACTS.md or seen in published install scripts (1.14.5, 1.15.6, 1.16.3, 1.17.5).
+# releases named in FACTS.md (1.18.2, 1.19.1) or seen in published charts and install scripts
+# (1.14.3 and 1.15.5 in poseidon/typhoon and cilium/charts pull requests, 1.16.3, 1.17.5).
 MATRIX_RELEASES: dict[tuple[int, int], str] = {
     (1, 13): "1.13.4",
-    (1, 14): "1.14.5",
-    (1, 15): "1.15.6",
+    (1, 14): "1.14.3",
+    (1, 15): "1.15.5",
     (1, 16): "1.16.3",
     (1, 17): "1.17.5",
     (1, 18): "1.18.2",
