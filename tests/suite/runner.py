@@ -19,6 +19,9 @@ import yaml
 from pytest_bdd.feature import get_features
 from pytest_bdd.scenario import make_python_name
 
+from bgpconform.applicability import applicability
+from bgpconform.topology import load_topology
+
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ROOT / "features"
 WALKTHROUGH_MODULE = "features/test_walkthrough.py"
@@ -66,18 +69,48 @@ class SuiteRun:
         return "\n".join(lines) + "\n--- output (end) ---\n" + self.output[-4000:]
 
 
-def scenario_titles() -> list[str]:
-    """Every scenario of the walkthrough's features, in file order."""
-    return [title for feature in _features() for title in feature.scenarios]
+LAB_TOPOLOGY = ROOT / "topologies" / "lab.yaml"
+BGPV2_TOPOLOGY = ROOT / "topologies" / "lab-bgpv2.yaml"
 
 
-def verify_scenario_titles() -> list[str]:
-    """The scenarios verify mode keeps: those not tagged @destructive on themselves, their rule or feature."""
+def _tags(feature: Any, scenario: Any) -> set[str]:
+    rule_tags = scenario.rule.tags if scenario.rule is not None else set()
+    return set(scenario.tags | feature.tags | rule_tags)
+
+
+def _applies(feature: Any, scenario: Any, topology: Path) -> bool:
+    loaded = load_topology(topology)
+    verdict = applicability(_tags(feature, scenario), str(loaded.cluster.cilium_version), loaded.bgp_api)
+    return verdict is None or verdict.applies
+
+
+def scenario_titles(topology: Path | None = LAB_TOPOLOGY) -> list[str]:
+    """The scenarios of the walkthrough's features a run on `topology` holds its release to (version
+    rules, `bgpconform.applicability`), in file order; every one when `topology` is None."""
+    return [
+        title
+        for feature in _features()
+        for title, scenario in feature.scenarios.items()
+        if topology is None or _applies(feature, scenario, topology)
+    ]
+
+
+def topology_for(title: str) -> Path:
+    """A shipped lab topology whose release the scenario applies to: the walkthrough's, else 1.19's."""
+    for feature in _features():
+        for name, scenario in feature.scenarios.items():
+            if name == title:
+                return LAB_TOPOLOGY if _applies(feature, scenario, LAB_TOPOLOGY) else BGPV2_TOPOLOGY
+    raise LookupError(title)
+
+
+def verify_scenario_titles(topology: Path = LAB_TOPOLOGY) -> list[str]:
+    """The scenarios verify mode keeps: those not tagged @destructive on themselves, their rule or feature,
+    of the ones `topology`'s release applies."""
     kept = []
     for feature in _features():
         for title, scenario in feature.scenarios.items():
-            rule_tags = scenario.rule.tags if scenario.rule is not None else set()
-            if "destructive" not in scenario.tags | feature.tags | rule_tags:
+            if "destructive" not in _tags(feature, scenario) and _applies(feature, scenario, topology):
                 kept.append(title)
     return kept
 
