@@ -47,16 +47,18 @@ def _allocated(walkthrough: StageMachine) -> int:
     return sum(len(s.get("status", {}).get("loadBalancer", {}).get("ingress") or []) for s in services)
 
 
-def _outside_every_pool(walkthrough: StageMachine) -> IPv4Network:
-    """A block of the first pool's size next to it that overlaps no topology pool and no node subnet."""
+def _outside_every_pool(walkthrough: StageMachine, prefixlen: int | None = None) -> IPv4Network:
+    """A block (of the first pool's size unless `prefixlen` says) after the first pool that overlaps no
+    topology pool and no node subnet."""
     first = _first_pool(walkthrough)
+    size = first.prefixlen if prefixlen is None else prefixlen
     taken = [*_all_pool_networks(walkthrough), walkthrough.topology.cluster.node_subnet]
-    candidate = first
-    for _ in range(256):
-        candidate = IPv4Network(f"{candidate.broadcast_address + 1}/{first.prefixlen}")
+    candidate = IPv4Network(f"{first.network_address}/{size}", strict=False)
+    for _ in range(1024):
+        candidate = IPv4Network(f"{candidate.broadcast_address + 1}/{size}")
         if not any(candidate.overlaps(other) for other in taken):
             return candidate
-    raise AssertionError(f"no free block of /{first.prefixlen} after {first}")  # pragma: no cover
+    raise AssertionError(f"no free block of /{size} after {first}")  # pragma: no cover
 
 
 @given("BGP peering between the labelled nodes and the router is established")
@@ -101,7 +103,7 @@ EDGE_POOL = "bgpconform-edges"
 def ask_for_every_address(walkthrough: StageMachine, evidence: Evidence) -> dict[str, IPv4Address]:
     """A /30 beside every pool, and four services each requesting one of its addresses by annotation:
     only this pool can satisfy them, so what it hands out is exactly what the version allows."""
-    block = next(_outside_every_pool(walkthrough).subnets(new_prefix=30))
+    block = _outside_every_pool(walkthrough, 30)
     walkthrough.added_extra_objects()
     version = str(walkthrough.topology.cluster.cilium_version)
     walkthrough.create(Resources.LB_IP_POOLS, manifests.pool_object(EDGE_POOL, [block], version))
@@ -118,24 +120,27 @@ def ask_for_every_address(walkthrough: StageMachine, evidence: Evidence) -> dict
     return requests
 
 
+def _address_of(service: dict[str, Any]) -> str:
+    """A service's LB addresses as text, "" while it has none."""
+    ingress = (service.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+    return ",".join(str(i.get("ip")) for i in ingress)
+
+
 def _addresses(walkthrough: StageMachine, names: Iterable[str]) -> dict[str, str]:
-    """Each service's LB addresses as text, "" while it has none."""
-    found: dict[str, str] = {}
-    for name in names:
-        ingress = (walkthrough.service(name).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-        found[name] = ",".join(str(i.get("ip")) for i in ingress)
-    return found
+    return {name: _address_of(walkthrough.service(name)) for name in names}
 
 
 def _decided(walkthrough: StageMachine, names: Collection[str]) -> dict[str, str]:
     """Each named service's outcome once LB IPAM has decided on it: its address, or "none (reason)"
-    from its request condition."""
+    from its request condition; address and condition are read from one object, as the operator
+    writes them in one status update."""
     satisfied = _names(walkthrough).service_condition
 
     def outcomes() -> dict[str, str]:
         found: dict[str, str] = {}
-        for name, address in _addresses(walkthrough, names).items():
-            condition = checks.condition(walkthrough.service(name), satisfied)
+        for name in names:
+            service = walkthrough.service(name)
+            address, condition = _address_of(service), checks.condition(service, satisfied)
             if address:
                 found[name] = address
             elif condition:
