@@ -31,4 +31,4 @@ def test_run_names_its_commands_on_a_bad_one() -> None:
         ["bash", str(REPO / "run"), "nonsense"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 2
-    assert done.stderr.strip() == "bgpconform: usage: ./run suite|tests|bench|lint|setup [pytest args]"
+    assert done.stderr.strip() == "bgpconform: usage: ./run suite|tests|matrix|bench|lint|setup [pytest args]"

@@ -360,8 +360,11 @@ def _select_by_version(config: pytest.Config, items: list[pytest.Item]) -> None:
 
 
 def _scenario_name(item: pytest.Item) -> str:
-    scenario = getattr(getattr(item, "obj", None), "__scenario__", None)
-    return str(getattr(scenario, "name", item.name))
+    """The scenario's title as the feature writes it (the report's name for it)."""
+    from bgpconform.report.collector import scenario_template
+
+    template = scenario_template(item)
+    return str(template.name) if template is not None else item.name
 
 
 def loaded_topology(config: pytest.Config) -> Topology | None:

@@ -64,7 +64,7 @@ class _ScenarioState:
         )
 
 
-def _template(item: pytest.Item) -> Any:
+def scenario_template(item: pytest.Item) -> Any:
     """The scenario behind a pytest-bdd test function, or None for any other test."""
     from pytest_bdd.scenario import scenario_wrapper_template_registry
 
@@ -137,7 +137,7 @@ class ReportCollector:
     # -- pytest and pytest-bdd hooks -----------------------------------------------------------------
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
-            template = _template(item)
+            template = scenario_template(item)
             if template is None:
                 continue
             self.scenarios[item.nodeid] = _ScenarioState(
