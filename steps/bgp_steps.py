@@ -52,6 +52,19 @@ def agents_restarted(
     evidence.table("kubectl get pods -n kube-system", observe.pod_table([*agents, *operators]))
 
 
+@then("every Cilium agent and the operator are restarted", target_fixture="restarted_operator")
+def agents_and_operator_restarted(
+    walkthrough: StageMachine, evidence: Evidence, before_enable: dict[str, dict[str, int]]
+) -> list[str]:
+    """cilium-cli v0.18.7+ deletes the operator pods with the agents' (FACTS.md): every one replaced by
+    a new operator that runs and is ready, which it is only once it has registered its CRDs."""
+    agents = walkthrough.wait_agents_replaced(frozenset(before_enable["agents"]))
+    replaced = frozenset(before_enable["operators"])
+    operators = walkthrough.wait_operators_replaced(replaced)
+    evidence.table("kubectl get pods -n kube-system", observe.pod_table([*agents, *operators]))
+    return sorted(replaced)
+
+
 def _api_resources_evidence(walkthrough: StageMachine, evidence: Evidence) -> None:
     for group_version in sorted({r.api_version for r in walkthrough.bgp_resources}):
         served = [r["name"] for r in walkthrough.target.kube.api_resources(group_version)]

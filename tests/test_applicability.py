@@ -30,3 +30,19 @@ def test_rule_tags_are_recognised() -> None:
     assert is_rule_tag("cilium_from_1_19")
     assert is_rule_tag("bgp_v1")
     assert not is_rule_tag("destructive")
+
+
+def test_a_cilium_cli_bound_selects_by_release() -> None:
+    """FACTS.md: `cilium config set` leaves the operator alone up to v0.18.6 and restarts it from v0.18.7."""
+    before, since = {"cilium_cli_before_0_18_7"}, {"cilium_cli_from_0_18_7"}
+    assert applicability(before, "1.18.2", BgpApi.V2, "0.18.6") == Applicability(
+        True, "cilium-cli before v0.18.7"
+    )
+    assert applicability(before, "1.18.2", BgpApi.V2, "0.18.7") == Applicability(
+        False, "cilium-cli before v0.18.7"
+    )
+    assert applicability(since, "1.13.4", BgpApi.V1, "0.19.0") == Applicability(
+        True, "cilium-cli v0.18.7 and later"
+    )
+    assert applicability(since, "1.13.4", BgpApi.V1) == Applicability(False, "cilium-cli v0.18.7 and later")
+    assert is_rule_tag("cilium_cli_from_0_18_7")

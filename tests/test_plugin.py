@@ -68,6 +68,10 @@ def test_a_bad_topology_is_one_clear_message_without_traceback(pytester: pytest.
             ("--cilium-version=1.15.5", "--bgp-api=v2"),
             "*bgp.api (from --bgp-api v2): Cilium 1.15.5 has no working BGPv2*; fix: set bgp.api: v1*",
         ),
+        (
+            ("--cilium-cli-version=latest",),
+            "*cluster.cilium_cli_version (from --cilium-cli-version latest): 'latest' is not a version*",
+        ),
     ],
 )
 def test_a_version_or_api_option_the_release_cannot_take_is_one_line_with_the_fix(
@@ -77,6 +81,29 @@ def test_a_version_or_api_option_the_release_cannot_take_is_one_line_with_the_fi
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_the_cilium_cli_option_decides_which_config_set_scenario_runs(pytester: pytest.Pytester) -> None:
+    """v0.18.7 restarts the operator on `config set` (FACTS.md): the scenario waiting for a restart by
+    hand gives way to the one where the resources come at once, and the report says why."""
+    features = REPO / "features"
+    shown = {}
+    for cli in ("0.18.6", "v0.18.7"):
+        result = pytester.runpytest_subprocess(
+            f"--rootdir={REPO}",
+            "-c",
+            str(REPO / "pyproject.toml"),
+            f"--topology={REPO / 'topologies' / 'lab.yaml'}",
+            f"--cilium-cli-version={cli}",
+            "--collect-only",
+            "-q",
+            str(features / "test_walkthrough.py"),
+        )
+        shown[cli] = result.stdout.str()
+    assert "agents_wait_for_the_bgp_resources_until_the_operator_restarts" in shown["0.18.6"]
+    assert "restarts_the_operator_too" not in shown["0.18.6"]
+    assert "restarts_the_operator_too" in shown["v0.18.7"]
+    assert "agents_wait_for_the_bgp_resources_until_the_operator_restarts" not in shown["v0.18.7"]
 
 
 def test_the_topology_fixture_reads_the_given_file(pytester: pytest.Pytester) -> None:

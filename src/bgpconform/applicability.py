@@ -2,8 +2,9 @@
 
 A scenario whose promise differs by release says so in Gherkin with tags, and the run keeps only the
 ones that hold for the topology's `cluster.cilium_version` and BGP API (`Topology.bgp_api`):
-`@cilium_from_1_16` (1.16 and later), `@cilium_before_1_16` (up to 1.15), `@bgp_v1`, `@bgp_v2`.
-The report lists, per tagged scenario, whether it applied and why not.
+`@cilium_from_1_16` (1.16 and later), `@cilium_before_1_16` (up to 1.15), `@bgp_v1`, `@bgp_v2`, and for
+what the cilium-cli release decides (`cluster.cilium_cli_version`), `@cilium_cli_from_0_18_7` and
+`@cilium_cli_before_0_18_7`. The report lists, per tagged scenario, whether it applied and why not.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bgpconform.cilium.bgp_api import BgpApi
+from bgpconform.cilium.cli_versions import WALKTHROUGH_CLI, cli_version
+from bgpconform.cilium.cli_versions import shown as cli_shown
 from bgpconform.cilium.versions import supported_minor
 
 _VERSION_TAG = re.compile(r"cilium_(before|from)_(\d+)_(\d+)")
+_CLI_TAG = re.compile(r"cilium_cli_(before|from)_(\d+)_(\d+)_(\d+)")
 _API_TAGS = {"bgp_v1": BgpApi.V1, "bgp_v2": BgpApi.V2}
 
 
@@ -28,15 +32,29 @@ class Applicability:
 
 
 def is_rule_tag(tag: str) -> bool:
-    return tag in _API_TAGS or _VERSION_TAG.fullmatch(tag) is not None
+    return tag in _API_TAGS or any(p.fullmatch(tag) is not None for p in (_VERSION_TAG, _CLI_TAG))
 
 
-def applicability(tags: Iterable[str], cilium_version: str, api: BgpApi) -> Applicability | None:
+def applicability(
+    tags: Iterable[str], cilium_version: str, api: BgpApi, cilium_cli: str = WALKTHROUGH_CLI
+) -> Applicability | None:
     """None for a scenario without rule tags (it holds on every release); else whether it applies."""
     minor = supported_minor(cilium_version)
+    cli = cli_version(cilium_cli)
     applies = True
     rule: list[str] = []
     for tag in sorted(set(tags), key=lambda t: (t in _API_TAGS, t)):  # releases first, then the API
+        found_cli = _CLI_TAG.fullmatch(tag)
+        if found_cli is not None:
+            release = (int(found_cli.group(2)), int(found_cli.group(3)), int(found_cli.group(4)))
+            named = cli_shown(release)
+            if found_cli.group(1) == "from":
+                applies &= cli >= release
+                rule.append(f"cilium-cli {named} and later")
+            else:
+                applies &= cli < release
+                rule.append(f"cilium-cli before {named}")
+            continue
         found = _VERSION_TAG.fullmatch(tag)
         if found is not None:
             bound = (int(found.group(2)), int(found.group(3)))

@@ -318,6 +318,26 @@ class AgentsReplaced:
 
 
 @dataclass(frozen=True)
+class PodsReplaced:
+    """None of the `before` pods is left and as many new ones run ready (a Deployment's pods deleted)."""
+
+    what: str
+    before: frozenset[str]
+
+    @property
+    def expected(self) -> str:
+        count, before = len(self.before), sorted(self.before)
+        return f"{self.what}: {count} new pod(s) running and ready, none of {before} left"
+
+    def __call__(self, observed: Sequence[PodView]) -> Finding:
+        left = sorted(v.name for v in observed if v.name in self.before)
+        new = [v for v in observed if v.name not in self.before]
+        ready = [v for v in new if v.running_and_ready]
+        shown = f"old pods left: {left}; new pods: {[f'{v.name} {v.ready} {v.status}' for v in new]}"
+        return Finding(not left and len(ready) >= len(self.before) > 0, self.expected, shown)
+
+
+@dataclass(frozen=True)
 class PodsUntouched:
     """The same pods as before, none restarted: names and restart counts unchanged."""
 

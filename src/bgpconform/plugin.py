@@ -62,6 +62,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "mode expects (default: cluster.cilium_version of the topology)",
     )
     group.addoption(
+        "--cilium-cli-version",
+        default=None,
+        help="the cilium-cli release whose operations the harness performs, e.g. 0.18.7 (default: "
+        "cluster.cilium_cli_version of the topology, else the walkthrough's 0.15.4)",
+    )
+    group.addoption(
         "--bgp-api",
         default=None,
         choices=("v1", "v2"),
@@ -337,16 +343,17 @@ def _select_by_version(config: pytest.Config, items: list[pytest.Item]) -> None:
     if topology is None:
         return  # a session that only lists scenarios: every one is shown
     version, api = str(topology.cluster.cilium_version), topology.bgp_api
+    cli = str(topology.cluster.cilium_cli_version)
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     decided: list[str] = []
     for item in items:
-        verdict = applicability({mark.name for mark in item.iter_markers()}, version, api)
+        verdict = applicability({mark.name for mark in item.iter_markers()}, version, api, cli)
         if verdict is not None:
             name = _scenario_name(item)
             decided.append(
                 f"{name}: {'applied' if verdict.applies else 'not applicable'} ({verdict.rule}; "
-                f"this run: Cilium {version}, BGP {api.value})"
+                f"this run: Cilium {version}, BGP {api.value}, cilium-cli v{cli})"
             )
         (kept if verdict is None or verdict.applies else dropped).append(item)
     if dropped:
@@ -378,6 +385,9 @@ def topology_overrides(config: pytest.Config) -> dict[tuple[str | int, ...], Ove
     version = config.getoption("--cilium-version")
     if version is not None:
         overrides["cluster", "cilium_version"] = Override("--cilium-version", version)
+    cli = config.getoption("--cilium-cli-version")
+    if cli is not None:
+        overrides["cluster", "cilium_cli_version"] = Override("--cilium-cli-version", cli.removeprefix("v"))
     api = config.getoption("--bgp-api")
     if api is not None:
         overrides["bgp", "api"] = Override("--bgp-api", api)

@@ -149,3 +149,16 @@ def test_bgp_peers_names_the_pods_that_failed(server: ApiServer, kube: Kube) -> 
     assert "cilium-silent on k3s-worker-node-03" in message
     assert "no exec handler" in message
     assert "cilium-ok" not in message
+
+
+def test_config_set_of_cilium_cli_0_18_7_restarts_the_operator_too(cluster: Kube) -> None:
+    """FACTS.md: from cilium-cli v0.18.7 `config set` deletes the operator pods (`io.cilium/app=operator`)."""
+    ops = CiliumOperations(cluster, cli_version="0.18.7")
+    deleted = ops.config_set("enable-bgp-control-plane", "true")
+    assert sorted(deleted) == ["cilium-6fnjv", "cilium-g2s9w", "cilium-operator-768959858c-zjjnc"]
+    assert pod_names(cluster) == ["coredns-5d78c9869d-p5svm"]
+
+
+def test_config_set_of_cilium_cli_0_18_6_still_leaves_the_operator(cluster: Kube) -> None:
+    ops = CiliumOperations(cluster, cli_version="0.18.6")
+    assert sorted(ops.config_set("enable-bgp-control-plane", "true")) == ["cilium-6fnjv", "cilium-g2s9w"]

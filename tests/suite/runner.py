@@ -80,7 +80,10 @@ def _tags(feature: Any, scenario: Any) -> set[str]:
 
 def _applies(feature: Any, scenario: Any, topology: Path) -> bool:
     loaded = load_topology(topology)
-    verdict = applicability(_tags(feature, scenario), str(loaded.cluster.cilium_version), loaded.bgp_api)
+    cluster = loaded.cluster
+    verdict = applicability(
+        _tags(feature, scenario), str(cluster.cilium_version), loaded.bgp_api, str(cluster.cilium_cli_version)
+    )
     return verdict is None or verdict.applies
 
 

@@ -1,9 +1,10 @@
-"""cilium-cli v0.15's operations, done the way it does them, through the Kubernetes API only.
+"""cilium-cli's operations, done the way the release in use does them, through the Kubernetes API only.
 
 - `cilium config view` / `config set` (FACTS.md, "CRD registration, config, logs"): `set` patches
   ConfigMap `cilium-config` and deletes the agent pods (`k8s-app=cilium`) so that they restart with it;
   up to cilium-cli v0.18.6 the operator is NOT restarted, which is why the walkthrough's BGP policy CRD
-  stays missing until the operator pod is deleted by hand (`restart_operator`).
+  stays missing until the operator pod is deleted by hand (`restart_operator`); from v0.18.7 it is
+  (`cli_versions.config_set_restarts_operator`).
 - `cilium bgp peers` (FACTS.md, "`cilium bgp peers`"): exec `cilium bgp peers -o json` in container
   `cilium-agent` of every agent pod and key the result by the pod's node.
 
@@ -20,6 +21,7 @@ from typing import Any
 import kubernetes.client
 
 from bgpconform.cilium.bgp_peers import BgpPeer, parse_agent_json, peers_command
+from bgpconform.cilium.cli_versions import WALKTHROUGH_CLI, config_set_restarts_operator
 from bgpconform.cilium.labels import AGENT_CONTAINER, AGENT_SELECTOR, CONFIG_MAP, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import MERGE_PATCH, Kube, Resources
@@ -71,10 +73,17 @@ def _name(obj: Mapping[str, Any]) -> str:
 class CiliumOperations:
     """cilium-cli's operations against the cluster `kube` talks to, Cilium living in `namespace`."""
 
-    def __init__(self, kube: Kube, namespace: str = "kube-system", cilium_version: str = "1.13.4") -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str = "kube-system",
+        cilium_version: str = "1.13.4",
+        cli_version: str = WALKTHROUGH_CLI,
+    ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.cilium_version = cilium_version
+        self.cli_version = cli_version
 
     # -- config -----------------------------------------------------------------------------------
     def config_get(self) -> dict[str, str]:
@@ -83,12 +92,17 @@ class CiliumOperations:
         return {str(k): str(v) for k, v in (found.get("data") or {}).items()}
 
     def config_set(self, key: str, value: str, *, restart: bool = True) -> list[str]:
-        """`cilium config set KEY VALUE`: patch the ConfigMap, then delete the agent pods (only them,
-        as cilium-cli v0.15 does; `--restart=false` skips it). Returns the deleted pods' names."""
+        """`cilium config set KEY VALUE`: patch the ConfigMap, then delete the agent pods, and from
+        cilium-cli v0.18.7 the operator pods too (`--restart=false` skips it). Returns the deleted pods."""
         self.kube.patch(
             Resources.CONFIGMAPS, CONFIG_MAP, {"data": {key: value}}, self.namespace, content_type=MERGE_PATCH
         )
-        return self._delete_pods(AGENT_SELECTOR) if restart else []
+        if not restart:
+            return []
+        deleted = self._delete_pods(AGENT_SELECTOR)
+        if config_set_restarts_operator(self.cli_version):
+            deleted += self._delete_pods(OPERATOR_SELECTOR)
+        return deleted
 
     def restart_operator(self) -> list[str]:
         """What the walkthrough does by hand (`k delete pod ... cilium-operator-...`) and cilium-cli

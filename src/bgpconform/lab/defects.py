@@ -263,6 +263,14 @@ CATALOGUE: dict[str, Defect] = {
             "every Cilium agent is restarted and the operator is not",
         ),
         Defect(
+            "operator-bgp-crd-not-structural",
+            "Cilium operator (its embedded CRDs)",
+            "regression shape of a generated CRD the API server rejects (a schema without its root type)",
+            "the API server refuses the operator's BGP CRDs; the operator exits fatal and crash-loops",
+            "every Cilium agent and the operator are restarted",
+            topology="lab-bgpv2.yaml",
+        ),
+        Defect(
             "operator-registers-policy-crd-unserved",
             "Cilium operator (CRD registration)",
             "regression shape of a CRD version turned off (v2alpha1 policy deprecated in 1.18, FACTS.md)",

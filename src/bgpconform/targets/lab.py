@@ -132,7 +132,11 @@ class LabTarget:
     def cilium(self) -> CiliumOperations:
         from bgpconform.cilium.operations import CiliumOperations  # exec support loads on first use
 
-        return CiliumOperations(self.kube, cilium_version=str(self.topology.cluster.cilium_version))
+        return CiliumOperations(
+            self.kube,
+            cilium_version=str(self.topology.cluster.cilium_version),
+            cli_version=str(self.topology.cluster.cilium_cli_version),
+        )
 
     @property
     def installer(self) -> CiliumInstaller:

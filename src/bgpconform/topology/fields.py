@@ -364,6 +364,9 @@ CiliumVersion = Annotated[
     AfterValidator(_version_check(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?", "1.13.4 (no leading 'v')")),
     AfterValidator(_supported_cilium),
 ]
+CiliumCliVersion = Annotated[
+    str, AfterValidator(_version_check(r"\d+\.\d+\.\d+", "\"0.15.4\" (quoted, no leading 'v')"))
+]
 RouterOsVersion = Annotated[str, AfterValidator(_version_check(r"\d+\.\d+(\.\d+)?", '"7.8" (quoted)'))]
 ConnectRetry = Annotated[int, AfterValidator(_seconds_between(1, 65535))]
 HoldTime = Annotated[int, AfterValidator(_seconds_between(3, 65535))]

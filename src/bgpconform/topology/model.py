@@ -23,6 +23,7 @@ from bgpconform.topology.fields import (
     Address,
     AppLabel,
     Asn,
+    CiliumCliVersion,
     CiliumVersion,
     ConnectRetry,
     EnvName,
@@ -68,6 +69,9 @@ class Cluster(_Model):
     node_subnet: Network = Field(examples=["192.168.1.0/24"])
     k3s_version: K3sVersion = "v1.27.3+k3s1"
     cilium_version: CiliumVersion = "1.13.4"
+    # The cilium-cli release whose operations the harness performs (`bgpconform.cilium.cli_versions`):
+    # from v0.18.7 `cilium config set` restarts the operator as well as the agents (FACTS.md).
+    cilium_cli_version: CiliumCliVersion = "0.15.4"
     # Real targets: the kubeconfig (relative to this file; unset: $KUBECONFIG, then ~/.kube/config) and
     # the context the cluster is known by there. Install mode runs only when the context in use is this one.
     kubeconfig: NonEmpty | None = None

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from bgpconform import checks, observe
 from bgpconform.bgp_states import SessionState
-from bgpconform.cilium import bgp_api, bgp_timers, node_config
+from bgpconform.cilium import bgp_api, bgp_timers, cli_versions, node_config
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.errors import HarnessError, NonConformance, product_failure
@@ -332,12 +332,35 @@ class StageMachine:
             ),
         )
 
-    def enable_bgp(self) -> list[str]:
-        """The config change and its agent restart (the stage, as a Background needs it)."""
+    def wait_operators_replaced(self, before: frozenset[str]) -> list[observe.PodView]:
+        """Every operator pod of `before` replaced by a new one that runs ready (CRDs registered)."""
         __tracebackhide__ = product_failure
-        before = frozenset(p.name for p in observe.pods(self.target.kube, "kube-system", AGENT_SELECTOR))
+        kube = self.target.kube
+        return self._wait(
+            Stage.BGP_ENABLED,
+            "config set -> every operator replaced",
+            lambda: wait_until(
+                lambda: observe.pods(kube, "kube-system", OPERATOR_SELECTOR),
+                checks.PodsReplaced("the Cilium operator", before),
+                timeout=self.waits.pods_running + self.waits.crd_registered,
+            ),
+        )
+
+    @property
+    def config_set_restarts_operator(self) -> bool:
+        """Whether the run's cilium-cli restarts the operator on `config set` (v0.18.7+, FACTS.md)."""
+        return cli_versions.config_set_restarts_operator(str(self.topology.cluster.cilium_cli_version))
+
+    def enable_bgp(self) -> list[str]:
+        """The config change and the restarts it brings (the stage, as a Background needs it)."""
+        __tracebackhide__ = product_failure
+        kube = self.target.kube
+        agents = frozenset(p.name for p in observe.pods(kube, "kube-system", AGENT_SELECTOR))
+        operators = frozenset(p.name for p in observe.pods(kube, "kube-system", OPERATOR_SELECTOR))
         replaced = self.start_enable_bgp()
-        self.wait_agents_replaced(before)
+        self.wait_agents_replaced(agents)
+        if self.config_set_restarts_operator:
+            self.wait_operators_replaced(operators)
         return replaced
 
     @property
@@ -409,8 +432,10 @@ class StageMachine:
         )
 
     def make_bgp_ready(self) -> None:
+        """The walkthrough's operator restart by hand, which a cilium-cli from v0.18.7 has already done."""
         __tracebackhide__ = product_failure
-        self.restart_operator()
+        if not self.config_set_restarts_operator:
+            self.restart_operator()
         self.wait_policy_resource()
         self.wait_agents_ready()
         self._stage = Stage.BGP_READY

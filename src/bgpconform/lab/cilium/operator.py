@@ -413,6 +413,9 @@ class Operator:
         if crd is cilium_crds.BGPP and defects.active("operator-registers-policy-crd-unserved"):
             for version in definition["spec"]["versions"]:
                 version["served"] = False
+        if crd in cilium_crds.bgp_crds(self.version) and defects.active("operator-bgp-crd-not-structural"):
+            for version in definition["spec"]["versions"]:
+                version["schema"]["openAPIV3Schema"].pop("type", None)
         return definition
 
     def _update_if_older(self, crd: CiliumCRD, found: dict[str, Any]) -> None:

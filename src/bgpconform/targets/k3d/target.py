@@ -283,7 +283,11 @@ class K3dTarget:
     def cilium(self) -> CiliumOperations:
         from bgpconform.cilium.operations import CiliumOperations
 
-        return CiliumOperations(self.kube, cilium_version=str(self.topology.cluster.cilium_version))
+        return CiliumOperations(
+            self.kube,
+            cilium_version=str(self.topology.cluster.cilium_version),
+            cli_version=str(self.topology.cluster.cilium_cli_version),
+        )
 
     @property
     def installer(self) -> CiliumInstaller:
