@@ -9,4 +9,5 @@ pytest_plugins = [
     "steps.bgp_steps",
     "steps.lbipam_steps",
     "steps.reachability_steps",
+    "steps.fault_steps",
 ]

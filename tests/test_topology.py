@@ -59,7 +59,7 @@ client:
 """
 
 SHIPPED = "topologies/lab.yaml (the lab) or a copy of topologies/pi.example.yaml (real hardware)"
-TOP_FIELDS = "cluster, nodes, router, bgp, lb_pools, workload, client, waits"
+TOP_FIELDS = "cluster, nodes, router, bgp, lb_pools, workload, client, waits, disruption"
 
 
 def variant(old: str, new: str) -> str:

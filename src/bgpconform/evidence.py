@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["table", "text", "json"]
+Kind = Literal["table", "text", "json", "timeline"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Evidence:
     items: list[Item] = field(default_factory=list)
     timings: list[Timing] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    summaries: dict[int, str] = field(default_factory=dict)  # item index -> its terminal text
 
     def table(self, title: str, body: str) -> None:
         self.items.append(Item(self.step, title, "table", body, time.time()))
@@ -51,6 +52,12 @@ class Evidence:
         self.items.append(
             Item(self.step, title, "json", json.dumps(value, indent=2, default=str), time.time())
         )
+
+    def timeline(self, title: str, body: str, summary: str) -> None:
+        """A probe's timeline (`bgpconform.disruption.timeline.Timeline` as JSON), drawn by the report;
+        `summary` is what a terminal shows of it."""
+        self.items.append(Item(self.step, title, "timeline", body, time.time()))
+        self.summaries[len(self.items) - 1] = summary
 
     def timing(self, stage: str, name: str, seconds: float) -> None:
         self.timings.append(Timing(stage, name, seconds))
@@ -68,8 +75,9 @@ class Evidence:
     def render(self) -> str:
         """Plain text for the terminal and junit: every item under its step."""
         parts = []
-        for item in self.items:
-            parts.append(f"--- [{item.step}] {item.title}\n{item.body}")
+        for index, item in enumerate(self.items):
+            body = self.summaries.get(index, item.body)
+            parts.append(f"--- [{item.step}] {item.title}\n{body}")
         for timing in self.timings:
             parts.append(f"--- timing [{timing.stage}] {timing.name}: {timing.seconds:.3f} s")
         return "\n".join(parts)

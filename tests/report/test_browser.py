@@ -17,7 +17,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from bgpconform.report.compare import compare
 from bgpconform.report.compare import render_html as render_comparison
 from bgpconform.report.html import render_html
-from bgpconform.report.model import RunReport
+from bgpconform.report.model import EvidenceItem, RunReport
+from tests.disruption.test_timeline import TIMELINE
 from tests.report.conftest import ROUTER_DUMP_FIRST_LINE, build_conformant, build_non_conformant
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -137,4 +138,40 @@ def _check_comparison_page(page: Page, file: Path) -> None:
     requested = _open(page, file)
     assert page.locator("#verdict .word").inner_text() == "non-conformant"
     assert "Verdict changed: was conformant, now non-conformant." in page.inner_text("body")
+    assert requested == [file.as_uri()]
+
+
+def test_a_timeline_is_drawn_readably_with_its_figures(browser: Browser | None, tmp_path: Path) -> None:
+    """A fault scenario's timeline: an inline SVG as wide as the page's evidence, its lanes and the
+    fault's moment labelled, the figures beside it, and nothing fetched to draw it."""
+    report = build_conformant()
+    first = report.scenarios[0]
+    item = EvidenceItem(
+        step="Then requests keep succeeding through the other peering nodes",
+        title=TIMELINE.title,
+        kind="timeline",
+        body=TIMELINE.model_dump_json(),
+        at=first.evidence[0].at if first.evidence else 0.0,
+    )
+    scenarios = [first.model_copy(update={"evidence": [*first.evidence, item]}), *report.scenarios[1:]]
+    file = tmp_path / "report.html"
+    file.write_text(render_html(report.model_copy(update={"scenarios": scenarios})), encoding="utf-8")
+    with _page(browser) as page:
+        requested = _open(page, file)
+        svg = page.locator("svg.timeline")
+        svg.scroll_into_view_if_needed()
+        assert svg.is_visible()
+        box = svg.bounding_box()
+        assert box is not None
+        assert box["width"] >= 600, box
+        assert box["height"] >= 120, box
+        width, height = _png_size(svg.screenshot())
+        assert width >= 600
+        assert height >= 120
+        drawn = str(svg.text_content())  # an SVG element has text, not inner text
+        for label in ("requests", "session 192.168.1.202", "LB route next hops", "link down", "5 s"):
+            assert label in drawn, label
+        figures = page.locator("table.figures").inner_text()
+        assert "failed requests" in figures
+        assert "longest gap without an answer (s)" in figures
     assert requested == [file.as_uri()]

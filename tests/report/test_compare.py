@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bgpconform.disruption.timeline import Timeline
 from bgpconform.errors import ConfigError
 from bgpconform.report.compare import (
     ScenarioChange,
@@ -19,8 +20,9 @@ from bgpconform.report.compare import (
     render_html,
     render_text,
 )
-from bgpconform.report.model import RunReport, Verdict
+from bgpconform.report.model import EvidenceItem, RunReport, Verdict
 from bgpconform.verdict import Outcome
+from tests.disruption.test_timeline import TIMELINE
 from tests.report.conftest import (
     CLIENT_PAGE,
     PEERING,
@@ -243,3 +245,44 @@ def test_cli_html_path_that_cannot_be_written(tmp_path: Path, conformant: RunRep
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("bgpconform: no/such/dir/out.html: cannot write the HTML comparison")
+
+
+def _with_timeline(report: RunReport, timeline: Timeline) -> RunReport:
+    first = report.scenarios[0]
+    item = EvidenceItem(
+        step="Then no request fails", title="probe", kind="timeline", body=timeline.model_dump_json(), at=0.0
+    )
+    scenarios = [first.model_copy(update={"evidence": [*first.evidence, item]}), *report.scenarios[1:]]
+    return report.model_copy(update={"scenarios": scenarios})
+
+
+def test_fault_scenarios_disruption_figures_side_by_side(
+    conformant: RunReport, non_conformant: RunReport
+) -> None:
+    """The old run lost two requests after its fault and waited 5 s for an answer; the new one lost none."""
+    calm = TIMELINE.model_copy(
+        update={
+            "requests": tuple(r.model_copy(update={"status": 200, "error": ""}) for r in TIMELINE.requests)
+        }
+    )
+    comparison = compare(_with_timeline(conformant, TIMELINE), _with_timeline(non_conformant, calm))
+    [change] = comparison.disruptions
+    assert change.name == conformant.scenarios[0].name
+    assert change.old is not None
+    assert change.new is not None
+    assert (change.old.failed, change.new.failed) == (2, 0)
+    assert change.old.longest_gap == 5.0
+    text = render_text(comparison)
+    assert "Disruption under faults (from each fault on, old -> new):" in text
+    row = next(line for line in text.splitlines() if "failed requests" in line)
+    assert row.split()[-2:] == ["2", "0"]
+    page = squash(parse_html(render_html(comparison)).text())
+    assert "Disruption under faults" in page
+
+
+def test_runs_without_fault_scenarios_show_no_disruption(
+    conformant: RunReport, non_conformant: RunReport
+) -> None:
+    comparison = compare(conformant, non_conformant)
+    assert comparison.disruptions == []
+    assert "Disruption" not in render_text(comparison)

@@ -36,8 +36,9 @@ SHORT_WAITS = {
 def test_a_defect_fails_the_then_step_that_names_its_promise(tmp_path: Path, name: str) -> None:
     defect = CATALOGUE[name]
     title = first_scenario_stating(defect.caught_by)
-    topology = topology_with(TOPOLOGIES / defect.topology, tmp_path, **SHORT_WAITS)
-    options = (f"--lab-defect={name}", "--lab-shortcut=short-bgp-timers")  # sessions in seconds
+    topology = topology_with(TOPOLOGIES / defect.topology, tmp_path, **{**SHORT_WAITS, **dict(defect.waits)})
+    # Sessions in seconds (short-bgp-timers), unless the defect is about the nodes' own timers.
+    options = (f"--lab-defect={name}", *(f"--lab-shortcut={s}" for s in defect.shortcuts))
     run = run_suite(tmp_path, node_id(title), topology=topology, options=options)
     result = run.scenarios[title]
     failed = result.failed_step
@@ -52,7 +53,7 @@ def test_a_defect_fails_the_then_step_that_names_its_promise(tmp_path: Path, nam
     assert report.run.versions.get("lab defects") == name, json.dumps(report.run.versions)
     assert report.run.provenance is not None
     assert report.run.provenance.defects == [name]
-    assert [s.split(":")[0] for s in report.run.provenance.shortcuts] == ["short-bgp-timers"]
+    assert [s.split(":")[0] for s in report.run.provenance.shortcuts] == list(defect.shortcuts)
     scenario = next(s for s in report.scenarios if s.name == title)
     assert scenario.failure is not None
     assert scenario.failure.expected, scenario.failure

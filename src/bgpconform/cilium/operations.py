@@ -109,6 +109,16 @@ class CiliumOperations:
         v0.18.7+ does after `config set`: delete the operator pods. Returns their names."""
         return self._delete_pods(OPERATOR_SELECTOR)
 
+    def restart_agent(self, node: str) -> str:
+        """`kubectl delete pod` of the agent on `node`, as an operator restarts one agent."""
+        for pod in self.agent_pods():
+            if (pod.get("spec") or {}).get("nodeName") == node and not pod["metadata"].get(
+                "deletionTimestamp"
+            ):
+                self.kube.delete(Resources.PODS, _name(pod), self.namespace)
+                return _name(pod)
+        raise CiliumOperationError(f"no running Cilium agent pod on node {node}")
+
     def _delete_pods(self, selector: str) -> list[str]:
         deleted: list[str] = []
         for pod in self.kube.items(Resources.PODS, self.namespace, label_selector=selector):

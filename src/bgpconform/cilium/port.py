@@ -21,6 +21,9 @@ class CiliumPort(Protocol):
     def restart_operator(self) -> list[str]:
         """Delete the operator pods; returns their names."""
 
+    def restart_agent(self, node: str) -> str:
+        """Delete the agent pod on `node` (its DaemonSet starts another); returns the deleted pod."""
+
     def agent_pods(self) -> list[dict[str, Any]]: ...
 
     def operator_pods(self) -> list[dict[str, Any]]: ...

@@ -30,6 +30,8 @@ class Defect:
     summary: str
     caught_by: str  # the Then step that names the broken promise
     topology: str = "lab.yaml"  # under topologies/: where the defect's component exists
+    shortcuts: tuple[str, ...] = ("short-bgp-timers",)  # the lab shortcuts its test runs with
+    waits: tuple[tuple[str, float], ...] = ()  # `waits` its test sets beyond the short ones
 
 
 CATALOGUE: dict[str, Defect] = {
@@ -261,6 +263,53 @@ CATALOGUE: dict[str, Defect] = {
             "misbehaviour: the operator reads cilium-config only at start (FACTS.md); here a change exits it",
             "the operator exits when cilium-config changes, so it restarts with the new setting",
             "every Cilium agent is restarted and the operator is not",
+        ),
+        Defect(
+            "router-ignores-connection-hold-time",
+            "router (RouterOS BGP connection)",
+            "misconfiguration: the connection's hold-time not applied, RouterOS 7's 3m default in force",
+            "with 1.13's GoBGP defaults (hold 90 s) a silent peer's paths stay 90 s, not the topology's 9 s",
+            "the router withdraws that node's path to the LB IP within the hold time",
+            topology="lab-routeros.yaml",
+            shortcuts=(),  # the nodes' own timers, which the short-timers shortcut would replace
+            waits=(("sessions_established", 40.0),),  # 1.13's first dial, 5-10 s after the policy
+        ),
+        Defect(
+            "lb-traffic-served-only-on-backend-node",
+            "Cilium agent (service datapath)",
+            "regression shape: LB traffic handled as externalTrafficPolicy Local on a Cluster service",
+            "nodes without a local nginx pod drop the LB IP's traffic they are handed",
+            "requests keep succeeding through the other peering nodes",
+        ),
+        Defect(
+            "lb-ip-never-withdrawn",
+            "Cilium agent (BGP reconcile)",
+            "regression shape of a stale advertisement: announced /32s are never withdrawn",
+            "a deleted service's LB IP stays announced by every peering node",
+            "the LB IP's route leaves the router within the hold time",
+        ),
+        Defect(
+            "graceful-restart-not-advertised",
+            "Cilium agent (its GoBGP neighbor configuration)",
+            "#31346 (graceful restart not keeping routes on the router)",
+            "`cilium bgp peers` shows graceful restart on, but the speaker never offers the capability",
+            "the router keeps every path to the LB IP until the agent is back",
+            topology="lab-bgpv2.yaml",
+        ),
+        Defect(
+            "service-datapath-torn-down-on-agent-stop",
+            "Cilium agent (service datapath)",
+            "regression shape: the agent empties its service map on shutdown (Cilium's own outlives it)",
+            "while an agent restarts, its node drops the LB traffic the router still sends it",
+            "no request fails",
+            topology="lab-bgpv2.yaml",
+        ),
+        Defect(
+            "lb-ip-not-readvertised-after-restart",
+            "Cilium agent (BGP reconcile)",
+            "#24069 (a route not re-advertised after an agent restart; there the PodCIDR)",
+            "an agent that restarted announces no LoadBalancer IP again",
+            "the node's session is established again and its path to the LB IP comes back",
         ),
         Defect(
             "operator-bgp-crd-not-structural",

@@ -46,6 +46,7 @@ class Neighbor:
     address: IPv4Address
     asn: int
     timers: Timers | None = Timers(connect_retry=1, hold=9, keepalive=3)
+    restart_time: int | None = None  # graceful restart advertised with this restart time; None: off
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,19 @@ def render_config(router_id: IPv4Address, asn: int, neighbors: list[Neighbor]) -
                 f"    connect-retry = {neighbor.timers.connect_retry}",
                 f"    hold-time = {neighbor.timers.hold}",
                 f"    keepalive-interval = {neighbor.timers.keepalive}",
+            ]
+        if neighbor.restart_time is not None:
+            # The capability with ipv4-unicast's forwarding state kept, as Cilium sets it (1.14+): a
+            # helper that sees the session drop keeps the routes as stale for `restart-time`.
+            lines += [
+                "  [neighbors.graceful-restart.config]",
+                "    enabled = true",
+                f"    restart-time = {neighbor.restart_time}",
+                "  [[neighbors.afi-safis]]",
+                "    [neighbors.afi-safis.config]",
+                '      afi-safi-name = "ipv4-unicast"',
+                "    [neighbors.afi-safis.mp-graceful-restart.config]",
+                "      enabled = true",
             ]
         lines.append("")
     return "\n".join(lines)
@@ -135,8 +149,17 @@ class GoBgpSpeaker:
         self._daemon.wait_ready(self._answers, f"gobgpd API answering on {self.socket_path}", timeout)
 
     def stop(self) -> None:
+        """SIGTERM: gobgpd closes each session with a Cease notification, so peers drop its routes."""
         if self._daemon is not None:
             self._daemon.stop()
+            self._daemon = None
+        self.socket_path.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """The speaker gone without a word, as a restarting agent's embedded GoBGP goes: the sessions'
+        TCP connections just close, which a graceful-restart helper answers by keeping the routes."""
+        if self._daemon is not None:
+            self._daemon.kill()
             self._daemon = None
         self.socket_path.unlink(missing_ok=True)
 

@@ -163,6 +163,17 @@ class LabNetwork:
         ]
         return commands
 
+    def switch_port(self, node_name: str) -> str:
+        """The switch's end of the node's link (`n<index>` in the switch namespace)."""
+        names = [node.name for node in self.topology.nodes]
+        if node_name not in names:
+            raise KeyError(f"no node {node_name!r} in the lab (nodes: {', '.join(names)})")
+        return f"n{names.index(node_name)}"
+
+    def set_switch_port(self, node_name: str, up: bool) -> None:
+        """A pulled cable: the node's link loses its carrier, its addresses and routes stay."""
+        ip_batch([f"link set {self.switch_port(node_name)} {'up' if up else 'down'}"], self.switch_ns)
+
     def assign_pod_cidr(self, node_name: str, cidr: IPv4Network) -> IPv4Address:
         """Give a node its pod network: the CIDR its pods take addresses from, and `cilium_host` with
         the CIDR's first address (the pods' gateway, Cilium's router IP). Returns that gateway."""

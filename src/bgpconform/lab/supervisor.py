@@ -75,6 +75,14 @@ class Daemon:
             process.kill()
             process.wait(timeout=grace)
 
+    def kill(self, grace: float = 3.0) -> None:
+        """SIGKILL: no shutdown of its own (no goodbye on its connections)."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.kill()
+        process.wait(timeout=grace)
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bgpconform.disruption.timeline import Figures, Timeline
 from bgpconform.errors import ConfigError
 from bgpconform.report.html import environment
 from bgpconform.report.model import SCHEMA_VERSION, RunInfo, RunReport, ScenarioResult, Verdict
@@ -117,6 +118,34 @@ class TimingDelta:
 
 
 @dataclass(frozen=True)
+class DisruptionChange:
+    """A fault scenario's disruption figures (from its fault on) in each run; None where it has none."""
+
+    feature: str
+    name: str
+    old: Figures | None
+    new: Figures | None
+
+
+DISRUPTION_FIGURES = (
+    ("failed", "failed requests"),
+    ("longest_gap", "longest gap (s)"),
+    ("session_flaps", "session flaps"),
+    ("withdrawals", "withdrawals"),
+    ("requests_per_second", "requests/s"),
+)
+
+
+def disruption(scenario: ScenarioResult) -> Figures | None:
+    """The figures of the scenario's probe timeline from its first mark (the fault) on."""
+    for item in scenario.evidence:
+        if item.kind == "timeline":
+            timeline = Timeline.model_validate_json(item.body)
+            return timeline.figures(timeline.marks[0].at if timeline.marks else 0.0)
+    return None
+
+
+@dataclass(frozen=True)
 class Comparison:
     old: RunInfo
     new: RunInfo
@@ -129,6 +158,7 @@ class Comparison:
     removed: list[ScenarioChange]  # only in the old run
     timings: list[TimingDelta]
     scenarios_compared: int  # ran in both runs
+    disruptions: list[DisruptionChange]  # every fault scenario of either run, side by side
 
     @property
     def verdict_changed(self) -> bool:
@@ -186,6 +216,12 @@ def compare(old: RunReport, new: RunReport) -> Comparison:
         TimingDelta(stage, name, old_medians.get((stage, name)), new_medians.get((stage, name)))
         for stage, name in [*old_medians, *(k for k in new_medians if k not in old_medians)]
     ]
+    disruptions = []
+    for key in [*old_scenarios, *(k for k in new_scenarios if k not in old_scenarios)]:
+        before = disruption(old_scenarios[key]) if key in old_scenarios else None
+        after = disruption(new_scenarios[key]) if key in new_scenarios else None
+        if before is not None or after is not None:
+            disruptions.append(DisruptionChange(key[0], key[1], before, after))
     return Comparison(
         old=old.run,
         new=new.run,
@@ -198,6 +234,7 @@ def compare(old: RunReport, new: RunReport) -> Comparison:
         removed=removed,
         timings=timings,
         scenarios_compared=sum(1 for key in new_scenarios if key in old_scenarios),
+        disruptions=disruptions,
     )
 
 
@@ -278,7 +315,20 @@ def render_text(comparison: Comparison) -> str:
         lines += _table(["stage", "timing", "old", "new", "delta"], rows, right={2, 3})
     else:
         lines.append("Stage timings: none recorded")
+    if c.disruptions:
+        lines += ["", "Disruption under faults (from each fault on, old -> new):"]
+        rows = [
+            [d.name, label, figure(d.old, key), figure(d.new, key)]
+            for d in c.disruptions
+            for key, label in DISRUPTION_FIGURES
+        ]
+        lines += _table(["scenario", "figure", "old", "new"], rows, right={2, 3})
     return "\n".join(lines) + "\n"
+
+
+def figure(figures: Figures | None, key: str) -> str:
+    """One figure as the comparison shows it; `-` where the run has no timeline for the scenario."""
+    return "-" if figures is None else f"{getattr(figures, key):g}"
 
 
 def render_html(comparison: Comparison) -> str:
@@ -292,5 +342,7 @@ def render_html(comparison: Comparison) -> str:
             old_started=c.old.started_at.isoformat(sep=" ", timespec="seconds"),
             new_started=c.new.started_at.isoformat(sep=" ", timespec="seconds"),
             format_delta=format_delta,
+            figure=figure,
+            disruption_figures=DISRUPTION_FIGURES,
         )
     )

@@ -15,7 +15,10 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
 import jinja2
+import markupsafe
 
+from bgpconform.disruption.timeline import Timeline
+from bgpconform.report import timeline_svg
 from bgpconform.report.model import EvidenceItem, RunReport, ScenarioResult, StepResult
 from bgpconform.report.tables import parse_text_table
 
@@ -62,6 +65,8 @@ class EvidenceView:
     table: tuple[list[str], list[list[str]]] | None
     text: str  # what a <pre> shows when there is no table (JSON pretty-printed)
     folded: bool
+    svg: markupsafe.Markup | None = None  # a timeline, drawn
+    figures: list[tuple[str, str]] = field(default_factory=list)  # a timeline's figures, named
 
 
 @dataclass
@@ -105,7 +110,37 @@ def step_label(step: StepResult) -> str:
     return f"{step.keyword} {step.name}"
 
 
+FIGURE_NAMES = {
+    "requests": "requests",
+    "failed": "failed requests",
+    "longest_gap": "longest gap without an answer (s)",
+    "session_flaps": "session flaps",
+    "withdrawals": "withdrawals of a next hop",
+    "fewest_nexthops": "fewest next hops",
+    "requests_per_second": "requests per second",
+}
+
+
+def _timeline_view(item: EvidenceItem, zone: tzinfo) -> EvidenceView:
+    """A timeline drawn, with its figures from the fault's first mark on (the whole run without one)."""
+    timeline = Timeline.model_validate_json(item.body)
+    since = timeline.marks[0].at if timeline.marks else 0.0
+    shown = timeline.figures(since).model_dump()
+    recorded = datetime.fromtimestamp(item.at, tz=zone).strftime("%H:%M:%S")
+    return EvidenceView(
+        item=item,
+        recorded=recorded,
+        table=None,
+        text="",
+        folded=False,
+        svg=markupsafe.Markup(timeline_svg.render(timeline)),  # its labels are escaped by the renderer
+        figures=[(FIGURE_NAMES[key], f"{value:g}") for key, value in shown.items()],
+    )
+
+
 def _evidence_view(item: EvidenceItem, zone: tzinfo) -> EvidenceView:
+    if item.kind == "timeline":
+        return _timeline_view(item, zone)
     table = parse_text_table(item.body) if item.kind == "table" else None
     text = item.body
     if item.kind == "json":

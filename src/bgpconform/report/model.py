@@ -40,7 +40,7 @@ class StepResult(_Model):
 class EvidenceItem(_Model):
     step: str
     title: str
-    kind: Literal["table", "text", "json"]
+    kind: Literal["table", "text", "json", "timeline"]  # timeline: a probe's `Timeline` as JSON
     body: str
     at: float  # Unix time the step recorded it
 

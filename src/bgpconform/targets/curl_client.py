@@ -8,6 +8,7 @@ import time
 from ipaddress import IPv4Address
 
 from bgpconform.commands import Place
+from bgpconform.disruption.request_stream import LineStream, process_stream, stream_argv
 from bgpconform.errors import CommandError
 from bgpconform.targets.port import HttpAnswer
 
@@ -56,6 +57,11 @@ class CurlClient:
             stdout=done.stdout,
             stderr=done.stderr,
             elapsed=elapsed,
+        )
+
+    def request_stream(self, url: str, *, rate: int, timeout: float, lifetime: float) -> LineStream:
+        return process_stream(
+            self.place.argv(stream_argv(url, rate=rate, timeout=timeout, lifetime=lifetime))
         )
 
     def reaches(self, address: IPv4Address, timeout: float = 3.0) -> str | None:

@@ -21,7 +21,7 @@ from bgpconform.provenance import Provenance
 from bgpconform.routers.port import BgpPeer, RouterDump, RouterPort
 from bgpconform.targets.curl_client import CurlClient
 from bgpconform.targets.options import TargetOptions
-from bgpconform.targets.port import OutsideClient
+from bgpconform.targets.port import FaultPort, OutsideClient
 from bgpconform.topology import Topology
 
 if TYPE_CHECKING:
@@ -153,6 +153,12 @@ class LabTarget:
         return CurlClient(
             Place(namespace=self.cluster.lab.network.client_ns), self.topology.client.address.ip
         )
+
+    @property
+    def faults(self) -> FaultPort:
+        from bgpconform.lab.faults import LabFaults
+
+        return LabFaults(self.cluster.lab.network)
 
     def router_peers(self) -> list[BgpPeer]:
         return self.cluster.lab.topology_peers()

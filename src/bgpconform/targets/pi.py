@@ -29,7 +29,8 @@ from bgpconform.targets.cluster.reset import remove_cilium_crds, wait_without_cn
 from bgpconform.targets.cluster.router_access import connect_router
 from bgpconform.targets.curl_client import CurlClient
 from bgpconform.targets.options import TargetOptions
-from bgpconform.targets.port import started_part
+from bgpconform.targets.port import FaultPort, started_part
+from bgpconform.targets.unsupported_faults import UnsupportedFaults
 from bgpconform.topology import Topology
 
 if TYPE_CHECKING:
@@ -187,6 +188,14 @@ class ClusterTarget:
     @property
     def client(self) -> CurlClient:
         return started_part(self._client, self.name)
+
+    @property
+    def faults(self) -> FaultPort:
+        return UnsupportedFaults(
+            self.name,
+            "it reaches a rack's nodes only through their APIs; pull the node's cable or shut its switch "
+            "port by hand, or run the fault scenarios on the lab or k3d",
+        )
 
     def router_peers(self) -> list[BgpPeer]:
         return topology_peers(self.topology)

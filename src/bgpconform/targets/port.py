@@ -7,6 +7,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from bgpconform.disruption.request_stream import RequestStream
 from bgpconform.errors import HarnessError
 from bgpconform.provenance import Provenance
 
@@ -59,6 +60,23 @@ class OutsideClient(Protocol):
 
     def http_get(self, url: str, *, timeout: float, local_port: int | None = None) -> HttpAnswer: ...
 
+    def request_stream(self, url: str, *, rate: int, timeout: float, lifetime: float) -> RequestStream:
+        """Start `rate` requests a second to `url`, each a new connection, until stopped or `lifetime`."""
+
+
+class FaultUnsupported(HarnessError):
+    """The target cannot inject this fault; the message says what it would take."""
+
+
+class FaultPort(Protocol):
+    """Faults a scenario injects and undoes; each undo brings back exactly what its fault took."""
+
+    def isolate_node(self, node: str) -> None:
+        """Take the node off the network it peers and serves on, as a node that died or lost its link."""
+
+    def restore_node(self, node: str) -> None:
+        """Bring an isolated node's link back."""
+
 
 class Target(Protocol):
     """What the steps drive; `start` makes it usable, `reset` returns it to a cluster without CNI."""
@@ -96,6 +114,9 @@ class Target(Protocol):
 
     @property
     def client(self) -> OutsideClient: ...
+
+    @property
+    def faults(self) -> FaultPort: ...
 
     def router_peers(self) -> list[BgpPeer]:
         """The router neighbors the topology calls for (one per peering node)."""

@@ -355,6 +355,26 @@ class Waits(_Model):
     http: Seconds = 15.0
 
 
+class Disruption(_Model):
+    """The traffic probe of the fault scenarios, and what they allow a fault to cost.
+
+    The probe sends `rate` requests a second from the outside client, each a new connection that
+    gives up after `request_timeout`, and samples the router every `sample_interval`; it runs for
+    `baseline` seconds before the fault, so the picture shows the service as it was. A peering node
+    that goes away may cost requests until the router's hold timer drops it; requests that fail after
+    that, or a stretch longer than `max_gap` without any successful answer, are non-conformance.
+    """
+
+    rate: int = Field(default=20, ge=1, le=500)
+    baseline: Seconds = 2.0
+    request_timeout: Seconds = 1.0
+    sample_interval: Seconds = 0.5
+    max_gap: Seconds = 5.0
+    settle: Seconds = 2.0  # after the router withdraws a path, requests in flight on it may still fail
+    # `gracefulRestart.restartTimeSeconds` when a scenario turns graceful restart on (Cilium's default)
+    graceful_restart_time: int = Field(default=120, ge=1, le=4095)
+
+
 class Topology(_Model):
     """A whole test bed: validated once at load so that no step has to doubt its inputs."""
 
@@ -372,6 +392,7 @@ class Topology(_Model):
     workload: Workload = Field(default_factory=Workload)
     client: Client
     waits: Waits = Field(default_factory=Waits)
+    disruption: Disruption = Field(default_factory=Disruption)
     source: Path = Field(exclude=True)
     digest: str = Field(exclude=True)
 

@@ -451,6 +451,20 @@ class StageMachine:
             kept.append(found if found is not None else self.create(resource, body))
         return kept
 
+    def set_graceful_restart(self, enabled: bool) -> bool:
+        """Graceful restart on or off in the BGP configuration the harness applied (1.14+ policies and
+        BGPv2 peer configs carry it); True when something changed, which resets the sessions."""
+        kube = self.target.kube
+        restart_time = self.topology.disruption.graceful_restart_time
+        changed = False
+        for resource, body in manifests.bgp_configuration(self.topology):
+            found = kube.get_or_none(resource, body["metadata"]["name"])
+            patch = manifests.graceful_restart_patch(found, enabled, restart_time) if found else None
+            if patch is not None:
+                kube.patch(resource, body["metadata"]["name"], patch)
+                changed = True
+        return changed
+
     def label_peering_nodes(self) -> None:
         labels = dict(self.topology.bgp.node_selector)
         for node in self.topology.bgp_nodes:
@@ -601,6 +615,19 @@ class StageMachine:
     def service(self, name: str | None = None) -> dict[str, Any]:
         workload = self.topology.workload
         return self.target.kube.get(Resources.SERVICES, name or workload.service_name, workload.namespace)
+
+    def delete_service(self) -> None:
+        """The walkthrough's service deleted, as a user would; the next `bring_to` exposes nginx again."""
+        workload = self.topology.workload
+        self.target.kube.delete(Resources.SERVICES, workload.service_name, workload.namespace)
+        self._extra_objects = True
+
+    def service_url(self, name: str | None = None) -> str:
+        """`http://<LB IP>:<port>/` of the walkthrough's service, as the outside client asks for it."""
+        ingress = self.service(name).get("status", {}).get("loadBalancer", {}).get("ingress") or []
+        if not ingress or not ingress[0].get("ip"):
+            raise HarnessError(f"service {name or self.topology.workload.service_name} has no LB IP yet")
+        return f"http://{ingress[0]['ip']}:{self.topology.workload.port}/"
 
     def wait_service_ip(self, name: str | None = None) -> IPv4Address:
         __tracebackhide__ = product_failure

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from ipaddress import IPv4Network
 from typing import Any
@@ -125,6 +126,29 @@ def bgp_configuration(topology: Topology) -> list[tuple[KubeResource, dict[str, 
         (kinds.advertisements, advertisement),
         (kinds.cluster_configs, cluster_config),
     ]
+
+
+def graceful_restart_patch(obj: dict[str, Any], enabled: bool, restart_time: int) -> dict[str, Any] | None:
+    """The merge patch that turns graceful restart on or off where the object's kind carries it: every
+    neighbor of a 1.14+ peering policy, or a BGPv2 peer config (FACTS.md); None when it is already so."""
+    wanted = {"enabled": True, "restartTimeSeconds": restart_time} if enabled else None
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CiliumBGPPeeringPolicy":
+        routers = copy.deepcopy(spec.get("virtualRouters") or [])
+        changed = False
+        for router in routers:
+            for neighbor in router.get("neighbors") or []:
+                if bool((neighbor.get("gracefulRestart") or {}).get("enabled")) != enabled:
+                    changed = True
+                    neighbor.pop("gracefulRestart", None)
+                    if wanted is not None:
+                        neighbor["gracefulRestart"] = dict(wanted)
+        return {"spec": {"virtualRouters": routers}} if changed else None
+    if obj.get("kind") == "CiliumBGPPeerConfig":
+        if bool((spec.get("gracefulRestart") or {}).get("enabled")) == enabled:
+            return None
+        return {"spec": {"gracefulRestart": wanted}}  # null removes it in a merge patch
+    return None
 
 
 def namespace(name: str) -> dict[str, Any]:

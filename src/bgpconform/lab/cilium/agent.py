@@ -42,12 +42,19 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bgpconform.bgp_states import SessionState
-from bgpconform.cilium.bgp_peers import BgpPeer, PeerFamily, agent_json, format_uptime, tabwriter
+from bgpconform.cilium.bgp_peers import (
+    BgpPeer,
+    GracefulRestart,
+    PeerFamily,
+    agent_json,
+    format_uptime,
+    tabwriter,
+)
 from bgpconform.cilium.versions import cilium_minor, image_version
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import JSON_PATCH, ApiException, Kube, KubeResource, Resources, new_api_client
@@ -540,7 +547,12 @@ class BgpController(Controller):
         self.decision: BgpDecision = None
         self._speakers: dict[int, GoBgpSpeaker] = {}
         self._speakers_lock = threading.Lock()
+        self._restart_times: dict[IPv4Address, int] = {}  # as configured, which `bgp peers` reports
         self._decided = False
+        # The node's state directory outlives the agent (`/var/run/cilium/state` on a host): an agent
+        # that finds its mark there is a restarted one.
+        self._state = agent.network.run.directory / "node-state" / agent.node.name / "bgp-announced"
+        self._restarted = self._state.exists()
 
     def start(self) -> BgpController:
         super().start()
@@ -634,8 +646,10 @@ class BgpController(Controller):
         """The BGP control plane's reported bugs, each where the agent would have it (lab.defects)."""
         first_peering = defects.first_peering_node(self.agent.topology.bgp_nodes)
         no_pod_cidr = defects.active("pod-cidr-not-advertised")
-        no_service = defects.active("lb-ip-never-announced") or (
-            defects.active("lb-ip-announced-by-one-node") and self.agent.node.name != first_peering
+        no_service = (
+            defects.active("lb-ip-never-announced")
+            or (defects.active("lb-ip-announced-by-one-node") and self.agent.node.name != first_peering)
+            or (defects.active("lb-ip-not-readvertised-after-restart") and self._restarted)
         )
         every: tuple[IPv4Network, ...] = ()
         if defects.active("pod-cidr-announced-by-every-node") and self.agent.routes is not None:
@@ -668,7 +682,13 @@ class BgpController(Controller):
             desired = set(router.prefixes)
             for prefix in sorted(desired - originated):
                 speaker.originate(prefix)
-            for prefix in sorted(originated - desired):
+            if any(prefix.prefixlen == 32 for prefix in desired) and not self._state.exists():
+                self._state.parent.mkdir(parents=True, exist_ok=True)
+                self._state.touch()
+            stale = originated - desired
+            if defects.active("lb-ip-never-withdrawn"):
+                stale = {prefix for prefix in stale if prefix.prefixlen != 32}
+            for prefix in sorted(stale):
                 speaker.withdraw(prefix)
 
     def _neighbors(self, router: VirtualRouter) -> list[Neighbor]:
@@ -680,13 +700,20 @@ class BgpController(Controller):
             return []
         neighbors: list[Neighbor] = []
         for wanted in router.neighbors:
+            if wanted.restart_time is not None:
+                self._restart_times[wanted.address] = wanted.restart_time
+            else:
+                self._restart_times.pop(wanted.address, None)
             timers = None  # 1.13: GoBGP's defaults
             if wanted.timers is not None:  # 1.14+ policies and BGPv2 peer configs set them
                 timers = Timers(wanted.timers.connect_retry, wanted.timers.hold, wanted.timers.keepalive)
             elif shortcuts.active("short-bgp-timers"):
                 given = self.agent.topology.bgp.timers
                 timers = Timers(given.connect_retry, given.hold, given.keepalive)
-            neighbors.append(Neighbor(wanted.address, wanted.asn + 1 if wrong_asn else wanted.asn, timers))
+            restart = None if defects.active("graceful-restart-not-advertised") else wanted.restart_time
+            neighbors.append(
+                Neighbor(wanted.address, wanted.asn + 1 if wrong_asn else wanted.asn, timers, restart)
+            )
         return neighbors
 
     def _speaker_directory(self, asn: int) -> Path:
@@ -732,10 +759,13 @@ class BgpController(Controller):
             )
         return speaker
 
-    def _remove(self, asn: int, speaker: GoBgpSpeaker) -> None:
+    def _remove(self, asn: int, speaker: GoBgpSpeaker, *, graceful: bool = False) -> None:
         with self._speakers_lock:
             self._speakers.pop(asn, None)
-        speaker.stop()
+        if graceful:
+            speaker.kill()
+        else:
+            speaker.stop()
         self.agent.log(
             logfmt(
                 "info",
@@ -746,10 +776,13 @@ class BgpController(Controller):
         )
 
     def on_stop(self) -> None:
+        """The agent going away: its embedded speakers go with it. With graceful restart configured
+        they end without notification, so the router keeps the routes while the datapath, which outlives
+        the agent, goes on forwarding (Cilium's operation guide, "Cilium Agent Down")."""
         with self._speakers_lock:
             speakers = dict(self._speakers)
         for asn, speaker in speakers.items():
-            self._remove(asn, speaker)
+            self._remove(asn, speaker, graceful=any(n.restart_time for n in speaker.neighbors))
 
     def speakers(self) -> dict[int, GoBgpSpeaker]:
         with self._speakers_lock:
@@ -781,9 +814,14 @@ class BgpController(Controller):
                             PeerFamily("ipv4", "unicast", peer.received, peer.accepted, advertised),
                             PeerFamily("ipv6", "unicast"),
                         ],
+                        graceful_restart=self._graceful(peer.address),
                     )
                 )
         return found
+
+    def _graceful(self, address: IPv4Address) -> GracefulRestart | None:
+        restart = self._restart_times.get(address)
+        return GracefulRestart(True, restart) if restart is not None else None
 
 
 class ServiceController(Controller):
@@ -832,7 +870,15 @@ class ServiceController(Controller):
             defects.active("service-nat-on-one-node") and self.agent.node.name != first_peering
         ):
             entries = []  # the service map stays empty: LB IPs are announced but lead nowhere
+        if defects.active("lb-traffic-served-only-on-backend-node"):
+            local = self.agent.pod_cidrs
+            entries = [e for e in entries if any(b.ip in cidr for b in e.backends for cidr in local)]
         self.datapath.sync(entries)
+
+    def on_stop(self) -> None:
+        """The service map outlives the agent, as Cilium's BPF maps do; the defect tears it down."""
+        if defects.active("service-datapath-torn-down-on-agent-stop"):
+            self.datapath.sync([])
 
 
 class AgentProgram:

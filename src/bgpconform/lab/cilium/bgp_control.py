@@ -62,6 +62,7 @@ class DesiredNeighbor:
     address: IPv4Address
     asn: int
     timers: NeighborTimers | None = None
+    restart_time: int | None = None  # graceful restart's restart time when enabled (1.14+), else None
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,17 @@ def _timers(fields: Mapping[str, Any]) -> NeighborTimers:
     )
 
 
+DEFAULT_RESTART_TIME = 120  # `gracefulRestart.restartTimeSeconds` when unset (FACTS.md)
+
+
+def _restart_time(fields: Mapping[str, Any]) -> int | None:
+    """The restart time of an enabled `gracefulRestart` (1.14+ policy neighbor, BGPv2 peer config)."""
+    graceful = fields.get("gracefulRestart") or {}
+    if not graceful.get("enabled"):
+        return None
+    return int(graceful.get("restartTimeSeconds") or DEFAULT_RESTART_TIME)
+
+
 def _neighbors(
     router: Mapping[str, Any], problems: list[str], *, with_timers: bool
 ) -> tuple[DesiredNeighbor, ...]:
@@ -194,7 +206,8 @@ def _neighbors(
             problems.append(f"neighbor {text}: IPv6 peers are not emulated; skipped")
             continue
         timers = _timers(neighbor) if with_timers else None
-        found.add(DesiredNeighbor(address, int(neighbor.get("peerASN", 0)), timers))
+        restart = _restart_time(neighbor) if with_timers else None
+        found.add(DesiredNeighbor(address, int(neighbor.get("peerASN", 0)), timers, restart))
     return tuple(sorted(found))
 
 
@@ -313,7 +326,12 @@ def node_bgp_config_v2(
             if config is None:
                 problems.append(f"peer {text}: peer config {ref!r} not found")
             neighbors.add(
-                DesiredNeighbor(address, int(peer.get("peerASN") or 0), _timers(spec.get("timers") or {}))
+                DesiredNeighbor(
+                    address,
+                    int(peer.get("peerASN") or 0),
+                    _timers(spec.get("timers") or {}),
+                    _restart_time(spec),
+                )
             )
             for family in spec.get("families") or []:
                 if (family.get("afi"), family.get("safi")) != ("ipv4", "unicast"):

@@ -261,6 +261,8 @@ class EmulatedRouter:
                 keepalive = max(1, hold // 3)
             if keepalive is not None and hold is None:
                 hold = keepalive * 3
+            if defects.active("router-ignores-connection-hold-time"):
+                hold, keepalive = None, None  # RouterOS 7's defaults (3m, 1m) stay in force
             specs.append(
                 NeighborSpec(
                     address=row["remote.address"].removesuffix("/32"),

@@ -34,10 +34,11 @@ from bgpconform.targets.cluster.installer import HOW_TO_INSTALL
 from bgpconform.targets.k3d.chr_login import published_api, wait_for_api_login
 from bgpconform.targets.k3d.containers import NetworkSpec, RunResources, StartedContainer
 from bgpconform.targets.k3d.docker_engine import Engine, find_engine
+from bgpconform.targets.k3d.node_links import DockerNodeLinks, node_containers
 from bgpconform.targets.k3d.outside_client import ContainerCurlClient
 from bgpconform.targets.k3d.plan import K3dPlan, plan_from_options
 from bgpconform.targets.options import TargetOptions
-from bgpconform.targets.port import started_part
+from bgpconform.targets.port import FaultPort, started_part
 from bgpconform.topology import Topology
 
 if TYPE_CHECKING:
@@ -305,6 +306,12 @@ class K3dTarget:
     @property
     def client(self) -> ContainerCurlClient:
         return self._need(self._client)
+
+    @property
+    def faults(self) -> FaultPort:
+        engine = self._need(self._engine)
+        south = next(iter(self.plan.containers[0].networks))
+        return DockerNodeLinks(engine.client, south, node_containers(self.topology, self.plan.run_name))
 
     def router_peers(self) -> list[BgpPeer]:
         return topology_peers(self.topology)
