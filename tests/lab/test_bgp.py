@@ -164,3 +164,80 @@ def test_a_speaker_given_no_timers_dials_on_gobgps_defaults_as_cilium_1_13_does(
         speaker.stop()
     assert (timers["connect_retry"], timers["hold_time"], timers["keepalive_interval"]) == (120, 90, 30)
     assert "[neighbors.timers.config]" not in render_config(node.address, 64512, [Neighbor(router, 1, None)])
+
+
+def _replace_speaker(lab: Lab, node_name: str, restart_time: int | None) -> GoBgpSpeaker:
+    """The node's speaker started anew, offering graceful restart or not."""
+    old = lab.speaker(node_name)
+    old.stop()
+    (neighbor,) = old.neighbors
+    speaker = GoBgpSpeaker(
+        node=old.node,
+        namespace=old.namespace,
+        directory=old.directory.parent / f"{node_name}-gr",
+        router_id=old.router_id,
+        asn=old.asn,
+        neighbors=[Neighbor(neighbor.address, neighbor.asn, neighbor.timers, restart_time)],
+    )
+    speaker.start()
+    return speaker
+
+
+@pytest.mark.parametrize(
+    ("restart_time", "ends", "kept"),
+    [
+        pytest.param(120, "kill", True, id="graceful-restart-killed"),
+        pytest.param(None, "stop", False, id="plain-stopped"),
+    ],
+)
+def test_a_speaker_offering_graceful_restart_that_dies_leaves_its_path_at_the_router(
+    lab: Lab, restart_time: int | None, ends: str, kept: bool
+) -> None:
+    """FRR as helper keeps a graceful-restart peer's routes when its connection just closes (the lab's
+    agent restart); a peer that says goodbye with a Cease is withdrawn at once."""
+    _establish(lab)
+    node = lab.topology.bgp_nodes[0]
+    speaker = _replace_speaker(lab, node.name, restart_time)
+    prefix = IPv4Network("172.198.1.50/32")
+    wait_for(
+        lab.router.sessions,
+        lambda sessions: any(s.peer == node.address and s.established for s in sessions),
+        expected=f"the session with {node.address} established again",
+        timeout=SESSION_TIMEOUT,
+    )
+    speaker.originate(prefix)
+    wait_for(
+        partial(_bgp_nexthops, lab, prefix),
+        lambda hops: node.address in hops,
+        expected=f"a path to {prefix} via {node.address}",
+        timeout=ROUTE_TIMEOUT,
+    )
+    getattr(speaker, ends)()
+    session_down = wait_for(
+        lambda: {s.peer: s.state for s in lab.router.sessions()},
+        lambda states: states.get(node.address) is not SessionState.ESTABLISHED,
+        expected=f"the router's session with {node.address} down",
+        timeout=SESSION_TIMEOUT,
+    )
+    assert session_down.value[node.address] is not SessionState.ESTABLISHED
+    hops = _bgp_nexthops(lab, prefix)
+    if kept:
+        assert node.address in hops, "the helper dropped a restarting peer's path"
+        assert node.address in {hop for route in _fib(lab, prefix) for hop in route.nexthops}
+    else:
+        withdrawn = wait_for(
+            partial(_bgp_nexthops, lab, prefix),
+            lambda found: node.address not in found,
+            expected=f"the path via {node.address} withdrawn",
+            timeout=ROUTE_TIMEOUT,
+        )
+        assert node.address not in withdrawn.value
+
+
+def test_graceful_restart_is_rendered_with_the_ipv4_forwarding_state() -> None:
+    text = render_config(
+        IPv4Address("192.168.1.201"), 64512, [Neighbor(IPv4Address("192.168.1.1"), 64512, None, 120)]
+    )
+    assert "[neighbors.graceful-restart.config]" in text
+    assert "restart-time = 120" in text
+    assert "[neighbors.afi-safis.mp-graceful-restart.config]" in text
