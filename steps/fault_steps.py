@@ -285,7 +285,7 @@ def _entries(walkthrough: StageMachine) -> dict[int, str]:
 def traffic_carried(walkthrough: StageMachine, evidence: Evidence, probe_run: ProbeRun) -> None:
     """Requests on the dead path may fail until the router withdraws it (plus `disruption.settle` for
     those in flight); from then on every request must succeed, through the nodes still there, and no
-    stretch without an answer may exceed `disruption.max_gap`."""
+    stretch without an answer may exceed `disruption.max_gap` (unset: hold time plus a request's timeout)."""
     settings = walkthrough.topology.disruption
     fault_at = probe_run.fault_at or 0.0
     withdrawn_at = probe_run.withdrawn_at if probe_run.withdrawn_at is not None else fault_at
@@ -316,9 +316,13 @@ def traffic_carried(walkthrough: StageMachine, evidence: Evidence, probe_run: Pr
         + "; ".join(f"#{r.sequence} at {r.started:.1f} s: {r.error or r.status}" for r in failed[:5]),
     )
     shown = timeline.figures(fault_at)
+    bound = settings.max_gap
+    if bound is None:
+        bound = walkthrough.topology.bgp.timers.hold + settings.request_timeout
     expect(
-        shown.longest_gap <= settings.max_gap,
-        f"no stretch over {settings.max_gap:g} s without a successful answer (disruption.max_gap)",
+        shown.longest_gap <= bound,
+        f"no stretch over {bound:g} s without a successful answer (disruption.max_gap, else hold time "
+        "plus one request's timeout)",
         f"{shown.longest_gap:g} s without one",
     )
     # Only while the router has no path via the node (a restarted agent may bring it back meanwhile).

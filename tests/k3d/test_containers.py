@@ -25,6 +25,7 @@ from bgpconform.targets.k3d.containers import (
     StartedContainer,
 )
 from bgpconform.targets.k3d.docker_engine import Engine
+from bgpconform.targets.k3d.node_links import DockerNodeLinks, node_containers
 from bgpconform.targets.k3d.plan import ContainerSpec, K3dPlan, k3d_plan
 from bgpconform.targets.k3d.target import K3dTarget
 from bgpconform.topology import Topology
@@ -250,3 +251,30 @@ def test_the_stand_in_image_is_reused_while_its_inputs_are_unchanged(engine: Eng
     assert after.id == before.id
     assert after.labels[standin_image.HASH_LABEL] == standin_image.recipe().digest()
     assert after.labels[standin_image.VERSION_LABEL] == "7.8"
+
+
+def test_a_nodes_cable_is_pulled_and_plugged_back_with_its_address(
+    engine: Engine, standin: str, topology: Topology, run_name: str
+) -> None:
+    """`faults.isolate_node` takes the node container off the nodes' network; `restore_node` puts it
+    back with the address the topology gives it (k3d names node containers by role and order)."""
+    plan = _plan(topology, run_name, standin)
+    south = next(iter(plan.containers[0].networks))
+    nodes = node_containers(topology, run_name)
+    worker = topology.workers[0]
+    spec = ContainerSpec(
+        name=nodes[worker.name].container,
+        image=f"{standin}:latest",
+        networks={south: str(worker.address)},
+        command=("-c", IDLE),
+        ready_when="running",
+    )
+    with RunResources(engine, run_name) as resources:
+        _with_networks(resources, plan)
+        node = resources.start(spec)
+        links = DockerNodeLinks(engine.client, south, nodes)
+        links.isolate_node(worker.name)
+        assert south not in node.addresses()
+        links.restore_node(worker.name)
+        assert node.addresses()[south] == str(worker.address)
+    assert _named(engine, run_name) == []

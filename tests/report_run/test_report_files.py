@@ -28,7 +28,7 @@ pytestmark = pytest.mark.lab
 
 SECOND_TOPOLOGY = ROOT / "topologies" / "lab-ebgp.yaml"
 JUNIT_SCHEMA = Path(__file__).with_name("junit.xsd")
-STAGE_NAMES = ["minimal", "cilium", "bgp-enabled", "bgp-ready", "peering", "lb-ipam"]
+STAGE_NAMES = ["minimal", "cilium", "bgp-enabled", "bgp-ready", "peering", "lb-ipam", "faults"]
 
 
 @pytest.fixture(scope="module")

@@ -363,13 +363,15 @@ class Disruption(_Model):
     `baseline` seconds before the fault, so the picture shows the service as it was. A peering node
     that goes away may cost requests until the router's hold timer drops it; requests that fail after
     that, or a stretch longer than `max_gap` without any successful answer, are non-conformance.
+    `max_gap` unset: the hold time plus one request's timeout, the worst a router that drops the dead
+    path on time allows when every request meanwhile happens to hash to it.
     """
 
     rate: int = Field(default=20, ge=1, le=500)
     baseline: Seconds = 2.0
     request_timeout: Seconds = 1.0
     sample_interval: Seconds = 0.5
-    max_gap: Seconds = 5.0
+    max_gap: Seconds | None = None
     settle: Seconds = 2.0  # after the router withdraws a path, requests in flight on it may still fail
     # `gracefulRestart.restartTimeSeconds` when a scenario turns graceful restart on (Cilium's default)
     graceful_restart_time: int = Field(default=120, ge=1, le=4095)

@@ -88,24 +88,52 @@ def _root(spec: Schema, *, spec_required: bool = False, status: Schema | None = 
     }
 
 
-def bgp_peering_policy_schema() -> Schema:
-    """1.13's CiliumBGPPeeringPolicy: nodeSelector, virtualRouters[] (localASN, exportPodCIDR,
-    serviceSelector, neighbors[] of peerAddress and peerASN) and nothing else (FACTS.md)."""
-    neighbor = {
-        "type": "object",
-        "required": ["peerASN", "peerAddress"],
-        "properties": {"peerASN": _asn(), "peerAddress": {"type": "string", "format": "cidr"}},
+def _seconds_field(minimum: int, maximum: int = 65535) -> Schema:
+    return {"type": "integer", "format": "int32", "minimum": minimum, "maximum": maximum}
+
+
+def bgp_peering_policy_schema(minor: tuple[int, int] = (1, 13)) -> Schema:
+    """The CiliumBGPPeeringPolicy of a release (FACTS.md, "CiliumBGPPeeringPolicy"): 1.13's nodeSelector,
+    virtualRouters[] (localASN, exportPodCIDR, serviceSelector, neighbors[] of peerAddress and peerASN)
+    and nothing else; 1.14 adds per neighbor the port, multihop TTL, timers and graceful restart; 1.15
+    and 1.16 add fields the lab keeps as given (families, path attributes, auth, pod IP pools, service
+    advertisements). The API server prunes whatever the release's schema lacks."""
+    properties: dict[str, Schema] = {"peerASN": _asn(), "peerAddress": {"type": "string", "format": "cidr"}}
+    if minor >= (1, 14):
+        properties |= {
+            "peerPort": _seconds_field(1),
+            "eBGPMultihopTTL": _seconds_field(1, 255),
+            "connectRetryTimeSeconds": _seconds_field(1, 2147483647),
+            "holdTimeSeconds": _seconds_field(3),
+            "keepAliveTimeSeconds": _seconds_field(1),
+            "gracefulRestart": {
+                "type": "object",
+                "required": ["enabled"],
+                "properties": {
+                    "enabled": {"type": "boolean"},
+                    "restartTimeSeconds": _seconds_field(1, 4095),
+                },
+            },
+        }
+    if minor >= (1, 15):
+        kept = {"x-kubernetes-preserve-unknown-fields": True}
+        properties |= {
+            "families": {"type": "array", "items": {"type": "object", **kept}},
+            "advertisedPathAttributes": {"type": "array", "items": {"type": "object", **kept}},
+            "authSecretRef": {"type": "string"},
+        }
+    neighbor = {"type": "object", "required": ["peerASN", "peerAddress"], "properties": properties}
+    router_properties: dict[str, Schema] = {
+        "localASN": _asn(),
+        "exportPodCIDR": {"type": "boolean"},
+        "serviceSelector": _label_selector(),
+        "neighbors": {"type": "array", "minItems": 1, "items": neighbor},
     }
-    router = {
-        "type": "object",
-        "required": ["localASN", "neighbors"],
-        "properties": {
-            "localASN": _asn(),
-            "exportPodCIDR": {"type": "boolean"},
-            "serviceSelector": _label_selector(),
-            "neighbors": {"type": "array", "minItems": 1, "items": neighbor},
-        },
-    }
+    if minor >= (1, 15):
+        router_properties["podIPPoolSelector"] = _label_selector()
+    if minor >= (1, 16):
+        router_properties["serviceAdvertisements"] = {"type": "array", "items": {"type": "string"}}
+    router = {"type": "object", "required": ["localASN", "neighbors"], "properties": router_properties}
     spec = {
         "type": "object",
         "required": ["virtualRouters"],
@@ -334,7 +362,7 @@ BGPP = CiliumCRD(
     "ciliumbgppeeringpolicies",
     ("bgpp",),
     categories=("cilium", "ciliumbgp"),
-    schema=bgp_peering_policy_schema(),
+    schema_for=bgp_peering_policy_schema,
 )
 LB_IP_POOL = CiliumCRD(
     "CiliumLoadBalancerIPPool",
