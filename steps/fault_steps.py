@@ -26,7 +26,6 @@ from bgpconform.topology import Node
 from bgpconform.waiting import WaitTimeout, wait_for
 from bgpconform.walkthrough.machine import StageMachine
 
-CONTAINER = "my-app-container"  # the walkthrough's container name (walkthrough.manifests.nginx_pod)
 ROUTER_LAG = 2.0  # seconds a router may take, past a timer, to act on it and show it (sampling included)
 
 
@@ -61,11 +60,6 @@ class ProbeRun:
         return self.timeline
 
 
-def _lb_prefix(walkthrough: StageMachine) -> IPv4Network:
-    address = walkthrough.service()["status"]["loadBalancer"]["ingress"][0]["ip"]
-    return IPv4Network(f"{address}/32")
-
-
 def _last(samples: list[RouterSample]) -> str:
     if not samples:
         return "no router sample yet"
@@ -80,7 +74,7 @@ def steady_stream(walkthrough: StageMachine, evidence: Evidence, request: pytest
     LB route through every peering node, so the timeline shows the service before the fault too."""
     topology = walkthrough.topology
     url = walkthrough.service_url()
-    prefix = _lb_prefix(walkthrough)
+    prefix = IPv4Network(f"{walkthrough.service_address()}/32")
     probe = TrafficProbe(
         walkthrough.target.client,
         walkthrough.target.router,
@@ -268,15 +262,11 @@ def path_withdrawn(walkthrough: StageMachine, evidence: Evidence, probe_run: Pro
 
 
 def _entries(walkthrough: StageMachine) -> dict[int, str]:
-    topology = walkthrough.topology
-    workload = topology.workload
-    kube = walkthrough.target.kube
-    by_address = {node.address: node.name for node in topology.nodes}
+    by_address = {node.address: node.name for node in walkthrough.topology.nodes}
     client: IPv4Address = walkthrough.target.client.address
     found: dict[int, str] = {}
-    for pod in observe.pods(kube, workload.namespace, f"app={workload.app_label}"):
-        log = kube.pod_log(pod.name, CONTAINER, pod.namespace)
-        found |= entry_nodes(log, client, pod.node, by_address)
+    for backend_node, log in walkthrough.nginx_logs():
+        found |= entry_nodes(log, client, backend_node, by_address)
     return found
 
 

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address
 
 from pytest_bdd import given, parsers, then, when
 
-from bgpconform import observe
+from bgpconform.disruption.entry import entry_node
 from bgpconform.evidence import Evidence
 from bgpconform.expect import expect
 from bgpconform.stage import Stage
@@ -19,16 +19,11 @@ from bgpconform.walkthrough.machine import StageMachine
 WELCOME = "<title>Welcome to nginx!</title>"
 # Source ports come from a random block per scenario: a fixed block would still be in TIME_WAIT on a
 # client that ran the suite a minute ago (a real client keeps its sockets; a lab client is new each run).
-SOURCE_PORTS = range(20000, 60000)
-CONTAINER = "my-app-container"  # the walkthrough's container name (walkthrough.manifests.nginx_pod)
+# The block stays below Linux's ephemeral range (32768-60999 by default), where the client's other
+# connections take their ports: a pinned port one of them holds fails with "Address already in use".
+SOURCE_PORTS = range(20000, 32768)
 # nginx's default `combined` access log line, as `kubectl logs` shows it for the stock image.
 _COMBINED = re.compile(r'^(\d+\.\d+\.\d+\.\d+) - \S+ \[[^\]]+\] "(\S+) (\S+) [^"]*" (\d{3}) ')
-
-
-def _url(walkthrough: StageMachine) -> str:
-    status = walkthrough.service().get("status", {})
-    address = status["loadBalancer"]["ingress"][0]["ip"]
-    return f"http://{address}:{walkthrough.topology.workload.port}/"
 
 
 @given("the nginx service has an external IP announced to the router")
@@ -44,7 +39,7 @@ def one_request(walkthrough: StageMachine, evidence: Evidence) -> list[HttpAnswe
 def _first_answer(walkthrough: StageMachine, evidence: Evidence) -> list[HttpAnswer]:
     """Retries until the first success (the datapath converges after the route), then hands the
     answer to the Then step; a client that never succeeds hands over its last answer to be judged."""
-    url = _url(walkthrough)
+    url = walkthrough.service_url()
     client = walkthrough.target.client
     timeout = walkthrough.topology.waits.http
     answers: list[HttpAnswer] = []
@@ -76,7 +71,7 @@ def many_requests(walkthrough: StageMachine, evidence: Evidence, count: int) -> 
     first = _first_answer(walkthrough, evidence)
     if not first[0].ok:
         return first
-    url = _url(walkthrough)
+    url = walkthrough.service_url()
     client = walkthrough.target.client
     timeout = min(3.0, walkthrough.topology.waits.http)
     first_port = SOURCE_PORTS.start + secrets.randbelow(len(SOURCE_PORTS) - count)
@@ -103,17 +98,14 @@ def _entry_nodes(walkthrough: StageMachine, client: IPv4Address) -> dict[str, in
     elsewhere is source-NATed to that node's address (Cilium's SNAT mode for externalTrafficPolicy
     Cluster), so the remote address names the entry node either way.
     """
-    workload = walkthrough.topology.workload
     by_address = {node.address: node.name for node in walkthrough.topology.nodes}
     entered: dict[str, int] = {}
-    for pod in observe.pods(walkthrough.target.kube, workload.namespace, f"app={workload.app_label}"):
-        log = walkthrough.target.kube.pod_log(pod.name, CONTAINER, pod.namespace)
+    for backend_node, log in walkthrough.nginx_logs():
         for line in log.splitlines():
             found = _COMBINED.match(line)
             if not found:
                 continue
-            remote = IPv4Address(found.group(1))
-            node = pod.node if remote == client else by_address.get(remote)
+            node = entry_node(IPv4Address(found.group(1)), client, backend_node, by_address)
             if node is not None:
                 entered[node] = entered.get(node, 0) + 1
     return entered

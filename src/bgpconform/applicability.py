@@ -35,6 +35,15 @@ def is_rule_tag(tag: str) -> bool:
     return tag in _API_TAGS or any(p.fullmatch(tag) is not None for p in (_VERSION_TAG, _CLI_TAG))
 
 
+def _bound(
+    direction: str, have: tuple[int, ...], bound: tuple[int, ...], subject: str, shown: str
+) -> tuple[bool, str]:
+    """A `from`/`before` tag's verdict on the release in use and its words, e.g. "Cilium 1.16 and later"."""
+    if direction == "from":
+        return have >= bound, f"{subject} {shown} and later"
+    return have < bound, f"{subject} before {shown}"
+
+
 def applicability(
     tags: Iterable[str], cilium_version: str, api: BgpApi, cilium_cli: str = WALKTHROUGH_CLI
 ) -> Applicability | None:
@@ -45,29 +54,21 @@ def applicability(
     rule: list[str] = []
     for tag in sorted(set(tags), key=lambda t: (t in _API_TAGS, t)):  # releases first, then the API
         found_cli = _CLI_TAG.fullmatch(tag)
+        found = _VERSION_TAG.fullmatch(tag)
         if found_cli is not None:
             release = (int(found_cli.group(2)), int(found_cli.group(3)), int(found_cli.group(4)))
-            named = cli_shown(release)
-            if found_cli.group(1) == "from":
-                applies &= cli >= release
-                rule.append(f"cilium-cli {named} and later")
-            else:
-                applies &= cli < release
-                rule.append(f"cilium-cli before {named}")
-            continue
-        found = _VERSION_TAG.fullmatch(tag)
-        if found is not None:
-            bound = (int(found.group(2)), int(found.group(3)))
-            shown = f"{bound[0]}.{bound[1]}"
-            if found.group(1) == "from":
-                applies &= minor >= bound
-                rule.append(f"Cilium {shown} and later")
-            else:
-                applies &= minor < bound
-                rule.append(f"Cilium before {shown}")
+            holds, said = _bound(found_cli.group(1), cli, release, "cilium-cli", cli_shown(release))
+        elif found is not None:
+            minor_bound = (int(found.group(2)), int(found.group(3)))
+            shown = f"{minor_bound[0]}.{minor_bound[1]}"
+            holds, said = _bound(found.group(1), minor, minor_bound, "Cilium", shown)
         elif tag in _API_TAGS:
-            applies &= api is _API_TAGS[tag]
-            rule.append("on BGPv2" if _API_TAGS[tag] is BgpApi.V2 else "on the v1 peering policy")
+            holds = api is _API_TAGS[tag]
+            said = "on BGPv2" if _API_TAGS[tag] is BgpApi.V2 else "on the v1 peering policy"
+        else:
+            continue
+        applies &= holds
+        rule.append(said)
     if not rule:
         return None
     return Applicability(applies, ", ".join(rule))

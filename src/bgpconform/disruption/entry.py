@@ -19,6 +19,13 @@ _PROBE_LINE = re.compile(
 )
 
 
+def entry_node(
+    remote: IPv4Address, client: IPv4Address, backend_node: str, nodes_by_address: Mapping[IPv4Address, str]
+) -> str | None:
+    """The node a request logged from `remote` entered through (None: an address of no node)."""
+    return backend_node if remote == client else nodes_by_address.get(remote)
+
+
 def entry_nodes(
     log: str, client: IPv4Address, backend_node: str, nodes_by_address: Mapping[IPv4Address, str]
 ) -> dict[int, str]:
@@ -28,8 +35,7 @@ def entry_nodes(
         matched = _PROBE_LINE.match(line)
         if matched is None:
             continue
-        remote = IPv4Address(matched.group(1))
-        node = backend_node if remote == client else nodes_by_address.get(remote)
+        node = entry_node(IPv4Address(matched.group(1)), client, backend_node, nodes_by_address)
         if node is not None:
             found[int(matched.group(2))] = node
     return found

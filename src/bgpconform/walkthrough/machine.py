@@ -622,12 +622,25 @@ class StageMachine:
         self.target.kube.delete(Resources.SERVICES, workload.service_name, workload.namespace)
         self._extra_objects = True
 
-    def service_url(self, name: str | None = None) -> str:
-        """`http://<LB IP>:<port>/` of the walkthrough's service, as the outside client asks for it."""
+    def service_address(self, name: str | None = None) -> IPv4Address:
+        """The LB IP the walkthrough's service holds now."""
         ingress = self.service(name).get("status", {}).get("loadBalancer", {}).get("ingress") or []
         if not ingress or not ingress[0].get("ip"):
             raise HarnessError(f"service {name or self.topology.workload.service_name} has no LB IP yet")
-        return f"http://{ingress[0]['ip']}:{self.topology.workload.port}/"
+        return IPv4Address(ingress[0]["ip"])
+
+    def service_url(self, name: str | None = None) -> str:
+        """`http://<LB IP>:<port>/` of the walkthrough's service, as the outside client asks for it."""
+        return f"http://{self.service_address(name)}:{self.topology.workload.port}/"
+
+    def nginx_logs(self) -> list[tuple[str, str]]:
+        """Each nginx pod's node and access log (`kubectl logs`), where the steps read entry nodes."""
+        workload = self.topology.workload
+        pods = observe.pods(self.target.kube, workload.namespace, f"app={workload.app_label}")
+        return [
+            (pod.node, self.target.kube.pod_log(pod.name, manifests.NGINX_CONTAINER, pod.namespace))
+            for pod in pods
+        ]
 
     def wait_service_ip(self, name: str | None = None) -> IPv4Address:
         __tracebackhide__ = product_failure

@@ -20,6 +20,9 @@ ANNOUNCE_ALL_SERVICES: dict[str, Any] = {
 }
 
 
+NGINX_CONTAINER = "my-app-container"  # the walkthrough's container name, whose logs the steps read
+
+
 def peering_policy(topology: Topology) -> dict[str, Any]:
     """CiliumBGPPeeringPolicy (walkthrough `cilium-bgp-policy.yaml`): 1.13's fields, plus the neighbor's
     timers from 1.14, which then come from the topology (`bgp_timers.policy_timers`, FACTS.md)."""
@@ -203,7 +206,7 @@ def nginx_pod(topology: Topology) -> dict[str, Any]:
         "spec": {
             "containers": [
                 {
-                    "name": "my-app-container",
+                    "name": NGINX_CONTAINER,
                     "image": workload.image,
                     "ports": [{"containerPort": workload.target_port}],
                 }

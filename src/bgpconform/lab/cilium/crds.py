@@ -88,7 +88,7 @@ def _root(spec: Schema, *, spec_required: bool = False, status: Schema | None = 
     }
 
 
-def _seconds_field(minimum: int, maximum: int = 65535) -> Schema:
+def _int32(minimum: int, maximum: int = 65535) -> Schema:
     return {"type": "integer", "format": "int32", "minimum": minimum, "maximum": maximum}
 
 
@@ -101,17 +101,17 @@ def bgp_peering_policy_schema(minor: tuple[int, int] = (1, 13)) -> Schema:
     properties: dict[str, Schema] = {"peerASN": _asn(), "peerAddress": {"type": "string", "format": "cidr"}}
     if minor >= (1, 14):
         properties |= {
-            "peerPort": _seconds_field(1),
-            "eBGPMultihopTTL": _seconds_field(1, 255),
-            "connectRetryTimeSeconds": _seconds_field(1, 2147483647),
-            "holdTimeSeconds": _seconds_field(3),
-            "keepAliveTimeSeconds": _seconds_field(1),
+            "peerPort": _int32(1),
+            "eBGPMultihopTTL": _int32(1, 255),
+            "connectRetryTimeSeconds": _int32(1, 2147483647),
+            "holdTimeSeconds": _int32(3),
+            "keepAliveTimeSeconds": _int32(1),
             "gracefulRestart": {
                 "type": "object",
                 "required": ["enabled"],
                 "properties": {
                     "enabled": {"type": "boolean"},
-                    "restartTimeSeconds": _seconds_field(1, 4095),
+                    "restartTimeSeconds": _int32(1, 4095),
                 },
             },
         }
