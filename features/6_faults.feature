@@ -36,3 +36,11 @@ Feature: Faults with the service under load
     Given the outside client sends a steady stream of requests to the LB IP
     When the nginx LoadBalancer service is deleted
     Then the LB IP's route leaves the router within the hold time
+
+  Scenario: A router restart brings every session and the LB IP's paths back
+    The nodes dial the router again as their speakers' connect retry allows (the Cilium version's),
+    and the restarted router must come back with the neighbors it was given.
+
+    Given the outside client sends a steady stream of requests to the LB IP
+    When the router restarts
+    Then every session with the router is established again and the LB IP's paths come back

@@ -215,6 +215,14 @@ def service_deleted(walkthrough: StageMachine, probe_run: ProbeRun) -> None:
     walkthrough.delete_service()
 
 
+@when("the router restarts")
+def router_restarts(walkthrough: StageMachine, probe_run: ProbeRun) -> None:
+    """As its make restarts (FRR's daemons from the saved configuration, RouterOS `/system/reboot`)."""
+    probe_run.fault_at = probe_run.probe.mark("the router restarts")
+    probe_run.undo.append(lambda: _sessions_back(walkthrough))
+    walkthrough.target.faults.restart_router()
+
+
 def _with_timeline_on_failure(step: Callable[..., None]) -> Callable[..., None]:
     """A Then step whose failure comes with the timeline that shows it: the probe is stopped and its
     timeline recorded before the failure is reported (otherwise the scenario's end records it)."""
@@ -487,3 +495,50 @@ def path_back(walkthrough: StageMachine, evidence: Evidence, probe_run: ProbeRun
     came = probe_run.probe.now()
     walkthrough.evidence.timing("faults", "agent deleted -> path back at the router", came - fault_at)
     evidence.text("router samples", f"path via {hop} back by {came:.1f} s")
+
+
+@then("every session with the router is established again and the LB IP's paths come back")
+@_with_timeline_on_failure
+def router_back(walkthrough: StageMachine, evidence: Evidence, probe_run: ProbeRun) -> None:
+    """Within the Cilium version's session wait (the nodes redial as their connect retry allows,
+    `bgpconform.cilium.bgp_timers`) plus `waits.routes` for the paths. A router that came back
+    without some neighbors is told apart from speakers that have not dialled yet."""
+    topology = walkthrough.topology
+    peering = {str(node.address): node.name for node in topology.bgp_nodes}
+    fault_at = probe_run.fault_at or 0.0
+    bound = walkthrough.session_wait() + walkthrough.waits.routes
+
+    def back(sample: RouterSample) -> bool:
+        established = all(sample.sessions.get(hop) == "established" for hop in peering)
+        return sample.at > fault_at and established and set(peering) <= set(sample.paths)
+
+    def describe(samples: list[RouterSample]) -> str:
+        if not samples or samples[-1].at <= fault_at:
+            return "no router sample since the restart"
+        last = samples[-1]
+        unknown = sorted(f"{name} ({hop})" for hop, name in peering.items() if hop not in last.sessions)
+        shown = f"{_last(samples)}"
+        if unknown:
+            shown += f"; the router has no neighbor for {unknown}: its configuration came back without them"
+        return shown
+
+    def wait() -> None:
+        wait_for(
+            probe_run.probe.router_samples,
+            lambda samples: any(back(s) for s in samples),
+            expected=f"every peering node's session established at the router and its path to the LB IP, "
+            f"within {bound:g} s of the restart (the Cilium version's session wait plus waits.routes)",
+            timeout=max(0.0, fault_at + bound - probe_run.probe.now()),
+            describe=describe,
+        )
+
+    wait()
+    samples = probe_run.probe.router_samples()
+    first = next(s for s in samples if back(s))
+    down = [s for s in samples if fault_at < s.at < first.at]
+    walkthrough.evidence.timing("faults", "router restart -> sessions and paths back", first.at - fault_at)
+    evidence.text(
+        "router samples",
+        f"every session and path back at {first.at:.1f} s ({first.at - fault_at:.1f} s after the restart); "
+        f"{len(down)} samples between, {len(probe_run.probe.sample_errors)} failed while the router was away",
+    )

@@ -8,12 +8,13 @@ router's addresses, the API published on 127.0.0.1 and logged in to, the teardow
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import cast
 
 import pytest
 
 from bgpconform.errors import LabError, PrerequisiteError
 from bgpconform.lab.routeros import standin_image
-from bgpconform.routers.port import topology_peers
+from bgpconform.routers.port import RouterPort, topology_peers
 from bgpconform.routers.routeros import RouterOsRouter
 from bgpconform.routers.routeros.commands import CONNECTION_PATH, INSTANCE_PATH
 from bgpconform.targets.k3d.chr_login import published_api, wait_for_api_login
@@ -272,7 +273,8 @@ def test_a_nodes_cable_is_pulled_and_plugged_back_with_its_address(
     with RunResources(engine, run_name) as resources:
         _with_networks(resources, plan)
         node = resources.start(spec)
-        links = DockerNodeLinks(engine.client, south, nodes)
+        no_router = cast(RouterPort, None)  # pulling a cable never touches the router
+        links = DockerNodeLinks(engine.client, south, nodes, no_router)
         links.isolate_node(worker.name)
         assert south not in node.addresses()
         links.restore_node(worker.name)

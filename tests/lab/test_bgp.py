@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from bgpconform.bgp_states import SessionState
 from bgpconform.commands import run
+from bgpconform.lab import defects
 from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor, render_config
 from bgpconform.lab.lab import Lab
 from bgpconform.routers.port import Route
@@ -241,3 +243,46 @@ def test_graceful_restart_is_rendered_with_the_ipv4_forwarding_state() -> None:
     assert "[neighbors.graceful-restart.config]" in text
     assert "restart-time = 120" in text
     assert "[neighbors.afi-safis.mp-graceful-restart.config]" in text
+
+
+def _uptimes(lab: Lab) -> dict[IPv4Address, float | None]:
+    return {session.peer: session.uptime_seconds for session in lab.router.sessions()}
+
+
+@pytest.mark.parametrize(
+    ("defect", "kept"),
+    [
+        pytest.param(None, True, id="configuration-saved"),
+        pytest.param("router-boots-without-saved-peers", False, id="boots-without-saved-peers"),
+    ],
+)
+def test_a_restarted_router_comes_back_with_the_neighbors_it_was_given(
+    lab: Lab, defect: str | None, kept: bool
+) -> None:
+    """FRR's daemons restart from the saved configuration: the neighbors added through the router port
+    are there again and the speakers' sessions come back with a new uptime; a router that boots an
+    older configuration has none of them."""
+    _establish(lab)
+    peers = _peer_addresses(lab)
+    old_pids = set(lab.router_pids)
+    restarted_at = time.monotonic()
+    defects.activate([defect] if defect else [])
+    try:
+        lab.restart_router()
+    finally:
+        defects.activate([])
+    assert old_pids.isdisjoint(lab.router_pids), "the router's daemons were not restarted"
+    if not kept:
+        assert lab.router.sessions() == []
+        lab.router.configure_peers(lab.topology_peers())  # the next test's router has them again
+    states = wait_for(
+        lambda: _states(lab),
+        lambda found: all(found.get(p) is SessionState.ESTABLISHED for p in peers),
+        expected=f"sessions with {sorted(map(str, peers))} established again after the restart",
+        timeout=SESSION_TIMEOUT,
+    )
+    assert set(states.value) == peers
+    since_restart = time.monotonic() - restarted_at
+    uptimes = {peer: uptime for peer, uptime in _uptimes(lab).items() if uptime is not None}
+    assert set(uptimes) == peers
+    assert all(uptime <= since_restart + 1 for uptime in uptimes.values()), uptimes

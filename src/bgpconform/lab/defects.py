@@ -312,6 +312,14 @@ CATALOGUE: dict[str, Defect] = {
             "the node's session is established again and its path to the LB IP comes back",
         ),
         Defect(
+            "router-boots-without-saved-peers",
+            "router (FRR's startup configuration)",
+            "misconfiguration: `write memory` saves per-daemon files while FRR boots the integrated "
+            'frr.conf (FRR\'s user guide, "Config Methods"), so neighbors added at runtime are lost',
+            "the restarted router comes back without the BGP neighbors added since it booted",
+            "every session with the router is established again and the LB IP's paths come back",
+        ),
+        Defect(
             "operator-bgp-crd-not-structural",
             "Cilium operator (its embedded CRDs)",
             "regression shape of a generated CRD the API server rejects (a schema without its root type)",

@@ -73,16 +73,47 @@ class LabFrr:
         self.transport = VtyshTransport(Place(namespace=namespace), str(self.directory))
         self._daemons: list[Daemon] = []
 
+    @property
+    def _zebra_conf(self) -> Path:
+        return self.directory / "zebra.conf"
+
+    @property
+    def _bgpd_conf(self) -> Path:
+        return self.directory / "bgpd.conf"
+
     def start(self, timeout: float = 10.0) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         user = pwd.getpwnam(FRR_USER)
         os.chown(self.directory, user.pw_uid, user.pw_gid)
-        zebra_conf = self.directory / "zebra.conf"
-        bgpd_conf = self.directory / "bgpd.conf"
-        zebra_conf.write_text(render_zebra_conf(self.topology.router.name, self.directory / "zebra.log"))
-        bgpd_conf.write_text(render_bgpd_conf(self.topology, self.directory / "bgpd.log"))
+        self._zebra_conf.write_text(
+            render_zebra_conf(self.topology.router.name, self.directory / "zebra.log")
+        )
+        self._bgpd_conf.write_text(render_bgpd_conf(self.topology, self.directory / "bgpd.log"))
+        self._launch(timeout)
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """As an operator restarts a router running FRR: the running configuration saved (`write
+        memory`), the daemons stopped (bgpd sends each peer a Cease) and started from the saved files."""
+        if defects.active("router-boots-without-saved-peers"):
+            # What it boots is the file as installed: the saves went where no start reads them.
+            saved = render_bgpd_conf(self.topology, self.directory / "bgpd.log")
+        else:
+            saved = self._running_bgp_config()
+        self._bgpd_conf.write_text(saved)
+        self.stop()
+        self._launch(timeout)
+
+    def _running_bgp_config(self) -> str:
+        """bgpd's part of the running configuration: from the first line of the base file's preamble
+        (`frr defaults`) on, as `show running-config` prints it, the `log file` line included."""
+        text = self.transport.vtysh("show running-config")
+        lines = text.splitlines()
+        start = next((i for i, line in enumerate(lines) if line.startswith("frr defaults")), 0)
+        return "\n".join(lines[start:]) + "\n"
+
+    def _launch(self, timeout: float) -> None:
         zserv = self.directory / "zserv.api"
-        for name, conf in (("zebra", zebra_conf), ("bgpd", bgpd_conf)):
+        for name, conf in (("zebra", self._zebra_conf), ("bgpd", self._bgpd_conf)):
             argv = [
                 str(FRR_DAEMON_DIR / name),
                 "-f", str(conf),
@@ -90,10 +121,11 @@ class LabFrr:
                 "--vty_socket", str(self.directory),
                 "-z", str(zserv),
             ]  # fmt: skip
+            socket = self.directory / f"{name}.vty"
+            socket.unlink(missing_ok=True)  # a restart's daemon must make its own
             daemon = Daemon(name, ns_argv(self.namespace, argv), self.directory / f"{name}.out")
             daemon.start()
             self._daemons.append(daemon)
-            socket = self.directory / f"{name}.vty"
             daemon.wait_ready(socket.exists, f"{name} vty socket {socket} present", timeout)
         self._daemons[-1].wait_ready(self._bgpd_answers, "bgpd answering `show bgp summary json`", timeout)
 

@@ -123,7 +123,9 @@ class Lab:
         if self.topology.router.kind == "routeros":
             from bgpconform.lab.routeros.lab_router import LabRouterOs  # only a RouterOS lab pays for it
 
-            self._routeros = LabRouterOs(self.topology, self._frr.transport, run.directory / "routeros")
+            self._routeros = LabRouterOs(
+                self.topology, self._frr.transport, run.directory / "routeros", self._frr.restart
+            )
             self._router = self._routeros.start()
         else:
             self._router = FrrRouter(self._frr.transport, self.topology.router.asn, self.topology.router.name)
@@ -189,6 +191,16 @@ class Lab:
         if self._router is None:
             raise RuntimeError("the lab is not running")
         return self._router
+
+    def restart_router(self) -> None:
+        """The router restarts as its make does: FRR's daemons from the saved configuration; a RouterOS
+        router reboots, its API gone until the routing engine is back."""
+        if self._frr is None:
+            raise RuntimeError("the lab is not running")
+        if self._routeros is not None:
+            self._routeros.adapter.reboot()  # through the API, as the harness reboots a MikroTik
+        else:
+            self._frr.restart()
 
     @property
     def routeros(self) -> LabRouterOs | None:

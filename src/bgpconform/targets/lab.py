@@ -158,7 +158,7 @@ class LabTarget:
     def faults(self) -> FaultPort:
         from bgpconform.lab.faults import LabFaults
 
-        return LabFaults(self.cluster.lab.network)
+        return LabFaults(self.cluster.lab)
 
     def router_peers(self) -> list[BgpPeer]:
         return self.cluster.lab.topology_peers()

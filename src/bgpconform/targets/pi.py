@@ -195,6 +195,7 @@ class ClusterTarget:
             self.name,
             "it reaches a rack's nodes only through their APIs; pull the node's cable or shut its switch "
             "port by hand, or run the fault scenarios on the lab or k3d",
+            self.router,
         )
 
     def router_peers(self) -> list[BgpPeer]:

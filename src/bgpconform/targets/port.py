@@ -77,6 +77,10 @@ class FaultPort(Protocol):
     def restore_node(self, node: str) -> None:
         """Bring an isolated node's link back."""
 
+    def restart_router(self) -> None:
+        """Restart the upstream router as its operator would; it comes back with its saved
+        configuration. May return before the router is back: the scenario measures how long it takes."""
+
 
 class Target(Protocol):
     """What the steps drive; `start` makes it usable, `reset` returns it to a cluster without CNI."""

@@ -7,6 +7,7 @@ set, else those of a fresh CHR (`Router.fresh_login`), so a lab run needs no sec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from bgpconform.lab.routeros.frr_backend import FrrBackend, Vtysh
@@ -21,7 +22,9 @@ LAB_BOARD = "bgpconform-lab (FRR)"
 class LabRouterOs:
     """Starts the API server for the lab's FRR and hands out the RouterOS adapter connected to it."""
 
-    def __init__(self, topology: Topology, frr: Vtysh, directory: Path) -> None:
+    def __init__(
+        self, topology: Topology, frr: Vtysh, directory: Path, restart_routing: Callable[[], None]
+    ) -> None:
         self.topology = topology
         router = topology.router
         self.dialect = Dialect.of(router.routeros_version)
@@ -29,6 +32,8 @@ class LabRouterOs:
         self.emulated = EmulatedRouter(
             self.dialect, FrrBackend(frr, router.asn), identity=router.name, board=LAB_BOARD
         )
+        self._restart_routing = restart_routing
+        self.emulated.on_reboot = self._reboot
         directory.mkdir(parents=True, exist_ok=True)
         self.server = RouterOsApiServer(
             self.emulated, username=username, password=password, log_file=directory / "routeros-api.log"
@@ -46,6 +51,20 @@ class LabRouterOs:
         )
         self._adapter = RouterOsRouter.for_topology(api, self.topology)
         self._adapter.wait_for_login(timeout)
+        return self._adapter
+
+    def _reboot(self) -> None:
+        """What `/system/reboot` does here: every API session drops, the routing engine restarts with
+        the saved configuration (RouterOS keeps it), and the API answers again on the same address."""
+        self.server.stop()
+        self._restart_routing()
+        self.emulated.booted()
+        self.server.start()
+
+    @property
+    def adapter(self) -> RouterOsRouter:
+        if self._adapter is None:
+            raise RuntimeError("the lab's RouterOS API is not started")
         return self._adapter
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +38,7 @@ ROUTE = "/routing/route"
 ADVERTISEMENTS = "/routing/bgp/advertisements"
 RESOURCE = "/system/resource"
 IDENTITY = "/system/identity"
+SYSTEM = "/system"
 PRINT_OPTIONS = {"detail", "terse", "without-paging", "count-only", ".proplist", "brief", "stats"}
 
 
@@ -80,6 +82,13 @@ class EmulatedRouter:
         self._started = time.monotonic()
         self.connections = Table(CONNECTION, {})
         self.instances = Table(INSTANCE, {})
+        # What `/system/reboot` does to the lab (drop the API, restart the routing engine); run on
+        # its own thread, as the router answers before it goes down. None: the menu is absent.
+        self.on_reboot: Callable[[], None] | None = None
+
+    def booted(self) -> None:
+        """The router is back from a reboot: its uptime starts again."""
+        self._started = time.monotonic()
 
     @property
     def menus(self) -> dict[str, set[str]]:
@@ -93,6 +102,8 @@ class EmulatedRouter:
         }
         if self.dialect.needs_instance:
             menus[INSTANCE] = {"print", "add", "set", "remove", "enable", "disable"}
+        if self.on_reboot is not None:
+            menus[SYSTEM] = {"reboot"}
         return menus
 
     def run(self, command: str, attributes: Row, query_words: list[str]) -> Answer:
@@ -106,6 +117,9 @@ class EmulatedRouter:
             raise Trap("no such command", MISSING)
         if verb == "print":
             return self._print(path, attributes)
+        if path == SYSTEM and self.on_reboot is not None:
+            threading.Thread(target=self.on_reboot, name="routeros-reboot", daemon=True).start()
+            return Answer()
         if query_words:
             raise Trap("query words work with print only", ARGUMENT)
         with self._lock:

@@ -96,6 +96,9 @@ class RouterOsApiServer:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> RouterOsApiServer:
+        """Listen; after a `stop`, again on the port it had (a rebooted router keeps its address)."""
+        self._started.clear()
+        self._start_error = None
         self._thread = threading.Thread(target=self._run, name="routeros-api", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout):

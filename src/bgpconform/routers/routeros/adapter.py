@@ -130,6 +130,15 @@ class RouterOsRouter:
         board = resource.get("board-name")
         return f"RouterOS {resource.get('version', '?')}" + (f" on {board}" if board else "")
 
+    def reboot(self) -> None:
+        """`/system/reboot`, as a fault: RouterOS keeps its configuration across it. The session drops
+        with the router; the next call logs in again once the API answers."""
+        change = Change("/system", "reboot")
+        self.api.call_dropping_session(change.command)
+        self.changes.append(change)
+        log.info("router %s: %s", self.name, change.cli())
+        self._resource = None  # its uptime starts again
+
     # -- configuration ---------------------------------------------------------------------------
     def _apply(self, change: Change) -> list[Row]:
         rows = self.api.call(change.command, change.words(), shown=change.cli())

@@ -182,6 +182,21 @@ class RouterOsApi:
             return [{key: str(value) for key, value in row.items()} for row in rows]
         raise AssertionError("unreachable")
 
+    def call_dropping_session(self, command: str) -> None:
+        """A command after which the router drops the session (`/system/reboot`): sent once, never
+        retried, its answer or the closed connection both taken as done; the session is closed."""
+        if self._api is None:
+            self.login()
+        assert self._api is not None
+        try:
+            list(self._api.rawCmd(command))
+        except (ConnectionClosed, FatalError, OSError):
+            pass
+        except TrapError as exc:
+            raise RouterApiError(f"RouterOS refused `{command}`: {exc.message}", command) from exc
+        finally:
+            self.close()
+
     def print(self, path: str, *query: str, proplist: Iterable[str] = ()) -> list[Row]:
         words = [f"=.proplist={','.join(proplist)}"] if proplist else []
         return self.call(f"{path}/print", [*words, *query])

@@ -1,5 +1,6 @@
 """A k3d node's cable: the node container disconnected from the nodes' Docker network and connected
-again with the same address, so its BGP session dies by the hold timer as a real node's does."""
+again with the same address, so its BGP session dies by the hold timer as a real node's does. The
+router (CHR) reboots through its API, as on a rack."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from bgpconform.errors import HarnessError
+from bgpconform.routers.port import RouterPort
+from bgpconform.targets.unsupported_faults import reboot_router
 from bgpconform.topology import Topology
 
 
@@ -28,10 +31,13 @@ def node_containers(topology: Topology, run_name: str) -> dict[str, NodeContaine
 
 
 class DockerNodeLinks:
-    def __init__(self, client: Any, network: str, nodes: dict[str, NodeContainer]) -> None:
+    def __init__(
+        self, client: Any, network: str, nodes: dict[str, NodeContainer], router: RouterPort
+    ) -> None:
         self.client = client  # docker.DockerClient
         self.network = network
         self.nodes = nodes
+        self.router = router
 
     def _node(self, node: str) -> NodeContainer:
         found = self.nodes.get(node)
@@ -45,3 +51,6 @@ class DockerNodeLinks:
     def restore_node(self, node: str) -> None:
         found = self._node(node)
         self.client.networks.get(self.network).connect(found.container, ipv4_address=str(found.address))
+
+    def restart_router(self) -> None:
+        reboot_router(self.router, "k3d")

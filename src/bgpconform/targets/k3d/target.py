@@ -311,7 +311,9 @@ class K3dTarget:
     def faults(self) -> FaultPort:
         engine = self._need(self._engine)
         south = next(iter(self.plan.containers[0].networks))
-        return DockerNodeLinks(engine.client, south, node_containers(self.topology, self.plan.run_name))
+        return DockerNodeLinks(
+            engine.client, south, node_containers(self.topology, self.plan.run_name), self.router
+        )
 
     def router_peers(self) -> list[BgpPeer]:
         return topology_peers(self.topology)
