@@ -10,4 +10,5 @@ pytest_plugins = [
     "steps.lbipam_steps",
     "steps.reachability_steps",
     "steps.fault_steps",
+    "steps.upgrade_steps",
 ]

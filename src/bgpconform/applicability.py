@@ -4,7 +4,8 @@ A scenario whose promise differs by release says so in Gherkin with tags, and th
 ones that hold for the topology's `cluster.cilium_version` and BGP API (`Topology.bgp_api`):
 `@cilium_from_1_16` (1.16 and later), `@cilium_before_1_16` (up to 1.15), `@bgp_v1`, `@bgp_v2`, and for
 what the cilium-cli release decides (`cluster.cilium_cli_version`), `@cilium_cli_from_0_18_7` and
-`@cilium_cli_before_0_18_7`. The report lists, per tagged scenario, whether it applied and why not.
+`@cilium_cli_before_0_18_7`, and `@cilium_upgrade` for scenarios that need a release to upgrade to
+(`cluster.upgrade_to`). The report lists, per tagged scenario, whether it applied and why not.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bgpconform.cilium.versions import supported_minor
 _VERSION_TAG = re.compile(r"cilium_(before|from)_(\d+)_(\d+)")
 _CLI_TAG = re.compile(r"cilium_cli_(before|from)_(\d+)_(\d+)_(\d+)")
 _API_TAGS = {"bgp_v1": BgpApi.V1, "bgp_v2": BgpApi.V2}
+UPGRADE_TAG = "cilium_upgrade"
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,11 @@ class Applicability:
 
 
 def is_rule_tag(tag: str) -> bool:
-    return tag in _API_TAGS or any(p.fullmatch(tag) is not None for p in (_VERSION_TAG, _CLI_TAG))
+    return (
+        tag in _API_TAGS
+        or tag == UPGRADE_TAG
+        or any(p.fullmatch(tag) is not None for p in (_VERSION_TAG, _CLI_TAG))
+    )
 
 
 def _bound(
@@ -45,14 +51,18 @@ def _bound(
 
 
 def applicability(
-    tags: Iterable[str], cilium_version: str, api: BgpApi, cilium_cli: str = WALKTHROUGH_CLI
+    tags: Iterable[str],
+    cilium_version: str,
+    api: BgpApi,
+    cilium_cli: str = WALKTHROUGH_CLI,
+    upgrade_to: str | None = None,
 ) -> Applicability | None:
     """None for a scenario without rule tags (it holds on every release); else whether it applies."""
     minor = supported_minor(cilium_version)
     cli = cli_version(cilium_cli)
     applies = True
     rule: list[str] = []
-    for tag in sorted(set(tags), key=lambda t: (t in _API_TAGS, t)):  # releases first, then the API
+    for tag in sorted(set(tags), key=lambda t: (t in _API_TAGS, t == UPGRADE_TAG, t)):  # releases first
         found_cli = _CLI_TAG.fullmatch(tag)
         found = _VERSION_TAG.fullmatch(tag)
         if found_cli is not None:
@@ -62,6 +72,13 @@ def applicability(
             minor_bound = (int(found.group(2)), int(found.group(3)))
             shown = f"{minor_bound[0]}.{minor_bound[1]}"
             holds, said = _bound(found.group(1), minor, minor_bound, "Cilium", shown)
+        elif tag == UPGRADE_TAG:
+            holds = upgrade_to is not None
+            said = (
+                f"an upgrade to Cilium {upgrade_to}"
+                if holds
+                else "a release to upgrade to (cluster.upgrade_to)"
+            )
         elif tag in _API_TAGS:
             holds = api is _API_TAGS[tag]
             said = "on BGPv2" if _API_TAGS[tag] is BgpApi.V2 else "on the v1 peering policy"

@@ -96,6 +96,7 @@ class PodView:
     node: str
     ip: str
     labels: Mapping[str, str]
+    images: tuple[str, ...] = ()  # its containers' images, in the spec's order
 
     @property
     def running_and_ready(self) -> bool:
@@ -139,6 +140,7 @@ def pods(kube: KubeApi, namespace: str | None = None, label_selector: str | None
                 node=str(pod["spec"].get("nodeName") or "<none>"),
                 ip=str(pod.get("status", {}).get("podIP") or "<none>"),
                 labels=pod["metadata"].get("labels", {}),
+                images=tuple(str(c.get("image", "")) for c in pod["spec"]["containers"]),
             )
         )
     return sorted(views, key=lambda v: (v.namespace, v.name))

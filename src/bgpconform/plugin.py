@@ -62,6 +62,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "mode expects (default: cluster.cilium_version of the topology)",
     )
     group.addoption(
+        "--cilium-upgrade-to",
+        default=None,
+        help="the release features/7_upgrade.feature upgrades Cilium to, one minor at a time "
+        "(default: cluster.upgrade_to of the topology; unset, that feature does not apply)",
+    )
+    group.addoption(
         "--cilium-cli-version",
         default=None,
         help="the cilium-cli release whose operations the harness performs, e.g. 0.18.7 (default: "
@@ -344,16 +350,19 @@ def _select_by_version(config: pytest.Config, items: list[pytest.Item]) -> None:
         return  # a session that only lists scenarios: every one is shown
     version, api = str(topology.cluster.cilium_version), topology.bgp_api
     cli = str(topology.cluster.cilium_cli_version)
+    upgrade_to = str(topology.cluster.upgrade_to) if topology.cluster.upgrade_to is not None else None
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     decided: list[str] = []
     for item in items:
-        verdict = applicability({mark.name for mark in item.iter_markers()}, version, api, cli)
+        verdict = applicability({mark.name for mark in item.iter_markers()}, version, api, cli, upgrade_to)
         if verdict is not None:
             name = _scenario_name(item)
             decided.append(
                 f"{name}: {'applied' if verdict.applies else 'not applicable'} ({verdict.rule}; "
-                f"this run: Cilium {version}, BGP {api.value}, cilium-cli v{cli})"
+                f"this run: Cilium {version}, BGP {api.value}, cilium-cli v{cli}"
+                + (f", upgrade to {upgrade_to}" if upgrade_to else "")
+                + ")"
             )
         (kept if verdict is None or verdict.applies else dropped).append(item)
     if dropped:
@@ -385,6 +394,9 @@ def topology_overrides(config: pytest.Config) -> dict[tuple[str | int, ...], Ove
     version = config.getoption("--cilium-version")
     if version is not None:
         overrides["cluster", "cilium_version"] = Override("--cilium-version", version)
+    upgrade_to = config.getoption("--cilium-upgrade-to")
+    if upgrade_to is not None:
+        overrides["cluster", "upgrade_to"] = Override("--cilium-upgrade-to", upgrade_to.removeprefix("v"))
     cli = config.getoption("--cilium-cli-version")
     if cli is not None:
         overrides["cluster", "cilium_cli_version"] = Override("--cilium-cli-version", cli.removeprefix("v"))

@@ -107,6 +107,10 @@ class CiliumInstaller(Protocol):
     def install(self, values: CiliumValues) -> None:
         """Create or update what `cilium install` creates; returns once it is submitted, not ready."""
 
+    def upgrade(self, values: CiliumValues) -> None:
+        """`cilium upgrade` / `helm upgrade` to `values.version`: the agents roll as their DaemonSet's
+        update strategy allows; returns once it is submitted, not rolled out."""
+
     def uninstall(self) -> None:
         """Remove what `install` created (CRDs and custom resources stay, as with `cilium uninstall`)."""
 
@@ -114,8 +118,12 @@ class CiliumInstaller(Protocol):
 CILIUM_HELM_REPO = "https://helm.cilium.io/"
 
 
-def cilium_install_command(values: CiliumValues, installer: str = "cilium") -> list[str]:
-    """`cilium install` (cilium-cli) or `helm install` with the walkthrough's values for k3s."""
+def cilium_install_command(
+    values: CiliumValues, installer: str = "cilium", *, upgrade: bool = False
+) -> list[str]:
+    """`cilium install` (cilium-cli) or `helm install` with the walkthrough's values for k3s; with
+    `upgrade`, `cilium upgrade` (Helm's is the same `upgrade --install`). Every value is given, so
+    what `cilium config set` changed by hand (BGP on) is not reset to the chart's default."""
     settings = {
         "kubeProxyReplacement": values.kube_proxy_replacement,
         "k8sServiceHost": values.k8s_service_host or "",
@@ -135,4 +143,4 @@ def cilium_install_command(values: CiliumValues, installer: str = "cilium") -> l
             "helm", "upgrade", "--install", "cilium", "cilium", f"--repo={CILIUM_HELM_REPO}",
             f"--version={values.version}", f"--namespace={values.namespace}", *flags,
         ]  # fmt: skip
-    return ["cilium", "install", f"--version={values.version}", *flags]
+    return ["cilium", "upgrade" if upgrade else "install", f"--version={values.version}", *flags]

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from bgpconform.cilium import bgp_api
+from bgpconform.cilium import bgp_api, upgrades
 from bgpconform.cilium.bgp_api import BgpApi
 from bgpconform.errors import ConfigError
 from bgpconform.topology.fields import (
@@ -72,6 +72,9 @@ class Cluster(_Model):
     # The cilium-cli release whose operations the harness performs (`bgpconform.cilium.cli_versions`):
     # from v0.18.7 `cilium config set` restarts the operator as well as the agents (FACTS.md).
     cilium_cli_version: CiliumCliVersion = "0.15.4"
+    # The release features/7_upgrade.feature upgrades to, one minor at a time (`bgpconform.cilium.upgrades`);
+    # unset: that feature does not apply.
+    upgrade_to: CiliumVersion | None = Field(default=None, examples=["1.19.1"])
     # Real targets: the kubeconfig (relative to this file; unset: $KUBECONFIG, then ~/.kube/config) and
     # the context the cluster is known by there. Install mode runs only when the context in use is this one.
     kubeconfig: NonEmpty | None = None
@@ -438,6 +441,7 @@ class Topology(_Model):
             *self._check_pod_cidrs(),
             *self._check_pools(),
             *self._check_bgp(),
+            *self._check_upgrade(),
             *self._check_client(),
         ]
         if issues:
@@ -586,6 +590,13 @@ class Topology(_Model):
         """The BGP API the run configures: `bgp.api`, else the Cilium version's default."""
         requested = BgpApi(self.bgp.api) if self.bgp.api is not None else None
         return bgp_api.chosen(str(self.cluster.cilium_version), requested)
+
+    def _check_upgrade(self) -> list[Issue]:
+        target = self.cluster.upgrade_to
+        if target is None:
+            return []
+        refused = upgrades.problem(str(self.cluster.cilium_version), str(target))
+        return [] if refused is None else [Issue(("cluster", "upgrade_to"), *refused)]
 
     def _check_bgp(self) -> list[Issue]:
         issues: list[Issue] = []

@@ -28,15 +28,26 @@ from bgpconform.lab import defects
 
 GROUP = "cilium.io"
 SCHEMA_VERSION_LABEL = "io.cilium/k8s-crd-schema-version"
-_SCHEMA_VERSIONS = {(1, 13): "1.26.7", (1, 14): "1.26.10", (1, 15): "1.27.1"}
+# 1.13-1.15 as their releases label them; from 1.16 the lab's own values, unverified: each release that
+# changes a CRD bumps the label (`register.go`: "Bump patch for each change in the CRD schema"), so an
+# upgraded operator finds the older label and replaces the definition; only their order matters here.
+_SCHEMA_VERSIONS = {
+    (1, 13): "1.26.7",
+    (1, 14): "1.26.10",
+    (1, 15): "1.27.1",
+    (1, 16): "1.28.0",
+    (1, 17): "1.29.0",
+    (1, 18): "1.30.0",
+    (1, 19): "1.31.0",
+}
 
 Schema = dict[str, Any]
 
 
 def schema_version(cilium_version: str) -> str:
-    """The `io.cilium/k8s-crd-schema-version` a release labels its CRDs with (1.15+ unverified)."""
+    """The `io.cilium/k8s-crd-schema-version` a release labels its CRDs with (1.16+ the lab's own)."""
     minor = cilium_minor(cilium_version, since=(1, 13), missing="no CRD set known for Cilium {version}")
-    return _SCHEMA_VERSIONS.get(minor, _SCHEMA_VERSIONS[(1, 15)])
+    return _SCHEMA_VERSIONS[minor]
 
 
 def _label_selector() -> Schema:

@@ -32,6 +32,11 @@ class LabCiliumInstaller(CiliumInstaller):
             self._apply(resource, obj)
         self._installed = objects
 
+    def upgrade(self, values: CiliumValues) -> None:
+        """As Helm's upgrade: the same objects replaced with the new release's; the lab's DaemonSet and
+        Deployment controllers then roll the pods as their update strategies say."""
+        self.install(values)
+
     def _apply(self, resource: KubeResource, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         namespace = meta.get("namespace")

@@ -63,6 +63,9 @@ class ToolCiliumInstaller:
     def install(self, values: CiliumValues) -> None:
         self._run(cilium_install_command(values, self.tool))
 
+    def upgrade(self, values: CiliumValues) -> None:
+        self._run(cilium_install_command(values, self.tool, upgrade=True))
+
     def uninstall(self) -> None:
         if self.tool == "helm":
             self._run(["helm", "uninstall", "cilium", "--namespace=kube-system", "--wait"], missing_ok=True)
