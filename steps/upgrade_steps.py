@@ -3,6 +3,7 @@ fault scenarios (`steps.fault_steps`), each minor's rollout and recovery timed o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,6 +71,19 @@ def _rolled(release: str, node_count: int) -> Callable[[CiliumPods], bool]:
     return check
 
 
+def _rollout_batches(walkthrough: StageMachine, nodes: int) -> int:
+    """How many rounds the agents' DaemonSet rolls in: its `maxUnavailable` at a time (a number or a
+    percentage of the nodes, rounded up as the DaemonSet controller does); one node a round if unread."""
+    daemonset = walkthrough.target.kube.get_or_none(Resources.DAEMONSETS, "cilium", "kube-system") or {}
+    strategy = (daemonset.get("spec") or {}).get("updateStrategy") or {}
+    allowed = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1)
+    if isinstance(allowed, str) and allowed.endswith("%"):
+        at_once = math.ceil(nodes * int(allowed[:-1]) / 100)
+    else:
+        at_once = int(allowed)
+    return math.ceil(nodes / max(1, at_once))
+
+
 def _all_back(peering: set[str], since: float) -> Callable[[list[RouterSample]], bool]:
     """Whether the router's latest sample, taken after `since`, has every peering node's session
     established and its path to the LB IP."""
@@ -131,7 +145,8 @@ def upgrade_minor_by_minor(
                 ),
                 _rolled(release, nodes),
                 expected=f"every agent ({nodes}) and the operator on Cilium {release}, running and ready",
-                timeout=walkthrough.waits.pods_running * nodes + walkthrough.waits.crd_registered,
+                timeout=walkthrough.waits.pods_running * _rollout_batches(walkthrough, nodes)
+                + walkthrough.waits.crd_registered,
                 describe=_pod_releases,
             )
             minor.rolled_at = probe_run.probe.now()

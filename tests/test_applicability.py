@@ -46,3 +46,17 @@ def test_a_cilium_cli_bound_selects_by_release() -> None:
     )
     assert applicability(since, "1.13.4", BgpApi.V1) == Applicability(False, "cilium-cli v0.18.7 and later")
     assert is_rule_tag("cilium_cli_from_0_18_7")
+
+
+def test_an_upgrade_scenario_needs_a_release_to_upgrade_to() -> None:
+    tags = {"cilium_upgrade", "cilium_from_1_14"}
+    assert is_rule_tag("cilium_upgrade")
+    assert applicability(tags, "1.17.5", BgpApi.V2, upgrade_to="1.19.1") == Applicability(
+        True, "Cilium 1.14 and later, an upgrade to Cilium 1.19.1"
+    )
+    assert applicability(tags, "1.17.5", BgpApi.V2) == Applicability(
+        False, "Cilium 1.14 and later, a release to upgrade to (cluster.upgrade_to)"
+    )
+    assert applicability(tags, "1.13.4", BgpApi.V1, upgrade_to="1.14.3") == Applicability(
+        False, "Cilium 1.14 and later, an upgrade to Cilium 1.14.3"
+    )

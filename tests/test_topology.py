@@ -937,3 +937,20 @@ def test_an_option_that_replaces_a_field_is_named_in_the_message(tmp_path: Path)
     )
     replaced = load_topology(path, {("cluster", "cilium_version"): Override("--cilium-version", "1.17.5")})
     assert replaced.cluster.cilium_version == "1.17.5"
+
+
+def test_an_upgrade_target_must_be_a_later_minor_and_says_which_field_to_fix(tmp_path: Path) -> None:
+    text = _versioned("1.17.5").replace(
+        '  cilium_version: "1.17.5"\n', '  cilium_version: "1.17.5"\n  upgrade_to: "1.17.9"\n'
+    )
+    path = write(tmp_path, text)
+    assert str(error_of(path)) == (
+        f"{path}:5: cluster.upgrade_to: 1.17.9 is not a later minor than cluster.cilium_version 1.17.5; "
+        "fix: choose a release of a later minor, or leave cluster.upgrade_to unset"
+    )
+
+
+def test_the_upgrade_topology_reaches_1_19_from_1_17_on_bgpv2() -> None:
+    topology = load_topology(TOPOLOGIES / "lab-upgrade.yaml")
+    assert (str(topology.cluster.cilium_version), str(topology.cluster.upgrade_to)) == ("1.17.5", "1.19.1")
+    assert topology.bgp_api.value == "v2"

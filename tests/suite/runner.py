@@ -71,6 +71,7 @@ class SuiteRun:
 
 LAB_TOPOLOGY = ROOT / "topologies" / "lab.yaml"
 BGPV2_TOPOLOGY = ROOT / "topologies" / "lab-bgpv2.yaml"
+UPGRADE_TOPOLOGY = ROOT / "topologies" / "lab-upgrade.yaml"
 
 
 def _tags(feature: Any, scenario: Any) -> set[str]:
@@ -81,8 +82,13 @@ def _tags(feature: Any, scenario: Any) -> set[str]:
 def _applies(feature: Any, scenario: Any, topology: Path) -> bool:
     loaded = load_topology(topology)
     cluster = loaded.cluster
+    upgrade_to = str(cluster.upgrade_to) if cluster.upgrade_to is not None else None
     verdict = applicability(
-        _tags(feature, scenario), str(cluster.cilium_version), loaded.bgp_api, str(cluster.cilium_cli_version)
+        _tags(feature, scenario),
+        str(cluster.cilium_version),
+        loaded.bgp_api,
+        str(cluster.cilium_cli_version),
+        upgrade_to,
     )
     return verdict is None or verdict.applies
 
@@ -99,11 +105,15 @@ def scenario_titles(topology: Path | None = LAB_TOPOLOGY) -> list[str]:
 
 
 def topology_for(title: str) -> Path:
-    """A shipped lab topology whose release the scenario applies to: the walkthrough's, else 1.19's."""
+    """A shipped lab topology whose release the scenario applies to: the walkthrough's, else 1.19's,
+    else the upgrade's (1.17 to 1.19)."""
     for feature in _features():
         for name, scenario in feature.scenarios.items():
             if name == title:
-                return LAB_TOPOLOGY if _applies(feature, scenario, LAB_TOPOLOGY) else BGPV2_TOPOLOGY
+                return next(
+                    (t for t in (LAB_TOPOLOGY, BGPV2_TOPOLOGY) if _applies(feature, scenario, t)),
+                    UPGRADE_TOPOLOGY,
+                )
     raise LookupError(title)
 
 

@@ -320,6 +320,23 @@ CATALOGUE: dict[str, Defect] = {
             "every session with the router is established again and the LB IP's paths come back",
         ),
         Defect(
+            "agent-rbac-lags-upgrade",
+            "Cilium chart (the agent's ClusterRole during a rolling upgrade)",
+            "#45802, #45829 (1.18 to 1.19 rolling upgrade RBAC, fixed in patch releases)",
+            "agents of the newer release are forbidden to list their BGP resources and never get ready",
+            "after each minor every agent and the operator run it and every peering node's session and "
+            "path to the LB IP come back",
+            topology="lab-upgrade.yaml",
+        ),
+        Defect(
+            "agent-ceases-sessions-on-shutdown",
+            "Cilium agent (its BGP speaker's shutdown)",
+            "#31346 (the router logs Cease/Peer De-configured as the agent is deleted, and drops its routes)",
+            "an agent going down sends a Cease despite graceful restart, so the router withdraws its paths",
+            "the router keeps a path to the LB IP and no request fails through the upgrade",
+            topology="lab-upgrade.yaml",
+        ),
+        Defect(
             "operator-bgp-crd-not-structural",
             "Cilium operator (its embedded CRDs)",
             "regression shape of a generated CRD the API server rejects (a schema without its root type)",

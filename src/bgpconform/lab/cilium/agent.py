@@ -365,6 +365,8 @@ class Agent:
         missing: list[KubeResource] = []
         while not self._stop.is_set():
             try:
+                if self._rbac_lags_upgrade():
+                    raise ApiException(status=403, reason=self._forbidden())
                 missing = self._unserved()
                 if not missing:
                     return True
@@ -383,6 +385,24 @@ class Agent:
             self._stop.wait(max(0.0, min(backoff, remaining)))
             backoff = min(backoff * 2, self.list_backoff_max)
         return False
+
+    def _rbac_lags_upgrade(self) -> bool:
+        """The shape of cilium/cilium#45802 and #45829 (FACTS.md, the 1.19 row): during a rolling
+        upgrade the new release's agents lack a permission their ClusterRole gains only later."""
+        if not defects.active("agent-rbac-lags-upgrade"):
+            return False
+        installed = str(self.topology.cluster.cilium_version)
+        return cilium_minor(self.version, since=(1, 13), missing="{version}") > cilium_minor(
+            installed, since=(1, 13), missing="{version}"
+        )
+
+    def _forbidden(self) -> str:
+        resource = bgp_crds(self.version)[0].resource
+        return (
+            f'Forbidden: {resource.plural}.{resource.group} is forbidden: User "system:serviceaccount:'
+            f'kube-system:cilium" cannot list resource "{resource.plural}" in API group "{resource.group}" '
+            "at the cluster scope"
+        )
 
     @staticmethod
     def _list_error(reason: str) -> str:
@@ -781,8 +801,12 @@ class BgpController(Controller):
         the agent, goes on forwarding (Cilium's operation guide, "Cilium Agent Down")."""
         with self._speakers_lock:
             speakers = dict(self._speakers)
+        # cilium/cilium#31346's router log: "notification received: Cease/Peer De-configured" as the
+        # agent was deleted, with graceful restart configured; the router then drops the routes.
+        ceases = defects.active("agent-ceases-sessions-on-shutdown")
         for asn, speaker in speakers.items():
-            self._remove(asn, speaker, graceful=any(n.restart_time for n in speaker.neighbors))
+            graceful = any(n.restart_time for n in speaker.neighbors) and not ceases
+            self._remove(asn, speaker, graceful=graceful)
 
     def speakers(self) -> dict[int, GoBgpSpeaker]:
         with self._speakers_lock:
