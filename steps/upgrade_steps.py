@@ -1,8 +1,10 @@
-"""Steps of the upgrade scenario: Cilium upgraded one minor at a time under the traffic probe of the
-fault scenarios (`steps.fault_steps`), each minor's rollout and recovery timed on the probe's clock."""
+"""Steps of the upgrade feature: Cilium upgraded one minor at a time, and a v1 peering policy moved to
+BGPv2 node by node, under the traffic probe of the fault scenarios (`steps.fault_steps`), each change's
+rollout and recovery timed on the probe's clock."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +13,7 @@ import pytest
 from pytest_bdd import then, when
 
 from bgpconform import observe
-from bgpconform.cilium import upgrades
+from bgpconform.cilium import bgp_api, upgrades
 from bgpconform.cilium.install import CiliumValues
 from bgpconform.cilium.labels import AGENT_SELECTOR, OPERATOR_SELECTOR
 from bgpconform.cilium.versions import image_version
@@ -21,15 +23,17 @@ from bgpconform.expect import expect
 from bgpconform.kubeapi.port import Resources
 from bgpconform.topology import Topology
 from bgpconform.waiting import WaitTimeout, wait_for
+from bgpconform.walkthrough import manifests
 from bgpconform.walkthrough.machine import StageMachine
 from steps.fault_steps import ProbeRun, _last, _with_timeline_on_failure
 
 
 @dataclass
-class MinorUpgrade:
-    """One minor of the path: when it was asked for, rolled out, and back at the router (probe clock)."""
+class Change:
+    """One change of a rollout (a minor upgraded to, a node moved): when it was asked for, took effect
+    in the cluster, and was back at the router (probe clock)."""
 
-    release: str
+    release: str  # what the change is: the release installed, or the node moved
     asked_at: float
     rolled_at: float | None = None
     back_at: float | None = None
@@ -37,10 +41,12 @@ class MinorUpgrade:
 
 
 @dataclass
-class UpgradeRun:
+class Rollout:
+    """The changes a scenario makes in turn, and what each one came to."""
+
     target: str
     path: list[str]
-    minors: list[MinorUpgrade] = field(default_factory=list)
+    minors: list[Change] = field(default_factory=list)
 
 
 def _at_release(topology: Topology, release: str) -> Topology:
@@ -105,10 +111,10 @@ def _pod_releases(pods: CiliumPods) -> str:
     return "; ".join(shown) or "no Cilium pod"
 
 
-@when("Cilium is upgraded one minor at a time to the target release", target_fixture="upgrade_run")
+@when("Cilium is upgraded one minor at a time to the target release", target_fixture="rollout")
 def upgrade_minor_by_minor(
     walkthrough: StageMachine, probe_run: ProbeRun, request: pytest.FixtureRequest
-) -> UpgradeRun:
+) -> Rollout:
     """Each minor as its installer upgrades it, then waited for: the rollout (every agent and the
     operator on the release, ready), then every peering node's session and path at the router. A minor
     that does not come back ends the walk; the Then steps judge what was recorded."""
@@ -116,7 +122,7 @@ def upgrade_minor_by_minor(
     original = target.topology
     goal = original.cluster.upgrade_to
     assert goal is not None  # the feature's @cilium_upgrade tag: it runs only with a release to reach
-    run = UpgradeRun(str(goal), upgrades.upgrade_path(str(original.cluster.cilium_version), str(goal)))
+    run = Rollout(str(goal), upgrades.upgrade_path(str(original.cluster.cilium_version), str(goal)))
 
     def restore() -> None:
         target.topology = original
@@ -129,7 +135,7 @@ def upgrade_minor_by_minor(
     installer = target.installer
     for release in run.path:
         at_release = _at_release(original, release)
-        minor = MinorUpgrade(release, probe_run.probe.mark(f"upgrade to {release}"))
+        minor = Change(release, probe_run.probe.mark(f"upgrade to {release}"))
         if probe_run.fault_at is None:
             probe_run.fault_at = minor.asked_at
         run.minors.append(minor)
@@ -178,7 +184,7 @@ def _left_behind(walkthrough: StageMachine, release: str, original: Topology) ->
     return f"\n  cause: CiliumBGPPeeringPolicy {names} left in the cluster; {cause}"
 
 
-def _minor_lines(run: UpgradeRun) -> list[str]:
+def _minor_lines(run: Rollout) -> list[str]:
     lines = []
     for minor in run.minors:
         rolled = (
@@ -195,13 +201,13 @@ def _minor_lines(run: UpgradeRun) -> list[str]:
 )
 @_with_timeline_on_failure
 def every_minor_back(
-    walkthrough: StageMachine, evidence: Evidence, probe_run: ProbeRun, upgrade_run: UpgradeRun
+    walkthrough: StageMachine, evidence: Evidence, probe_run: ProbeRun, rollout: Rollout
 ) -> None:
     evidence.text(
         "the upgrade, minor by minor",
-        "\n".join([f"path: {' -> '.join(upgrade_run.path)}", *_minor_lines(upgrade_run)]),
+        "\n".join([f"path: {' -> '.join(rollout.path)}", *_minor_lines(rollout)]),
     )
-    for minor in upgrade_run.minors:
+    for minor in rollout.minors:
         if minor.rolled_at is not None:
             walkthrough.evidence.timing(
                 "upgrade", f"upgrade to {minor.release} -> rolled out", minor.rolled_at - minor.asked_at
@@ -212,29 +218,29 @@ def every_minor_back(
                 f"upgrade to {minor.release} -> sessions and paths back",
                 minor.back_at - minor.asked_at,
             )
-    failed = next((m for m in upgrade_run.minors if m.failure is not None), None)
-    reached = [m.release for m in upgrade_run.minors if m.back_at is not None]
+    failed = next((m for m in rollout.minors if m.failure is not None), None)
+    reached = [m.release for m in rollout.minors if m.back_at is not None]
     expect(
-        failed is None and reached == upgrade_run.path,
-        f"each of {upgrade_run.path} rolled out with every session and path back",
+        failed is None and reached == rollout.path,
+        f"each of {rollout.path} rolled out with every session and path back",
         f"the upgrade to {failed.release} did not come back: {failed.failure}"
         if failed
         else f"reached {reached}",
     )
 
 
-@then("the router keeps a path to the LB IP and no request fails through the upgrade")
+@then("the router keeps a path to the LB IP and no request fails throughout")
 @_with_timeline_on_failure
 def upgrade_undisrupted(
-    walkthrough: StageMachine, evidence: Evidence, probe_run: ProbeRun, upgrade_run: UpgradeRun
+    walkthrough: StageMachine, evidence: Evidence, probe_run: ProbeRun, rollout: Rollout
 ) -> None:
-    """Graceful restart's promise held through every agent the rollout restarted: the router kept the
-    restarting nodes' paths as stale until their new agents refreshed them (Cilium's operation guide,
-    "Cilium Agent Down"), and the datapath answered meanwhile, from the first minor asked for until
-    `disruption.settle` after the last one was back."""
+    """Graceful restart's promise held through every BGP instance the rollout restarted: the router kept
+    the restarting nodes' paths as stale until their new instances refreshed them (Cilium's operation
+    guide, "Cilium Agent Down"), and the datapath answered meanwhile, from the first change asked for
+    until `disruption.settle` after the last one was back."""
     settings = walkthrough.topology.disruption
-    start = upgrade_run.minors[0].asked_at if upgrade_run.minors else 0.0
-    end = max((m.back_at or m.asked_at for m in upgrade_run.minors), default=start) + settings.settle
+    start = rollout.minors[0].asked_at if rollout.minors else 0.0
+    end = max((m.back_at or m.asked_at for m in rollout.minors), default=start) + settings.settle
 
     def wait() -> None:
         wait_for(
@@ -252,7 +258,7 @@ def upgrade_undisrupted(
     failed = [r for r in during if not r.ok]
     shown = timeline.figures(start)
     evidence.text(
-        "through the upgrade",
+        "throughout",
         f"{len(during)} requests, {len(failed)} failed, longest gap {shown.longest_gap:g} s, "
         f"{shown.session_flaps} session flaps, fewest next hops {shown.fewest_nexthops}",
     )
@@ -269,3 +275,88 @@ def upgrade_undisrupted(
         f"{len(failed)} of {len(during)} failed, longest gap {shown.longest_gap:g} s: "
         + "; ".join(f"#{r.sequence} at {r.started:.1f} s: {r.error or r.status}" for r in failed[:5]),
     )
+
+
+@when(
+    "each peering node in turn moves from the v1 peering policy to a BGPv2 cluster config",
+    target_fixture="rollout",
+)
+def migrate_node_by_node(
+    walkthrough: StageMachine, probe_run: ProbeRun, request: pytest.FixtureRequest
+) -> Rollout:
+    """The BGPv2 objects of the same promise first, selecting no node; then, node by node, the node
+    joins BGPv2 (its CiliumBGPNodeConfig is made while the v1 policy still wins) and only then leaves
+    the policy, and the step waits for its session and path at the router again."""
+    target = walkthrough.target
+    topology = walkthrough.topology
+    kube = target.kube
+    request.addfinalizer(walkthrough.forget_stage)  # the cluster no longer holds what the topology says
+    kinds = bgp_api.v2_resources(str(topology.cluster.cilium_version))
+    policy = kube.get(Resources.BGP_PEERING_POLICIES, topology.bgp.policy_name)
+    policy_patch, objects = manifests.migration_to_v2(topology, policy)
+    for resource, body in objects:
+        walkthrough.create(resource, body)
+    kube.patch(Resources.BGP_PEERING_POLICIES, topology.bgp.policy_name, policy_patch)
+    nodes = list(topology.bgp_nodes)
+    rollout = Rollout("BGPv2", [node.name for node in nodes])
+    for node in nodes:
+        change = Change(node.name, probe_run.probe.mark(f"{node.name} moves to BGPv2"))
+        if probe_run.fault_at is None:
+            probe_run.fault_at = change.asked_at
+        rollout.minors.append(change)
+        try:
+            _label(walkthrough, node.name, manifests.JOINING)
+            wait_for(
+                functools.partial(kube.get_or_none, kinds.node_configs, node.name),
+                lambda found: found is not None,
+                expected=f"the operator's CiliumBGPNodeConfig for {node.name}",
+                timeout=walkthrough.waits.crd_registered,
+            )
+            _label(walkthrough, node.name, manifests.MOVED)
+            change.rolled_at = probe_run.probe.now()
+            wait_for(
+                probe_run.probe.router_samples,
+                _all_back({str(node.address)}, since=change.rolled_at),
+                expected=f"{node.name}'s session established and its path to the LB IP on BGPv2",
+                timeout=walkthrough.session_wait() + walkthrough.waits.routes,
+                describe=_last,
+            )
+            change.back_at = probe_run.probe.now()
+        except WaitTimeout as exc:
+            change.failure = str(exc)
+            break
+    return rollout
+
+
+def _label(walkthrough: StageMachine, node: str, value: str) -> None:
+    patch = {"metadata": {"labels": {manifests.MIGRATION_LABEL: value}}}
+    walkthrough.target.kube.patch(Resources.NODES, node, patch)
+
+
+@then("every peering node runs BGPv2 with its session established and its path to the LB IP")
+@_with_timeline_on_failure
+def every_node_on_v2(
+    walkthrough: StageMachine, evidence: Evidence, probe_run: ProbeRun, rollout: Rollout
+) -> None:
+    """Each move came back at the router, the policy selects no node any more, and (1.17+) each node's
+    CiliumBGPNodeConfig status, which only BGPv2's manager writes, shows its session established."""
+    evidence.text("the migration, node by node", "\n".join(_minor_lines(rollout)))
+    failed = next((m for m in rollout.minors if m.failure is not None), None)
+    expect(
+        failed is None and [m.release for m in rollout.minors if m.back_at is not None] == rollout.path,
+        f"each of {rollout.path} moved with its session and path back",
+        f"{failed.release} did not come back: {failed.failure}" if failed else "not every node moved",
+    )
+    if not bgp_api.apis(str(walkthrough.topology.cluster.cilium_version)).node_status:
+        return
+    wanted = {node.name for node in walkthrough.topology.bgp_nodes}
+
+    def wait() -> dict[str, str]:
+        return wait_for(
+            walkthrough.node_config_peer_states,
+            lambda states: all(states.get(name) == "established" for name in wanted),
+            expected=f"CiliumBGPNodeConfig status of {sorted(wanted)}: the router's peer established",
+            timeout=walkthrough.waits.routes,
+        ).value
+
+    evidence.json("CiliumBGPNodeConfig status: the router's peeringState", wait())

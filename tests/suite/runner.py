@@ -72,6 +72,7 @@ class SuiteRun:
 LAB_TOPOLOGY = ROOT / "topologies" / "lab.yaml"
 BGPV2_TOPOLOGY = ROOT / "topologies" / "lab-bgpv2.yaml"
 UPGRADE_TOPOLOGY = ROOT / "topologies" / "lab-upgrade.yaml"
+MIGRATE_TOPOLOGY = ROOT / "topologies" / "lab-migrate.yaml"
 
 
 def _tags(feature: Any, scenario: Any) -> set[str]:
@@ -106,14 +107,12 @@ def scenario_titles(topology: Path | None = LAB_TOPOLOGY) -> list[str]:
 
 def topology_for(title: str) -> Path:
     """A shipped lab topology whose release the scenario applies to: the walkthrough's, else 1.19's,
-    else the upgrade's (1.17 to 1.19)."""
+    else the upgrade's (1.17 to 1.19), else the migration's (1.18 on the v1 policy)."""
     for feature in _features():
         for name, scenario in feature.scenarios.items():
             if name == title:
-                return next(
-                    (t for t in (LAB_TOPOLOGY, BGPV2_TOPOLOGY) if _applies(feature, scenario, t)),
-                    UPGRADE_TOPOLOGY,
-                )
+                shipped = (LAB_TOPOLOGY, BGPV2_TOPOLOGY, UPGRADE_TOPOLOGY, MIGRATE_TOPOLOGY)
+                return next(t for t in shipped if _applies(feature, scenario, t))
     raise LookupError(title)
 
 

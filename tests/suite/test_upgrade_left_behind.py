@@ -28,5 +28,6 @@ def test_an_upgrade_to_1_19_with_a_v1_policy_names_the_policy_left_behind(tmp_pa
     assert failed.name == BACK, run.summary()
     assert result.outcome == "non-conformant", run.summary()
     assert "the upgrade to 1.19.1 did not come back" in failed.error, failed.error
-    assert "CiliumBGPPeeringPolicy ['01-bgp-peering-policy'] left in the cluster" in failed.error, failed.error
+    left = "CiliumBGPPeeringPolicy ['01-bgp-peering-policy'] left in the cluster"
+    assert left in failed.error, failed.error
     assert "migrate the policy to BGPv2 before upgrading" in failed.error, failed.error

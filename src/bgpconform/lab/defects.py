@@ -333,8 +333,16 @@ CATALOGUE: dict[str, Defect] = {
             "Cilium agent (its BGP speaker's shutdown)",
             "#31346 (the router logs Cease/Peer De-configured as the agent is deleted, and drops its routes)",
             "an agent going down sends a Cease despite graceful restart, so the router withdraws its paths",
-            "the router keeps a path to the LB IP and no request fails through the upgrade",
+            "the router keeps a path to the LB IP and no request fails throughout",
             topology="lab-upgrade.yaml",
+        ),
+        Defect(
+            "agent-keeps-v1-instance-after-migration",
+            "Cilium agent (BGP control plane managers)",
+            "regression shape: a node the v1 policy no longer selects keeps its v1 instance",
+            "a node moved to BGPv2 goes on running its v1 BGP instance and never reports BGPv2 status",
+            "every peering node runs BGPv2 with its session established and its path to the LB IP",
+            topology="lab-migrate.yaml",
         ),
         Defect(
             "operator-bgp-crd-not-structural",

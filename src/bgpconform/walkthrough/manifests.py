@@ -131,6 +131,39 @@ def bgp_configuration(topology: Topology) -> list[tuple[KubeResource, dict[str, 
     ]
 
 
+# The migration's label on a node: `joining` once the BGPv2 cluster config selects it (it still runs
+# v1, which wins where both select it), `moved` once the v1 policy lets it go.
+MIGRATION_LABEL = "bgpconform.io/bgp-v2"
+JOINING, MOVED = "joining", "moved"
+
+
+def migration_to_v2(
+    topology: Topology, policy: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[KubeResource, dict[str, Any]]]]:
+    """Moving a v1 policy's nodes to BGPv2 one at a time (1.16-1.18, where both exist and a node that
+    both select runs v1, FACTS.md, the 1.16 row): the merge patch that makes the policy let go of
+    `moved` nodes, and the BGPv2 objects of the same promise that select nodes with the label at all,
+    so each node's BGPv2 configuration exists before the policy lets go of it. The peer config keeps
+    the policy's graceful restart, so the router keeps a moving node's routes."""
+    v2 = topology.model_copy(update={"bgp": topology.bgp.model_copy(update={"api": BgpApi.V2.value})})
+    objects = bgp_configuration(v2)
+    routers = (policy.get("spec") or {}).get("virtualRouters") or []
+    neighbors = [n for router in routers for n in router.get("neighbors") or []]
+    graceful = next(
+        (n["gracefulRestart"] for n in neighbors if (n.get("gracefulRestart") or {}).get("enabled")), None
+    )
+    for _, body in objects:
+        if body["kind"] == "CiliumBGPPeerConfig" and graceful is not None:
+            body["spec"]["gracefulRestart"] = dict(graceful)
+        if body["kind"] == "CiliumBGPClusterConfig":
+            selector = body["spec"]["nodeSelector"]
+            selector["matchExpressions"] = [{"key": MIGRATION_LABEL, "operator": "Exists"}]
+    selector = copy.deepcopy((policy.get("spec") or {}).get("nodeSelector") or {})
+    kept = [e for e in selector.get("matchExpressions") or [] if e.get("key") != MIGRATION_LABEL]
+    selector["matchExpressions"] = [*kept, {"key": MIGRATION_LABEL, "operator": "NotIn", "values": [MOVED]}]
+    return {"spec": {"nodeSelector": selector}}, objects
+
+
 def graceful_restart_patch(obj: dict[str, Any], enabled: bool, restart_time: int) -> dict[str, Any] | None:
     """The merge patch that turns graceful restart on or off where the object's kind carries it: every
     neighbor of a 1.14+ peering policy, or a BGPv2 peer config (FACTS.md); None when it is already so."""

@@ -561,6 +561,7 @@ class BgpController(Controller):
             self.peer_configs = self.inform(self.v2_kinds["CiliumBGPPeerConfig"])
             self.advertisements = self.inform(self.v2_kinds["CiliumBGPAdvertisement"])
         self._status_written: dict[str, Any] | None = None
+        self._origin: str | None = None  # which API the node's BGP instances came from: v1 or v2
         self._established_since: dict[tuple[int, str], float] = {}
         self.nodes = self.inform(Resources.NODES, field_selector=f"metadata.name={agent.node.name}")
         self.service_cache = self.inform(Resources.SERVICES)
@@ -598,6 +599,7 @@ class BgpController(Controller):
         decision = node_bgp_config(
             policies, labels, self.agent.pod_cidrs, services, policy_timers=self.agent.minor >= (1, 14)
         )
+        origin = "v1" if decision is not None else None
         if decision is None and self.node_configs is not None:
             decision = node_bgp_config_v2(
                 self.node_configs.get(self.agent.node.name),
@@ -606,6 +608,18 @@ class BgpController(Controller):
                 self.agent.pod_cidrs,
                 services,
             )
+            origin = "v2" if decision is not None else None
+        if (
+            origin == "v2"
+            and self._origin == "v1"
+            and defects.active("agent-keeps-v1-instance-after-migration")
+        ):
+            return  # the v1 instance is never torn down: the node stays where it was
+        if origin is not None and self._origin is not None and origin != self._origin:
+            # v1 and BGPv2 are separate managers: the node's instances of one stop, the other's start.
+            self.on_stop()
+        if origin is not None:
+            self._origin = origin
         if isinstance(decision, NodeBgpConfig):
             decision = self._with_defects(decision)
         changed = not self._decided or decision != self.decision
@@ -632,8 +646,8 @@ class BgpController(Controller):
         """From 1.17 the agent reports its peers in its CiliumBGPNodeConfig's status (PR #33411, every
         ~5 s: here on every pass, the resync being 5 s), each instance's peers with `peeringState`,
         `establishedTime`, route counts and the timers in force (FACTS.md, "Cilium: BGPv2")."""
-        if self.node_configs is None or self.agent.minor < (1, 17):
-            return
+        if self.node_configs is None or self.agent.minor < (1, 17) or self._origin != "v2":
+            return  # written by BGPv2's manager: a node that runs v1 reports nothing there
         node_config = self.node_configs.get(self.agent.node.name)
         if node_config is None or defects.active("node-config-status-never-written"):
             return
