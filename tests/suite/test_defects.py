@@ -4,19 +4,31 @@ The lab is started broken one way (`--lab-defect NAME`, the bug living in the em
 the real one lives); the first scenario that states the defect's Then step is run, and it must fail
 at exactly that step, as a non-conformance showing expected and observed, with the report saying
 which defect the lab ran with. Earlier steps of the scenario (its Background, its Whens) must pass:
-a defect caught by a Given or a timeout elsewhere would say nothing about the promise.
+a defect caught by a Given or a timeout elsewhere would say nothing about the promise. The runs go
+side by side (`tests.suite.side_by_side`), each with its own lab.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from bgpconform.lab.defects import CATALOGUE, markdown_table
 from bgpconform.report.model import RunReport, Verdict
-from tests.suite.runner import ROOT, first_scenario_stating, node_id, run_suite, then_steps, topology_with
+from tests.suite.runner import (
+    ROOT,
+    SuiteRun,
+    first_scenario_stating,
+    node_id,
+    run_suite,
+    then_steps,
+    topology_with,
+)
+from tests.suite.side_by_side import SideBySide, selected_params, width
 
 pytestmark = pytest.mark.lab
 
@@ -32,14 +44,37 @@ SHORT_WAITS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CATALOGUE))
-def test_a_defect_fails_the_then_step_that_names_its_promise(tmp_path: Path, name: str) -> None:
+def _run_defect(name: str, directory: Path) -> tuple[SuiteRun, Path]:
+    """The first scenario stating the defect's Then step, on a lab started with the defect."""
     defect = CATALOGUE[name]
     title = first_scenario_stating(defect.caught_by)
-    topology = topology_with(TOPOLOGIES / defect.topology, tmp_path, **{**SHORT_WAITS, **dict(defect.waits)})
+    topology = topology_with(TOPOLOGIES / defect.topology, directory, **{**SHORT_WAITS, **dict(defect.waits)})
     # Sessions in seconds (short-bgp-timers), unless the defect is about the nodes' own timers.
     options = (f"--lab-defect={name}", *(f"--lab-shortcut={s}" for s in defect.shortcuts))
-    run = run_suite(tmp_path, node_id(title), topology=topology, options=options)
+    return run_suite(directory, node_id(title), topology=topology, options=options), directory
+
+
+@pytest.fixture(scope="module")
+def defect_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SideBySide[tuple[SuiteRun, Path]]]:
+    names = selected_params(
+        request.session, "test_a_defect_fails_the_then_step_that_names_its_promise", "name"
+    )
+    runs = SideBySide(
+        [(name, partial(_run_defect, name, tmp_path_factory.mktemp(name))) for name in names], width()
+    )
+    yield runs
+    runs.close()
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_a_defect_fails_the_then_step_that_names_its_promise(
+    defect_runs: SideBySide[tuple[SuiteRun, Path]], name: str
+) -> None:
+    defect = CATALOGUE[name]
+    title = first_scenario_stating(defect.caught_by)
+    run, tmp_path = defect_runs.result(name)
     result = run.scenarios[title]
     failed = result.failed_step
     assert failed is not None, f"{name}: {title!r} passed\n{run.summary()}"
