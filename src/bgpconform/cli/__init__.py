@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -210,7 +211,11 @@ def _matrix(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    runs = run_matrix(cells, root, out, extra=tuple(args.pytest_args), progress=progress)
+    began = time.monotonic()
+    runs = run_matrix(
+        cells, root, out, extra=tuple(args.pytest_args), progress=progress, side_by_side=args.side_by_side
+    )
+    print(f"matrix: {len(runs)} run(s) in {time.monotonic() - began:.0f} s, {args.side_by_side} side by side")
     rows = [
         MatrixRow(
             topology=r.cell.topology,
@@ -230,6 +235,12 @@ def _matrix(args: argparse.Namespace) -> int:
         latest.symlink_to(out.name)
     print(f"matrix page: {page}")
     return 0 if all(r.report is not None and r.report.verdict.value == "conformant" for r in runs) else 1
+
+
+def _labs_at_once(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of labs; give 1 or more")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"files under topologies/, comma separated (default: {DEFAULT_MATRIX_TOPOLOGIES})",
     )
     matrix.add_argument("--out", type=Path, default=None, help="directory for the runs and matrix.html")
+    matrix.add_argument(
+        "--side-by-side",
+        type=_labs_at_once,
+        default=max(1, os.cpu_count() or 1),
+        metavar="N",
+        help="labs run at once, each its own process (default: one per core)",
+    )
     matrix.add_argument("pytest_args", nargs="*", help="passed to every run's pytest, after --")
     matrix.set_defaults(handler=_matrix)
 
