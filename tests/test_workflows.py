@@ -13,6 +13,7 @@ import yaml
 
 from bgpconform.cilium.versions import MATRIX_RELEASES
 from bgpconform.routers.routeros.dialect import Dialect
+from bgpconform.topology import load_topology
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -79,3 +80,13 @@ def test_nightly_covers_the_cilium_releases_of_the_version_matrix() -> None:
     """The k3d nightly runs the same releases as `./run matrix` on the lab."""
     releases = _load("nightly.yml")["jobs"]["k3d"]["strategy"]["matrix"]["cilium"]
     assert releases == list(MATRIX_RELEASES.values())
+
+
+def test_nightly_upgrades_on_k3d_one_minor_at_a_time_to_the_newest_release() -> None:
+    """features/7_upgrade.feature needs a release to reach; the nightly gives the upgrade topology's."""
+    job = _load("nightly.yml")["jobs"]["k3d-upgrade"]
+    command = " ".join(str(step.get("run", "")) for step in job["steps"])
+    upgrade = load_topology(REPO / "topologies" / "lab-upgrade.yaml").cluster
+    assert f"--cilium-version={upgrade.cilium_version}" in command
+    assert f"--cilium-upgrade-to={upgrade.upgrade_to}" in command
+    assert "--target=k3d" in command
