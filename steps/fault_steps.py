@@ -223,6 +223,22 @@ def router_restarts(walkthrough: StageMachine, probe_run: ProbeRun) -> None:
     walkthrough.target.faults.restart_router()
 
 
+def wait_requests_until(probe_run: ProbeRun, until: float, request_timeout: float) -> None:
+    """Until the stream has answered a request started at `until` (probe clock) or later, so a judgement
+    of the requests up to then sees them all."""
+    wait_for(
+        probe_run.probe.requests,
+        lambda answered: any(r.started >= until for r in answered),
+        expected=f"requests answered until {until:.1f} s into the probe",
+        timeout=max(0.0, until - probe_run.probe.now()) + request_timeout + 5,
+        describe=lambda answered: (
+            f"{len(answered)} answered, the last at {answered[-1].started:.1f} s"
+            if answered
+            else "no request answered"
+        ),
+    )
+
+
 def _with_timeline_on_failure(step: Callable[..., None]) -> Callable[..., None]:
     """A Then step whose failure comes with the timeline that shows it: the probe is stopped and its
     timeline recorded before the failure is reported (otherwise the scenario's end records it)."""
@@ -290,20 +306,7 @@ def traffic_carried(walkthrough: StageMachine, evidence: Evidence, probe_run: Pr
     settled = withdrawn_at + settings.settle
     window_end = settled + max(3.0, 10 / settings.rate)  # at least ten requests after settling
 
-    def wait() -> None:
-        wait_for(
-            probe_run.probe.requests,
-            lambda answered: any(r.started >= window_end for r in answered),
-            expected=f"requests answered until {window_end:.1f} s into the probe",
-            timeout=max(0.0, window_end - probe_run.probe.now()) + settings.request_timeout + 5,
-            describe=lambda answered: (
-                f"{len(answered)} answered, the last at {answered[-1].started:.1f} s"
-                if answered
-                else "no request answered"
-            ),
-        )
-
-    wait()
+    wait_requests_until(probe_run, window_end, settings.request_timeout)
     timeline = probe_run.probe.snapshot()
     after: list[RequestSample] = [r for r in timeline.requests if settled <= r.started < window_end]
     failed = [r for r in after if not r.ok]
@@ -449,17 +452,7 @@ def no_request_fails(walkthrough: StageMachine, evidence: Evidence, probe_run: P
     fault_at = probe_run.fault_at or 0.0
     until = _agent_back(walkthrough, probe_run) + walkthrough.topology.disruption.settle
 
-    def wait() -> None:
-        wait_for(
-            probe_run.probe.requests,
-            lambda answered: any(r.started >= until for r in answered),
-            expected=f"requests answered until {until:.1f} s",
-            timeout=max(0.0, until - probe_run.probe.now())
-            + walkthrough.topology.disruption.request_timeout
-            + 5,
-        )
-
-    wait()
+    wait_requests_until(probe_run, until, walkthrough.topology.disruption.request_timeout)
     timeline = probe_run.probe.snapshot()
     during = [r for r in timeline.requests if fault_at <= r.started < until]
     failed = [r for r in during if not r.ok]

@@ -25,7 +25,7 @@ from bgpconform.topology import Topology
 from bgpconform.waiting import WaitTimeout, wait_for
 from bgpconform.walkthrough import manifests
 from bgpconform.walkthrough.machine import StageMachine
-from steps.fault_steps import ProbeRun, _last, _with_timeline_on_failure
+from steps.fault_steps import ProbeRun, _last, _with_timeline_on_failure, wait_requests_until
 
 
 @dataclass
@@ -242,15 +242,7 @@ def upgrade_undisrupted(
     start = rollout.minors[0].asked_at if rollout.minors else 0.0
     end = max((m.back_at or m.asked_at for m in rollout.minors), default=start) + settings.settle
 
-    def wait() -> None:
-        wait_for(
-            probe_run.probe.requests,
-            lambda answered: any(r.started >= end for r in answered),
-            expected=f"requests answered until {end:.1f} s",
-            timeout=max(0.0, end - probe_run.probe.now()) + settings.request_timeout + 5,
-        )
-
-    wait()
+    wait_requests_until(probe_run, end, settings.request_timeout)
     timeline = probe_run.probe.snapshot()
     window: list[RouterSample] = [s for s in timeline.router if start <= s.at <= end]
     pathless = [s.at for s in window if not s.paths]
