@@ -41,6 +41,11 @@ def selected_params(session: pytest.Session, test_name: str, param: str) -> list
     return found
 
 
+def selected_tests(session: pytest.Session) -> list[str]:
+    """The names of the test functions the session will run, in run order."""
+    return [str(getattr(item, "originalname", item.name)) for item in session.items]
+
+
 class SideBySide(Generic[T]):
     """Runs started in order, `width` at a time; `result` waits for one of them."""
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import html
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from bgpconform.topology import load_topology
 from bgpconform.verdict import Outcome
 from tests.suite.faults import FAULT_VARIABLE, LAB_FAILURE
 from tests.suite.runner import ROOT, ScenarioResult, SuiteRun, run_suite, scenario_titles, topology_with
+from tests.suite.side_by_side import SideBySide, selected_tests, width
 
 pytestmark = pytest.mark.lab
 
@@ -86,9 +89,43 @@ def _failed_in_background(run: SuiteRun, titles: list[str], phrase: str) -> None
         assert phrase in failed.error, f"{phrase!r} missing from:\n{failed.error}"
 
 
-def test_sessions_that_never_establish_fail_peering_and_every_later_stage(tmp_path: Path) -> None:
+Runs = SideBySide[tuple[SuiteRun, Path]]
+
+
+def _in(directory: Path, make: Callable[[Path], SuiteRun]) -> tuple[SuiteRun, Path]:
+    return make(directory), directory
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    """Each broken lab's whole-suite run, side by side (`tests.suite.side_by_side`), for the tests
+    the session selected; keyed by the test that judges it."""
+    makers: dict[str, Callable[[Path], SuiteRun]] = {
+        "test_sessions_that_never_establish_fail_peering_and_every_later_stage": _sessions_never_establish,
+        "test_an_operator_that_registers_no_policy_resource_fails_the_bgp_control_plane": (
+            _operator_registers_nothing
+        ),
+        "test_a_pool_that_cannot_allocate_fails_allocation_and_says_what_the_service_shows": (
+            _pool_cannot_allocate
+        ),
+        "test_a_stopped_nginx_fails_reachability_and_shows_the_client_error": _nginx_stopped,
+        "test_a_lab_that_cannot_start_is_not_assessed_never_non_conformant": _lab_cannot_start,
+    }
+    chosen = [name for name in selected_tests(request.session) if name in makers]
+    started = SideBySide(
+        [(name, partial(_in, tmp_path_factory.mktemp("faulty"), makers[name])) for name in chosen], width()
+    )
+    yield started
+    started.close()
+
+
+def _sessions_never_establish(tmp_path: Path) -> SuiteRun:
     topology = topology_with(LAB, tmp_path, sessions_established=8)
-    run = _faulty_run(tmp_path, None, topology, defect="agent-dials-wrong-peer-asn")
+    return _faulty_run(tmp_path, None, topology, defect="agent-dials-wrong-peer-asn")
+
+
+def test_sessions_that_never_establish_fail_peering_and_every_later_stage(runs: Runs) -> None:
+    run, tmp_path = runs.result("test_sessions_that_never_establish_fail_peering_and_every_later_stage")
     _passed(run, CNI + BGP)
     _failed_at(
         run,
@@ -117,9 +154,13 @@ def test_sessions_that_never_establish_fail_peering_and_every_later_stage(tmp_pa
     assert "router: show running-config" in page  # the router dump taken at the failure
 
 
-def test_an_operator_that_registers_no_policy_resource_fails_the_bgp_control_plane(tmp_path: Path) -> None:
+def _operator_registers_nothing(tmp_path: Path) -> SuiteRun:
     topology = topology_with(LAB, tmp_path, crd_registered=6, pods_running=20)
-    run = _faulty_run(tmp_path, None, topology, defect="operator-registers-no-bgp-crd")
+    return _faulty_run(tmp_path, None, topology, defect="operator-registers-no-bgp-crd")
+
+
+def test_an_operator_that_registers_no_policy_resource_fails_the_bgp_control_plane(runs: Runs) -> None:
+    run, _ = runs.result("test_an_operator_that_registers_no_policy_resource_fails_the_bgp_control_plane")
     _passed(run, CNI)
     _failed_at(
         run,
@@ -132,16 +173,18 @@ def test_an_operator_that_registers_no_policy_resource_fails_the_bgp_control_pla
     )
 
 
-def test_a_pool_that_cannot_allocate_fails_allocation_and_says_what_the_service_shows(
-    tmp_path: Path,
-) -> None:
+def _pool_cannot_allocate(tmp_path: Path) -> SuiteRun:
     data = yaml.safe_load(LAB.read_text())
     first = data["lb_pools"][0]["cidrs"][0]
     data["lb_pools"][0]["cidrs"] = [first.split("/")[0].rsplit(".", 1)[0] + ".7/32"]
     data["waits"]["ip_allocated"] = 4
     topology = tmp_path / "lab-slash32.yaml"
     topology.write_text(yaml.safe_dump(data, sort_keys=False))
-    run = _faulty_run(tmp_path, None, topology)
+    return _faulty_run(tmp_path, None, topology)
+
+
+def test_a_pool_that_cannot_allocate_fails_allocation_and_says_what_the_service_shows(runs: Runs) -> None:
+    run, _ = runs.result("test_a_pool_that_cannot_allocate_fails_allocation_and_says_what_the_service_shows")
     _passed(run, CNI + BGP + PEERING + [IMPOSSIBLE, EDGES])  # the /30 beside it is a pool of its own
     _failed_at(
         run,
@@ -153,16 +196,23 @@ def test_a_pool_that_cannot_allocate_fails_allocation_and_says_what_the_service_
     _failed_in_background(run, [REACH_ONE, REACH_MANY], "external IP")
 
 
-def test_a_stopped_nginx_fails_reachability_and_shows_the_client_error(tmp_path: Path) -> None:
-    topology = topology_with(LAB, tmp_path, http=1)
-    run = _faulty_run(tmp_path, "nginx-stopped", topology)
+def _nginx_stopped(tmp_path: Path) -> SuiteRun:
+    return _faulty_run(tmp_path, "nginx-stopped", topology_with(LAB, tmp_path, http=1))
+
+
+def test_a_stopped_nginx_fails_reachability_and_shows_the_client_error(runs: Runs) -> None:
+    run, _ = runs.result("test_a_stopped_nginx_fails_reachability_and_shows_the_client_error")
     _passed(run, CNI + BGP + PEERING + [ALLOCATES, OVERLAP, IMPOSSIBLE, EDGES])
     _failed_at(run, REACH_ONE, "it gets the nginx welcome page", "Welcome to nginx!", "no answer")
     _failed_at(run, REACH_MANY, "every request gets the nginx welcome page")
 
 
-def test_a_lab_that_cannot_start_is_not_assessed_never_non_conformant(tmp_path: Path) -> None:
-    run = _faulty_run(tmp_path, "lab-cannot-start", LAB)
+def _lab_cannot_start(tmp_path: Path) -> SuiteRun:
+    return _faulty_run(tmp_path, "lab-cannot-start", LAB)
+
+
+def test_a_lab_that_cannot_start_is_not_assessed_never_non_conformant(runs: Runs) -> None:
+    run, tmp_path = runs.result("test_a_lab_that_cannot_start_is_not_assessed_never_non_conformant")
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.summary()
     report = _report(tmp_path)
     assert report.verdict is Verdict.NOT_ASSESSED
