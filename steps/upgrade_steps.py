@@ -20,6 +20,7 @@ from bgpconform.cilium.versions import image_version
 from bgpconform.disruption.timeline import RouterSample
 from bgpconform.evidence import Evidence
 from bgpconform.expect import expect
+from bgpconform.kubeapi.intstr import int_or_percent
 from bgpconform.kubeapi.port import Resources
 from bgpconform.topology import Topology
 from bgpconform.waiting import WaitTimeout, wait_for
@@ -46,7 +47,7 @@ class Rollout:
 
     target: str
     path: list[str]
-    minors: list[Change] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
 
 
 def _at_release(topology: Topology, release: str) -> Topology:
@@ -83,10 +84,7 @@ def _rollout_batches(walkthrough: StageMachine, nodes: int) -> int:
     daemonset = walkthrough.target.kube.get_or_none(Resources.DAEMONSETS, "cilium", "kube-system") or {}
     strategy = (daemonset.get("spec") or {}).get("updateStrategy") or {}
     allowed = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1)
-    if isinstance(allowed, str) and allowed.endswith("%"):
-        at_once = math.ceil(nodes * int(allowed[:-1]) / 100)
-    else:
-        at_once = int(allowed)
+    at_once = int_or_percent(allowed, nodes, round_up=True)
     return math.ceil(nodes / max(1, at_once))
 
 
@@ -138,7 +136,7 @@ def upgrade_minor_by_minor(
         minor = Change(release, probe_run.probe.mark(f"upgrade to {release}"))
         if probe_run.fault_at is None:
             probe_run.fault_at = minor.asked_at
-        run.minors.append(minor)
+        run.changes.append(minor)
         installer.upgrade(
             CiliumValues.for_topology(at_release, installer.tool, enable_bgp_control_plane=True)
         )
@@ -184,9 +182,9 @@ def _left_behind(walkthrough: StageMachine, release: str, original: Topology) ->
     return f"\n  cause: CiliumBGPPeeringPolicy {names} left in the cluster; {cause}"
 
 
-def _minor_lines(run: Rollout) -> list[str]:
+def _change_lines(run: Rollout) -> list[str]:
     lines = []
-    for minor in run.minors:
+    for minor in run.changes:
         rolled = (
             f"rolled out {minor.rolled_at - minor.asked_at:.1f} s" if minor.rolled_at else "not rolled out"
         )
@@ -205,9 +203,9 @@ def every_minor_back(
 ) -> None:
     evidence.text(
         "the upgrade, minor by minor",
-        "\n".join([f"path: {' -> '.join(rollout.path)}", *_minor_lines(rollout)]),
+        "\n".join([f"path: {' -> '.join(rollout.path)}", *_change_lines(rollout)]),
     )
-    for minor in rollout.minors:
+    for minor in rollout.changes:
         if minor.rolled_at is not None:
             walkthrough.evidence.timing(
                 "upgrade", f"upgrade to {minor.release} -> rolled out", minor.rolled_at - minor.asked_at
@@ -218,8 +216,8 @@ def every_minor_back(
                 f"upgrade to {minor.release} -> sessions and paths back",
                 minor.back_at - minor.asked_at,
             )
-    failed = next((m for m in rollout.minors if m.failure is not None), None)
-    reached = [m.release for m in rollout.minors if m.back_at is not None]
+    failed = next((m for m in rollout.changes if m.failure is not None), None)
+    reached = [m.release for m in rollout.changes if m.back_at is not None]
     expect(
         failed is None and reached == rollout.path,
         f"each of {rollout.path} rolled out with every session and path back",
@@ -239,8 +237,8 @@ def upgrade_undisrupted(
     guide, "Cilium Agent Down"), and the datapath answered meanwhile, from the first change asked for
     until `disruption.settle` after the last one was back."""
     settings = walkthrough.topology.disruption
-    start = rollout.minors[0].asked_at if rollout.minors else 0.0
-    end = max((m.back_at or m.asked_at for m in rollout.minors), default=start) + settings.settle
+    start = rollout.changes[0].asked_at if rollout.changes else 0.0
+    end = max((m.back_at or m.asked_at for m in rollout.changes), default=start) + settings.settle
 
     wait_requests_until(probe_run, end, settings.request_timeout)
     timeline = probe_run.probe.snapshot()
@@ -295,7 +293,7 @@ def migrate_node_by_node(
         change = Change(node.name, probe_run.probe.mark(f"{node.name} moves to BGPv2"))
         if probe_run.fault_at is None:
             probe_run.fault_at = change.asked_at
-        rollout.minors.append(change)
+        rollout.changes.append(change)
         try:
             _label(walkthrough, node.name, manifests.JOINING)
             wait_for(
@@ -332,10 +330,10 @@ def every_node_on_v2(
 ) -> None:
     """Each move came back at the router, the policy selects no node any more, and (1.17+) each node's
     CiliumBGPNodeConfig status, which only BGPv2's manager writes, shows its session established."""
-    evidence.text("the migration, node by node", "\n".join(_minor_lines(rollout)))
-    failed = next((m for m in rollout.minors if m.failure is not None), None)
+    evidence.text("the migration, node by node", "\n".join(_change_lines(rollout)))
+    failed = next((m for m in rollout.changes if m.failure is not None), None)
     expect(
-        failed is None and [m.release for m in rollout.minors if m.back_at is not None] == rollout.path,
+        failed is None and [m.release for m in rollout.changes if m.back_at is not None] == rollout.path,
         f"each of {rollout.path} moved with its session and path back",
         f"{failed.release} did not come back: {failed.failure}" if failed else "not every node moved",
     )

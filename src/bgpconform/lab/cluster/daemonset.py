@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bgpconform.kubeapi.client import ApiException, Kube, Resources
+from bgpconform.kubeapi.intstr import int_or_percent
 from bgpconform.lab.cluster.controller import Controller
-from bgpconform.lab.cluster.deployment import int_or_percent
 from bgpconform.lab.cluster.names import pod_template_hash
 from bgpconform.lab.cluster.replicaset import (
     Expectations,

@@ -16,13 +16,12 @@ are not adopted or released by selector, and annotations are not copied from Dep
 from __future__ import annotations
 
 import copy
-import math
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from bgpconform.kubeapi.client import ApiException, Kube, Resources
+from bgpconform.kubeapi.intstr import int_or_percent
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.names import pod_template_hash
 from bgpconform.lab.cluster.replicaset import (
@@ -52,17 +51,6 @@ FOUND_NEW_REPLICA_SET = "FoundNewReplicaSet"
 REPLICA_SET_UPDATED = "ReplicaSetUpdated"
 NEW_REPLICA_SET_AVAILABLE = "NewReplicaSetAvailable"
 PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
-
-
-def int_or_percent(value: object, total: int, round_up: bool) -> int:
-    """`intstr.GetScaledValueFromIntOrPercent`: "25%" of total, rounded as the field wants."""
-    if isinstance(value, int):
-        return value
-    match = re.fullmatch(r"(\d+)%", str(value))
-    if not match:
-        return int(str(value))
-    scaled = int(match.group(1)) * total / 100
-    return math.ceil(scaled) if round_up else math.floor(scaled)
 
 
 def surge_and_unavailable(deployment: Mapping[str, Any]) -> tuple[int, int]:
