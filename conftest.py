@@ -11,4 +11,5 @@ pytest_plugins = [
     "steps.reachability_steps",
     "steps.fault_steps",
     "steps.upgrade_steps",
+    "steps.scale_steps",
 ]

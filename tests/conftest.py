@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,11 @@ import pytest
 
 from bgpconform.kubeapi.client import Kube, new_api_client
 from bgpconform.lab.apiserver.server import ApiServer
+from bgpconform.lab.cluster.frozen import DETECTOR_VARIABLE
+
+# Every lab these tests start, in this process or a child, freezes its informers' objects: a reader
+# that changes one fails at that line (`bgpconform.lab.cluster.frozen`).
+os.environ.setdefault(DETECTOR_VARIABLE, "1")
 
 
 @pytest.fixture

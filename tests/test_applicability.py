@@ -60,3 +60,13 @@ def test_an_upgrade_scenario_needs_a_release_to_upgrade_to() -> None:
     assert applicability(tags, "1.13.4", BgpApi.V1, upgrade_to="1.14.3") == Applicability(
         False, "Cilium 1.14 and later, an upgrade to Cilium 1.14.3"
     )
+
+
+def test_the_scale_check_runs_only_where_the_topology_has_a_scale_section() -> None:
+    assert is_rule_tag("scale")
+    assert applicability({"scale"}, "1.13.4", BgpApi.V1, scale=500) == Applicability(
+        True, "a scale section (500 services)"
+    )
+    assert applicability({"scale"}, "1.13.4", BgpApi.V1) == Applicability(
+        False, "a scale section in the topology"
+    )

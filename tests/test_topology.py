@@ -59,7 +59,7 @@ client:
 """
 
 SHIPPED = "topologies/lab.yaml (the lab) or a copy of topologies/pi.example.yaml (real hardware)"
-TOP_FIELDS = "cluster, nodes, router, bgp, lb_pools, workload, client, waits, disruption"
+TOP_FIELDS = "cluster, nodes, router, bgp, lb_pools, workload, client, waits, disruption, scale"
 
 
 def variant(old: str, new: str) -> str:
@@ -954,3 +954,53 @@ def test_the_upgrade_topology_reaches_1_19_from_1_17_on_bgpv2() -> None:
     topology = load_topology(TOPOLOGIES / "lab-upgrade.yaml")
     assert (str(topology.cluster.cilium_version), str(topology.cluster.upgrade_to)) == ("1.17.5", "1.19.1")
     assert topology.bgp_api.value == "v2"
+
+
+def test_the_scale_topology_is_the_rack_the_issue_asks_for() -> None:
+    """50 nodes of which 48 peer, 500 services spread over two pools whose selectors keep the
+    walkthrough's own service in lb-pool."""
+    topology = load_topology(TOPOLOGIES / "lab-scale.yaml")
+    assert (len(topology.nodes), len(topology.bgp_nodes)) == (50, 48)
+    assert topology.scale is not None
+    assert (topology.scale.services, topology.scale.pools) == (500, ["scale-pool-a", "scale-pool-b"])
+    pools = {pool.name: pool for pool in topology.lb_pools}
+    assert topology.lb_pools[0].name == "lb-pool"  # the walkthrough's pool, the first one its steps read
+    room = {name: sum(cidr.num_addresses for cidr in pools[name].cidrs) for name in topology.scale.pools}
+    assert all(size >= topology.scale.services // 2 for size in room.values()), room
+
+
+def test_a_scale_pool_must_exist_and_select_by_labels(tmp_path: Path) -> None:
+    text = BASE + "scale:\n  services: 10\n  pools: [lb-pool, no-such-pool]\n"
+    path = write(tmp_path, text)
+    message = str(error_of(path))
+    assert (
+        "scale.pools[0]: pool 'lb-pool' has no service_selector.match_labels to put on its services; "
+        "fix: give lb_pools 'lb-pool' a service_selector with match_labels, "
+        "e.g. {bgpconform.io/scale-pool: a}"
+    ) in message
+    missing = "scale.pools[1]: no pool named 'no-such-pool' in lb_pools; fix: name one of lb_pools (lb-pool)"
+    assert missing in message
+
+
+def test_a_pool_selector_reaches_the_cluster_in_ciliums_spelling(tmp_path: Path) -> None:
+    from bgpconform.walkthrough.manifests import lb_pool
+
+    topology = load_topology(TOPOLOGIES / "lab-scale.yaml")
+    first, second = (lb_pool(pool, "1.13.4") for pool in topology.lb_pools[:2])
+    assert first["spec"]["serviceSelector"] == {
+        "matchExpressions": [{"key": "bgpconform.io/scale-pool", "operator": "DoesNotExist"}]
+    }
+    assert second["spec"]["serviceSelector"] == {"matchLabels": {"bgpconform.io/scale-pool": "a"}}
+    walkthrough_pool = load_topology(TOPOLOGIES / "lab.yaml").lb_pools[0]
+    assert "serviceSelector" not in lb_pool(walkthrough_pool, "1.13.4")["spec"]
+
+
+def test_a_selector_term_with_values_that_do_not_fit_its_operator_is_refused(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "    cidrs: [172.198.1.0/24]\n",
+        "    cidrs: [172.198.1.0/24]\n    service_selector:\n      match_expressions:\n"
+        "        - {key: tier, operator: In}\n",
+        1,
+    )
+    path = write(tmp_path, text)
+    assert "In without values; fix: list at least one value, or use Exists" in str(error_of(path))

@@ -4,8 +4,10 @@ A scenario whose promise differs by release says so in Gherkin with tags, and th
 ones that hold for the topology's `cluster.cilium_version` and BGP API (`Topology.bgp_api`):
 `@cilium_from_1_16` (1.16 and later), `@cilium_before_1_16` (up to 1.15), `@bgp_v1`, `@bgp_v2`, and for
 what the cilium-cli release decides (`cluster.cilium_cli_version`), `@cilium_cli_from_0_18_7` and
-`@cilium_cli_before_0_18_7`, and `@cilium_upgrade` for scenarios that need a release to upgrade to
-(`cluster.upgrade_to`). The report lists, per tagged scenario, whether it applied and why not.
+`@cilium_cli_before_0_18_7`, `@cilium_upgrade` for scenarios that need a release to upgrade to
+(`cluster.upgrade_to`), and `@scale` for the scale check, which runs where the topology has a `scale`
+section (it creates hundreds of services, so nobody gets it by surprise). The report lists, per
+tagged scenario, whether it applied and why not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _VERSION_TAG = re.compile(r"cilium_(before|from)_(\d+)_(\d+)")
 _CLI_TAG = re.compile(r"cilium_cli_(before|from)_(\d+)_(\d+)_(\d+)")
 _API_TAGS = {"bgp_v1": BgpApi.V1, "bgp_v2": BgpApi.V2}
 UPGRADE_TAG = "cilium_upgrade"
+SCALE_TAG = "scale"
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class Applicability:
 def is_rule_tag(tag: str) -> bool:
     return (
         tag in _API_TAGS
-        or tag == UPGRADE_TAG
+        or tag in (UPGRADE_TAG, SCALE_TAG)
         or any(p.fullmatch(tag) is not None for p in (_VERSION_TAG, _CLI_TAG))
     )
 
@@ -56,13 +59,17 @@ def applicability(
     api: BgpApi,
     cilium_cli: str = WALKTHROUGH_CLI,
     upgrade_to: str | None = None,
+    *,
+    scale: int | None = None,
 ) -> Applicability | None:
     """None for a scenario without rule tags (it holds on every release); else whether it applies."""
     minor = supported_minor(cilium_version)
     cli = cli_version(cilium_cli)
     applies = True
     rule: list[str] = []
-    for tag in sorted(set(tags), key=lambda t: (t in _API_TAGS, t == UPGRADE_TAG, t)):  # releases first
+    for tag in sorted(
+        set(tags), key=lambda t: (t in _API_TAGS, t in (UPGRADE_TAG, SCALE_TAG), t)
+    ):  # releases first
         found_cli = _CLI_TAG.fullmatch(tag)
         found = _VERSION_TAG.fullmatch(tag)
         if found_cli is not None:
@@ -79,6 +86,9 @@ def applicability(
                 if holds
                 else "a release to upgrade to (cluster.upgrade_to)"
             )
+        elif tag == SCALE_TAG:
+            holds = scale is not None
+            said = f"a scale section ({scale} services)" if holds else "a scale section in the topology"
         elif tag in _API_TAGS:
             holds = api is _API_TAGS[tag]
             said = "on BGPv2" if _API_TAGS[tag] is BgpApi.V2 else "on the v1 peering policy"

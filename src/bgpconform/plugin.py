@@ -355,7 +355,9 @@ def _select_by_version(config: pytest.Config, items: list[pytest.Item]) -> None:
     dropped: list[pytest.Item] = []
     decided: list[str] = []
     for item in items:
-        verdict = applicability({mark.name for mark in item.iter_markers()}, version, api, cli, upgrade_to)
+        scale = topology.scale.services if topology.scale is not None else None
+        marks = {mark.name for mark in item.iter_markers()}
+        verdict = applicability(marks, version, api, cli, upgrade_to, scale=scale)
         if verdict is not None:
             name = _scenario_name(item)
             decided.append(

@@ -108,6 +108,10 @@ def test_a_prefix_from_every_worker_is_an_ecmp_route_and_withdrawal_removes_one_
         timeout=ROUTE_TIMEOUT,
     )
     assert len(lab.router.bgp_routes(prefix)) == len(workers)
+    # the whole table in one query: the same paths, and nothing from outside the networks asked for
+    table = lab.router.bgp_table([pool])
+    assert table == {prefix: lab.router.bgp_routes(prefix)}
+    assert lab.router.bgp_table([IPv4Network("203.0.113.0/24")]) == {}
     fib = wait_for(
         lambda: _fib(lab, prefix),
         lambda routes: len(routes) == 1 and set(routes[0].nexthops) == all_hops,

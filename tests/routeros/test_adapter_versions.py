@@ -41,6 +41,7 @@ class VersionRun:
     counts: dict[IPv4Address, tuple[int, int]]
     advertised: dict[IPv4Address, list[IPv4Network]]
     bgp_routes: list[Route]
+    bgp_table: dict[IPv4Network, list[Route]]
     fib_routes: list[Route]
     connections_after_second_configure: int
     dump: str
@@ -82,6 +83,7 @@ def _run_version(directory: Path, version: str) -> VersionRun:
             timeout=30,
         ).value
         paths = router.bgp_routes(LB_PREFIX)
+        table = router.bgp_table([LB_PREFIX.supernet(new_prefix=24)])
         advertised = {peer: router.advertised_to(peer) for peer in sorted(WORKERS)}
         dump = router.dump().render()
         assert lab.routeros is not None
@@ -106,6 +108,7 @@ def _run_version(directory: Path, version: str) -> VersionRun:
             counts={s.peer: (s.received, s.advertised) for s in established},
             advertised=advertised,
             bgp_routes=paths,
+            bgp_table=table,
             fib_routes=installed,
             connections_after_second_configure=connections,
             dump=dump,
@@ -188,6 +191,13 @@ def test_every_version_reads_the_same_paths_and_only_7_22_installs_them_all(
         else:  # before 7.22: one of equal paths is active, the others are candidates (FACTS.md)
             assert len(active) == 1, run.bgp_routes
             assert installed == set(active[0].nexthops)
+
+
+def test_the_whole_table_in_one_query_holds_the_same_paths(runs: dict[str, VersionRun]) -> None:
+    """The scale check reads every path at once (`/routing/route` printed once); within the /24 it
+    asks for, the LB prefix is there with exactly the paths the per-prefix query gives."""
+    for version, run in runs.items():
+        assert run.bgp_table == {LB_PREFIX: run.bgp_routes}, version
 
 
 def test_every_version_shows_the_default_route_sent_to_each_node(runs: dict[str, VersionRun]) -> None:

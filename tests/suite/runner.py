@@ -73,6 +73,7 @@ LAB_TOPOLOGY = ROOT / "topologies" / "lab.yaml"
 BGPV2_TOPOLOGY = ROOT / "topologies" / "lab-bgpv2.yaml"
 UPGRADE_TOPOLOGY = ROOT / "topologies" / "lab-upgrade.yaml"
 MIGRATE_TOPOLOGY = ROOT / "topologies" / "lab-migrate.yaml"
+SERVICES_TOPOLOGY = ROOT / "topologies" / "lab-services.yaml"  # the scale check at the tests' size
 
 
 def _tags(feature: Any, scenario: Any) -> set[str]:
@@ -90,6 +91,7 @@ def _applies(feature: Any, scenario: Any, topology: Path) -> bool:
         loaded.bgp_api,
         str(cluster.cilium_cli_version),
         upgrade_to,
+        scale=loaded.scale.services if loaded.scale is not None else None,
     )
     return verdict is None or verdict.applies
 
@@ -107,11 +109,18 @@ def scenario_titles(topology: Path | None = LAB_TOPOLOGY) -> list[str]:
 
 def topology_for(title: str) -> Path:
     """A shipped lab topology whose release the scenario applies to: the walkthrough's, else 1.19's,
-    else the upgrade's (1.17 to 1.19), else the migration's (1.18 on the v1 policy)."""
+    else the upgrade's (1.17 to 1.19), else the migration's (1.18 on the v1 policy), else the scale
+    check's at the tests' size (40 services)."""
     for feature in _features():
         for name, scenario in feature.scenarios.items():
             if name == title:
-                shipped = (LAB_TOPOLOGY, BGPV2_TOPOLOGY, UPGRADE_TOPOLOGY, MIGRATE_TOPOLOGY)
+                shipped = (
+                    LAB_TOPOLOGY,
+                    BGPV2_TOPOLOGY,
+                    UPGRADE_TOPOLOGY,
+                    MIGRATE_TOPOLOGY,
+                    SERVICES_TOPOLOGY,
+                )
                 return next(t for t in shipped if _applies(feature, scenario, t))
     raise LookupError(title)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import json
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -18,6 +17,7 @@ from typing import Any
 
 import kubernetes.client
 import kubernetes.config
+import orjson
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -64,7 +64,7 @@ class WatchStream:
                 if self._closed.is_set():
                     return
                 if line:
-                    event: dict[str, Any] = json.loads(line)
+                    event: dict[str, Any] = orjson.loads(line)
                     yield event
         except Exception:
             if self._closed.is_set():
@@ -121,7 +121,7 @@ class Kube:
             raise ApiException.from_response(http_resp=response, body=message, data=None)
         if text:
             return data.decode("utf-8", "replace")
-        return json.loads(data) if data else None
+        return orjson.loads(data) if data else None
 
     def get_path(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
         """GET any API path as JSON (discovery, `/version`, lists of resources found at run time)."""

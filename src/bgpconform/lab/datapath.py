@@ -42,6 +42,7 @@ connections keep their backend after a change here (conntrack keeps its translat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -98,6 +99,7 @@ class ServiceEntry:
         return f"-d {self.frontend}/32 -p tcp -m tcp --dport {self.port}"
 
 
+@functools.lru_cache(maxsize=65536)
 def service_chain(service: str) -> str:
     """A stable chain name per service, short enough for iptables' 28-character limit."""
     digest = hashlib.sha256(service.encode()).hexdigest()[:12].upper()
@@ -219,8 +221,11 @@ class ServiceDatapath:
         wanted = {entry.service: entry for entry in entries}
         if len(wanted) != len(entries):
             raise LabError("sync: a service key appears twice")
+        holders: dict[tuple[IPv4Address, int], str] = {}
         for entry in entries:
-            _check_frontends(entries, entry)
+            holder = holders.setdefault((entry.frontend, entry.port), entry.service)
+            if holder != entry.service:
+                raise LabError(f"{entry.frontend}:{entry.port} is already the frontend of {holder}")
         with self._lock:
             if wanted == self._services and self._hooked.issuperset(self._namespaces().values()):
                 return

@@ -119,6 +119,10 @@ class GoBgpSpeaker:
         self.config_path = directory / "gobgpd.toml"
         self.socket_path = directory / "gobgpd.sock"
         self._daemon: Daemon | None = None
+        # What this speaker was told to announce since it started, kept as Cilium's reconciler keeps
+        # its announcements in memory: reading gobgpd's RIB on every pass cost a `gobgp` call per
+        # agent and pass, 50 agents reconciling on every service change.
+        self._announced: set[IPv4Network] = set()
 
     @property
     def running(self) -> bool:
@@ -134,6 +138,7 @@ class GoBgpSpeaker:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.socket_path.unlink(missing_ok=True)
         self.config_path.write_text(render_config(self.router_id, self.asn, self.neighbors))
+        self._announced = set()
         argv = [
             "gobgpd",
             "-f", str(self.config_path),
@@ -182,9 +187,15 @@ class GoBgpSpeaker:
     def originate(self, prefix: IPv4Network) -> None:
         """Announce a prefix to every neighbor; the next hop becomes the session's local address."""
         self._cli("global", "rib", "add", str(prefix), "-a", "ipv4")
+        self._announced.add(prefix)
 
     def withdraw(self, prefix: IPv4Network) -> None:
         self._cli("global", "rib", "del", str(prefix), "-a", "ipv4")
+        self._announced.discard(prefix)
+
+    def announced(self) -> set[IPv4Network]:
+        """What this speaker was told to announce since it started (`originated` asks gobgpd itself)."""
+        return set(self._announced)
 
     def originated(self) -> list[IPv4Network]:
         """Prefixes this speaker announces itself (not those it learned)."""

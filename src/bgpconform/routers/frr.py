@@ -7,6 +7,7 @@ FRR (a local vty socket) and an FRR reached over SSH.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, ip_network
 from typing import Any, Protocol
 
@@ -151,6 +152,28 @@ class FrrRouter:
             active = best or bool(path.get("multipath"))
             routes.append(Route(prefix, hops, active, "bgp", "bgp"))
         return sorted(routes, key=lambda r: r.nexthops)
+
+    def bgp_table(self, within: Sequence[IPv4Network]) -> dict[IPv4Network, list[Route]]:
+        """`show bgp ipv4 unicast json`: the whole table, whose paths say `bestpath`/`multipath` as
+        booleans (the per-prefix view nests them)."""
+        data = self._json("show bgp ipv4 unicast json")
+        table: dict[IPv4Network, list[Route]] = {}
+        for key, paths in (data.get("routes") or {}).items():
+            prefix = IPv4Network(key)
+            if not any(prefix.subnet_of(net) for net in within):
+                continue
+            routes = []
+            for path in paths:
+                hops = tuple(
+                    IPv4Address(h["ip"]) for h in path.get("nexthops", []) if h.get("afi", "ipv4") == "ipv4"
+                )
+                best = path.get("bestpath")
+                active = bool(best.get("overall") if isinstance(best, dict) else best) or bool(
+                    path.get("multipath")
+                )
+                routes.append(Route(prefix, hops, active, "bgp", "bgp"))
+            table[prefix] = sorted(routes, key=lambda r: r.nexthops)
+        return table
 
     def advertised_to(self, peer: IPv4Address) -> list[IPv4Network]:
         """`show bgp ipv4 unicast neighbors PEER advertised-routes json`; a `default-originate` route is

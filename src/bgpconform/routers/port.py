@@ -6,6 +6,7 @@ behind the port, and so a step's evidence is the same shape on every target.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -122,6 +123,11 @@ class RouterPort(Protocol):
 
     def bgp_routes(self, prefix: IPv4Network) -> list[Route]:
         """Paths for `prefix` in the router's BGP table, one per next hop received."""
+        ...
+
+    def bgp_table(self, within: Sequence[IPv4Network]) -> dict[IPv4Network, list[Route]]:
+        """Every path of the BGP table to a prefix inside one of `within`, read in one go: the scale
+        check's thousands of paths, where one query per prefix would take minutes."""
         ...
 
     def fib_routes(self, prefix: IPv4Network) -> list[Route]:

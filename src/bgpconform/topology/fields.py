@@ -205,6 +205,16 @@ def _label_key_ok(key: str) -> bool:
     return len(name) <= 63 and _LABEL_NAME.fullmatch(name) is not None
 
 
+def _label_key(value: str) -> str:
+    if _label_key_ok(value):
+        return value
+    raise Invalid.one(
+        f"'{value}' is not a valid Kubernetes label key",
+        "use an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' and '.', "
+        "starting and ending with a letter or digit",
+    )
+
+
 def _label_value_ok(value: str) -> bool:
     return value == "" or (len(value) <= 63 and _LABEL_NAME.fullmatch(value) is not None)
 
@@ -345,6 +355,7 @@ Selector = Annotated[dict[str, str], AfterValidator(_labels), AfterValidator(_se
 NonEmpty = Annotated[str, AfterValidator(_nonempty)]
 Image = Annotated[str, AfterValidator(_image)]
 AppLabel = Annotated[str, AfterValidator(_label_value)]
+LabelKey = Annotated[str, AfterValidator(_label_key)]
 ServiceName = Annotated[str, AfterValidator(_dns1035_label)]
 K3sVersion = Annotated[str, AfterValidator(_version_check(r"v\d+\.\d+\.\d+\+k3s\d+", "v1.27.3+k3s1"))]
 

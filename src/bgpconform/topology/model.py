@@ -35,6 +35,7 @@ from bgpconform.topology.fields import (
     K3sVersion,
     Keepalive,
     Label,
+    LabelKey,
     Labels,
     Loc,
     Network,
@@ -296,11 +297,65 @@ class Bgp(_Model):
     api: Literal["v1", "v2"] | None = Field(default=None, examples=["v2"])
 
 
+class SelectorTerm(_Model):
+    """One `matchExpressions` term of a Kubernetes label selector."""
+
+    key: LabelKey
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[AppLabel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> SelectorTerm:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise Invalid.one(f"{self.operator} without values", "list at least one value, or use Exists")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise Invalid.one(f"{self.operator} with values", "drop values: the operator only tests the key")
+        return self
+
+
+class ServiceSelector(_Model):
+    """A pool's `serviceSelector` (Cilium's field, in the topology's snake case): which services it serves."""
+
+    match_labels: Labels = Field(default_factory=dict, examples=["{bgpconform.io/scale-pool: a}"])
+    match_expressions: list[SelectorTerm] = Field(default_factory=list)
+
+    def as_kubernetes(self) -> dict[str, object]:
+        selector: dict[str, object] = {}
+        if self.match_labels:
+            selector["matchLabels"] = dict(self.match_labels)
+        if self.match_expressions:
+            selector["matchExpressions"] = [
+                {
+                    "key": term.key,
+                    "operator": term.operator,
+                    **({"values": term.values} if term.values else {}),
+                }
+                for term in self.match_expressions
+            ]
+        return selector
+
+
 class LbPool(_Model):
     """A CiliumLoadBalancerIPPool; pools may overlap each other on purpose, to test conflict marking."""
 
     name: Subdomain = Field(examples=["lb-pool"])
     cidrs: PoolCidrs = Field(examples=["[172.198.1.0/24]"])
+    # unset: the pool serves every service (Cilium's nil serviceSelector, FACTS.md "Cilium: LB IPAM")
+    service_selector: ServiceSelector | None = None
+
+
+class Scale(_Model):
+    """The scale check (`features/8_scale.feature`): the run's own LoadBalancer services, copies of the
+    workload's service under other names, created and removed `batch` at a time, each to be announced
+    by every peering node and reached from outside. Nothing of the user's is touched, so verify mode
+    runs it too. `pools` spreads them round robin over those topology pools, each service carrying its
+    pool's `match_labels`; unset, Cilium picks the pool. `converge` bounds each wait of the check
+    (addresses, routes, answers, withdrawals) from the moment the last batch went in."""
+
+    services: int = Field(default=500, ge=1, le=5000)
+    batch: int = Field(default=50, ge=1, le=500)
+    pools: list[Subdomain] = Field(default_factory=list, examples=["[scale-pool-a, scale-pool-b]"])
+    converge: Seconds = 120.0
 
 
 class Workload(_Model):
@@ -398,6 +453,7 @@ class Topology(_Model):
     client: Client
     waits: Waits = Field(default_factory=Waits)
     disruption: Disruption = Field(default_factory=Disruption)
+    scale: Scale | None = None
     source: Path = Field(exclude=True)
     digest: str = Field(exclude=True)
 
@@ -443,6 +499,7 @@ class Topology(_Model):
             *self._check_bgp(),
             *self._check_upgrade(),
             *self._check_client(),
+            *self._check_scale(),
         ]
         if issues:
             raise Invalid(issues)
@@ -590,6 +647,32 @@ class Topology(_Model):
         """The BGP API the run configures: `bgp.api`, else the Cilium version's default."""
         requested = BgpApi(self.bgp.api) if self.bgp.api is not None else None
         return bgp_api.chosen(str(self.cluster.cilium_version), requested)
+
+    def _check_scale(self) -> list[Issue]:
+        if self.scale is None:
+            return []
+        issues: list[Issue] = []
+        pools = {pool.name: pool for pool in self.lb_pools}
+        for i, name in enumerate(self.scale.pools):
+            pool = pools.get(name)
+            if pool is None:
+                issues.append(
+                    Issue(
+                        ("scale", "pools", i),
+                        f"no pool named '{name}' in lb_pools",
+                        f"name one of lb_pools ({', '.join(pools)}) or add a pool named '{name}'",
+                    )
+                )
+            elif pool.service_selector is None or not pool.service_selector.match_labels:
+                issues.append(
+                    Issue(
+                        ("scale", "pools", i),
+                        f"pool '{name}' has no service_selector.match_labels to put on its services",
+                        f"give lb_pools '{name}' a service_selector with match_labels, "
+                        "e.g. {bgpconform.io/scale-pool: a}",
+                    )
+                )
+        return issues
 
     def _check_upgrade(self) -> list[Issue]:
         target = self.cluster.upgrade_to

@@ -197,7 +197,8 @@ def namespace(name: str) -> dict[str, Any]:
 
 
 def lb_pool(pool: LbPool, cilium_version: str) -> dict[str, Any]:
-    return pool_object(pool.name, list(pool.cidrs), cilium_version)
+    selector = pool.service_selector.as_kubernetes() if pool.service_selector is not None else None
+    return pool_object(pool.name, list(pool.cidrs), cilium_version, service_selector=selector)
 
 
 def pool_object(

@@ -11,19 +11,21 @@ in resourceVersion order with no gap between the initial state it was given and 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 ResourceKey = tuple[str, str]  # (group, plural)
 ObjectKey = tuple[str, str]  # (namespace or "", name)
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, as the API server writes it (orjson: the lab encodes every object it stores)."""
+    return orjson.dumps(value)
 
 
 @dataclass

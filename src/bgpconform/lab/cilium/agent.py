@@ -60,7 +60,7 @@ from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import JSON_PATCH, ApiException, Kube, KubeResource, Resources, new_api_client
 from bgpconform.lab import defects, shortcuts
 from bgpconform.lab.apiserver.exec_registry import ExecResult
-from bgpconform.lab.cilium.agent_services import desired_entries, slices_from_pods
+from bgpconform.lab.cilium.agent_services import Memo, desired_entries, slices_from_pods
 from bgpconform.lab.cilium.bgp_control import (
     BgpDecision,
     NodeBgpConfig,
@@ -569,6 +569,7 @@ class BgpController(Controller):
         self._speakers: dict[int, GoBgpSpeaker] = {}
         self._speakers_lock = threading.Lock()
         self._restart_times: dict[IPv4Address, int] = {}  # as configured, which `bgp peers` reports
+        self._never_withdrawn: set[IPv4Network] = set()  # the defect withdrawals-lost-in-a-burst
         self._decided = False
         # The node's state directory outlives the agent (`/var/run/cilium/state` on a host): an agent
         # that finds its mark there is a restarted one.
@@ -685,6 +686,7 @@ class BgpController(Controller):
             or (defects.active("lb-ip-announced-by-one-node") and self.agent.node.name != first_peering)
             or (defects.active("lb-ip-not-readvertised-after-restart") and self._restarted)
         )
+        capped = defects.active("agent-announces-at-most-32-services")
         every: tuple[IPv4Network, ...] = ()
         if defects.active("pod-cidr-announced-by-every-node") and self.agent.routes is not None:
             every = tuple(sorted({*self.agent.routes.routed, *self.agent.pod_cidrs}))
@@ -692,7 +694,9 @@ class BgpController(Controller):
             replace(
                 router,
                 pod_cidrs=() if no_pod_cidr else (every if router.pod_cidrs and every else router.pod_cidrs),
-                service_prefixes=() if no_service else router.service_prefixes,
+                service_prefixes=()
+                if no_service
+                else (tuple(sorted(router.service_prefixes)[:32]) if capped else router.service_prefixes),
             )
             for router in decision.routers
         ]
@@ -712,7 +716,7 @@ class BgpController(Controller):
                 speaker = None
             if speaker is None:
                 speaker = self._add(router, neighbors)
-            originated = set(speaker.originated())
+            originated = speaker.announced()
             desired = set(router.prefixes)
             for prefix in sorted(desired - originated):
                 speaker.originate(prefix)
@@ -722,6 +726,10 @@ class BgpController(Controller):
             stale = originated - desired
             if defects.active("lb-ip-never-withdrawn"):
                 stale = {prefix for prefix in stale if prefix.prefixlen != 32}
+            gone = sorted(prefix for prefix in stale if prefix.prefixlen == 32)
+            if defects.active("withdrawals-lost-in-a-burst") and len(gone) > 1:
+                self._never_withdrawn.update(gone[1:])  # one reconcile, one withdrawal: the rest forgotten
+            stale -= self._never_withdrawn
             for prefix in sorted(stale):
                 speaker.withdraw(prefix)
 
@@ -832,7 +840,7 @@ class BgpController(Controller):
         for speaker in self.speakers().values():
             try:
                 facts = speaker.peers()
-                originated = len(speaker.originated())
+                originated = len(speaker.announced())
             except HarnessError:
                 continue
             for peer in facts:
@@ -880,6 +888,9 @@ class ServiceController(Controller):
         self.pods = self.inform(Resources.PODS)
         self.datapath = ServiceDatapath(agent.network, nodes=[agent.node.name])
         self._reported: set[str] = set()
+        self._worked: Memo = {}
+        self._seen: tuple[object, ...] = ()
+        self._passed_at = 0.0
 
     def _slices_served(self) -> bool:
         return self.slices.synced.is_set()
@@ -893,12 +904,22 @@ class ServiceController(Controller):
         )
 
     def reconcile(self) -> None:
+        # Woken by a change that does not touch what this pass reads (pods while slices are served,
+        # the other informers' resyncs): nothing to do until the resync's heartbeat.
+        read = (self.slices, self.service_cache) if self._slices_served() else (self.pods, self.service_cache)
+        seen = (*(informer.generation for informer in read), self._slices_served())
+        now = time.monotonic()
+        if seen == self._seen and now - self._passed_at < self.resync * 0.9:
+            return
+        self._seen, self._passed_at = seen, now
         services = self.service_cache.objects()
         if self._slices_served():
             slices = self.slices.objects()
         else:
             slices = slices_from_pods(services, self.pods.objects())
-        entries, problems = desired_entries(services, slices)
+        # Slices made from pods carry no resourceVersion to tell a change by: those are worked out anew.
+        memo = self._worked if self._slices_served() else None
+        entries, problems = desired_entries(services, slices, memo)
         for problem in problems:
             if problem not in self._reported:
                 self.agent.log(logfmt("warning", problem, "service"))
@@ -908,6 +929,8 @@ class ServiceController(Controller):
             defects.active("service-nat-on-one-node") and self.agent.node.name != first_peering
         ):
             entries = []  # the service map stays empty: LB IPs are announced but lead nowhere
+        if defects.active("service-map-too-small"):
+            entries = sorted(entries, key=lambda entry: entry.service)[:32]
         if defects.active("lb-traffic-served-only-on-backend-node"):
             local = self.agent.pod_cidrs
             entries = [e for e in entries if any(b.ip in cidr for b in e.backends for cidr in local)]

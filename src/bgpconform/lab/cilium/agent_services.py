@@ -13,6 +13,7 @@ EndpointSlice API tells consumers to read "unknown".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -23,6 +24,12 @@ from bgpconform.lab.cilium.bgp_control import ingress_ips, is_load_balancer
 from bgpconform.lab.datapath import ServiceEntry, make_entry
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+@functools.lru_cache(maxsize=65536)
+def _address(text: str) -> IPv4Address:
+    """Parsed once: 500 services on one backend had every agent parse its address 500 times a pass."""
+    return IPv4Address(text)
 
 
 @dataclass(frozen=True)
@@ -40,14 +47,20 @@ def frontend_key(namespace: str, name: str, ip: IPv4Address, port: int, *, only:
     return f"{namespace}/{name}" if only else f"{namespace}/{name}/{ip}/{port}"
 
 
-def _slices_of(namespace: str, name: str, slices: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [
-        s
-        for s in slices
-        if s.get("metadata", {}).get("namespace") == namespace
-        and (s.get("metadata", {}).get("labels") or {}).get(SERVICE_NAME_LABEL) == name
-        and s.get("addressType", "IPv4") == "IPv4"
-    ]
+SliceIndex = Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]
+
+
+def index_slices(slices: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """IPv4 slices by (namespace, service name): one pass, so each service finds its own at once
+    (a scan per service made 500 services cost 250,000 looks per agent and pass)."""
+    index: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for endpoint_slice in slices:
+        meta = endpoint_slice.get("metadata", {})
+        owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if owner is None or endpoint_slice.get("addressType", "IPv4") != "IPv4":
+            continue
+        index.setdefault((str(meta.get("namespace", "")), str(owner)), []).append(endpoint_slice)
+    return index
 
 
 def _backend_port(service_port: Mapping[str, Any], slice_ports: Sequence[Mapping[str, Any]]) -> int | None:
@@ -74,19 +87,17 @@ def backends_for(
                 continue
             addresses = endpoint.get("addresses") or []
             if addresses:
-                found.add((IPv4Address(addresses[0]), port))
+                found.add((_address(addresses[0]), port))
     return tuple(sorted(found))
 
 
-def service_frontends(
-    service: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], problems: list[str]
-) -> list[Frontend]:
+def service_frontends(service: Mapping[str, Any], slices: SliceIndex, problems: list[str]) -> list[Frontend]:
     """Every (LB IP, TCP port) of a LoadBalancer service with its ready backends."""
     if not is_load_balancer(service):
         return []
     meta = service.get("metadata", {})
     namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
-    own = _slices_of(namespace, name, slices)
+    own = slices.get((namespace, name), ())
     pairs = []
     for service_port in service.get("spec", {}).get("ports") or []:
         if (service_port.get("protocol") or "TCP") != "TCP":
@@ -106,13 +117,36 @@ def service_frontends(
     ]
 
 
+# A service's frontends and their datapath entries (or why one could not be made), by service: kept
+# with the service object and its slices' objects they were worked out from. An informer hands out
+# the same objects until they change, so an unchanged service is not worked out again on the next pass.
+Worked = tuple[tuple[tuple[Frontend, ServiceEntry | str], ...], tuple[str, ...]]
+Memo = dict[tuple[str, str], tuple[Mapping[str, Any], tuple[Mapping[str, Any], ...], Worked]]
+
+
+def _worked_out(service: Mapping[str, Any], index: SliceIndex) -> Worked:
+    problems: list[str] = []
+    worked: list[tuple[Frontend, ServiceEntry | str]] = []
+    for frontend in service_frontends(service, index, problems):
+        try:
+            worked.append(
+                (frontend, make_entry(frontend.key, frontend.ip, frontend.port, "TCP", frontend.backends))
+            )
+        except LabError as exc:
+            worked.append((frontend, str(exc)))
+    return tuple(worked), tuple(problems)
+
+
 def desired_entries(
-    services: Sequence[Mapping[str, Any]], slices: Sequence[Mapping[str, Any]]
+    services: Sequence[Mapping[str, Any]], slices: Sequence[Mapping[str, Any]], memo: Memo | None = None
 ) -> tuple[list[ServiceEntry], list[str]]:
     """The datapath entries for all services, and what could not be programmed (reported, skipped).
 
     Two services claiming one LB IP and port cannot both be reached; the one seen first (by
-    namespace/name) keeps it, as only one could hold it in Cilium's service map either.
+    namespace/name) keeps it, as only one could hold it in Cilium's service map either. With `memo`
+    (kept by the caller from pass to pass), a service whose object and slices are unchanged reuses
+    what the last pass worked out: 50 agents each recomputing 500 services on every event of a
+    burst was most of a scale run's time, where Cilium works per changed service.
     """
     entries: list[ServiceEntry] = []
     problems: list[str] = []
@@ -120,18 +154,39 @@ def desired_entries(
     ordered = sorted(
         services, key=lambda s: (s.get("metadata", {}).get("namespace", ""), s["metadata"]["name"])
     )
+    index = index_slices(slices)
+    seen: set[tuple[str, str]] = set()
     for service in ordered:
-        for frontend in service_frontends(service, slices, problems):
+        meta = service.get("metadata", {})
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        own = tuple(index.get(key, ()))
+        known = memo.get(key) if memo is not None else None
+        if (
+            known is not None
+            and known[0] is service
+            and len(known[1]) == len(own)
+            and all(a is b for a, b in zip(known[1], own, strict=True))
+        ):
+            worked = known[2]
+        else:
+            worked = _worked_out(service, index)
+            if memo is not None:
+                memo[key] = (service, own, worked)
+        seen.add(key)
+        problems.extend(worked[1])
+        for frontend, entry in worked[0]:
             holder = taken.get((frontend.ip, frontend.port))
             if holder is not None:
                 problems.append(f"{frontend.key}: {frontend.ip}:{frontend.port} is already used by {holder}")
                 continue
-            try:
-                entries.append(make_entry(frontend.key, frontend.ip, frontend.port, "TCP", frontend.backends))
-            except LabError as exc:
-                problems.append(str(exc))
+            if isinstance(entry, str):
+                problems.append(entry)
                 continue
+            entries.append(entry)
             taken[(frontend.ip, frontend.port)] = frontend.key
+    if memo is not None:
+        for stale in set(memo) - seen:
+            del memo[stale]
     return entries, problems
 
 

@@ -19,9 +19,11 @@ wire is IPv4 only; they are skipped and reported in `problems`), the router-id a
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
 from typing import Any
 
 from bgpconform.lab.cilium.selectors import SelectorError, bgp_selects_node, bgp_selects_service
@@ -139,17 +141,45 @@ def is_load_balancer(service: Mapping[str, Any]) -> bool:
     return bool(service.get("spec", {}).get("type") == "LoadBalancer")
 
 
+@functools.lru_cache(maxsize=65536)
+def _parsed(text: str) -> IPv4Address | IPv6Address | None:
+    """An ingress address parsed once for every agent and pass that reads it."""
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _host_route(address: IPv4Address) -> IPv4Network:
+    return IPv4Network(f"{address}/32")
+
+
 def ingress_ips(service: Mapping[str, Any]) -> list[IPv4Address]:
     """The IPv4 addresses of `status.loadBalancer.ingress[].ip` (hostname-only entries carry none)."""
     found = []
     for ingress in service.get("status", {}).get("loadBalancer", {}).get("ingress") or []:
-        try:
-            address = ip_address(str(ingress.get("ip", "")))
-        except ValueError:
-            continue
+        address = _parsed(str(ingress.get("ip", "")))
         if isinstance(address, IPv4Address):
             found.append(address)
     return found
+
+
+# (id of a service object, selector) -> (that object, its /32s under the selector). An informer hands
+# out the same object until the service changes, so an unchanged one is not matched again: 50 agents
+# matching 500 services on every event of a burst was a scale run's largest cost. Bounded by clearing.
+_SELECTED: dict[tuple[int, str], tuple[Mapping[str, Any], tuple[IPv4Network, ...]]] = {}
+_SELECTED_LIMIT = 200_000
+
+
+def _service_routes(
+    service: Mapping[str, Any], selector: Mapping[str, Any] | None
+) -> tuple[IPv4Network, ...]:
+    if not is_load_balancer(service):
+        return ()
+    if bgp_selects_service(selector, service_selector_labels(service)):
+        return tuple(_host_route(ip) for ip in ingress_ips(service))
+    return ()
 
 
 def announced_services(
@@ -157,15 +187,21 @@ def announced_services(
 ) -> tuple[IPv4Network, ...]:
     """The /32s a virtual router announces: one per ingress IP of each selected LoadBalancer service."""
     prefixes: set[IPv4Network] = set()
+    selector_key = json.dumps(selector, sort_keys=True)
+    if len(_SELECTED) > _SELECTED_LIMIT:
+        _SELECTED.clear()
     for service in services:
-        if not is_load_balancer(service):
+        key = (id(service), selector_key)
+        known = _SELECTED.get(key)
+        if known is not None and known[0] is service:
+            prefixes.update(known[1])
             continue
         try:
-            selected = bgp_selects_service(selector, service_selector_labels(service))
+            routes = _service_routes(service, selector)
         except SelectorError:
             return ()
-        if selected:
-            prefixes.update(IPv4Network(f"{ip}/32") for ip in ingress_ips(service))
+        _SELECTED[key] = (service, routes)
+        prefixes.update(routes)
     return tuple(sorted(prefixes))
 
 

@@ -7,13 +7,13 @@ resourceVersion, and from a fresh list when the server answers 410 Gone.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, WatchStream
+from bgpconform.lab.cluster.frozen import cached
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class Informer:
         self.synced = threading.Event()
         self.last_error: Exception | None = None
         self._objects: dict[ObjectKey, dict[str, Any]] = {}
+        self.generation = 0  # counts the changes applied, so a reader can tell "nothing changed" cheaply
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stream: WatchStream | None = None
@@ -62,14 +63,14 @@ class Informer:
 
     # -- reading -----------------------------------------------------------------------------------
     def objects(self) -> list[dict[str, Any]]:
-        """A deep copy, so a reader may change what it got without touching the cache."""
+        """The cached objects themselves, shared (`frozen`): a reader that changes one deep-copies it."""
         with self._lock:
-            return copy.deepcopy(list(self._objects.values()))
+            return list(self._objects.values())
 
     def get(self, name: str, namespace: str = "") -> dict[str, Any] | None:
+        """The cached object, read-only like `objects()`."""
         with self._lock:
-            found = self._objects.get((namespace, name))
-            return copy.deepcopy(found) if found is not None else None
+            return self._objects.get((namespace, name))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> Informer:
@@ -115,10 +116,11 @@ class Informer:
             label_selector=self.label_selector,
             field_selector=self.field_selector,
         )
-        fresh = {object_key(item): item for item in listed["items"]}
+        fresh = {object_key(item): cached(item) for item in listed["items"]}
         with self._lock:
             changed = fresh != self._objects
             self._objects = fresh
+            self.generation += 1
         self.last_error = None
         first = not self.synced.is_set()
         self.synced.set()
@@ -149,10 +151,12 @@ class Informer:
             version = obj.get("metadata", {}).get("resourceVersion", version)
             if kind == "BOOKMARK":
                 continue
+            kept = cached(obj)
             with self._lock:
                 if kind == "DELETED":
                     self._objects.pop(object_key(obj), None)
                 else:
-                    self._objects[object_key(obj)] = obj
+                    self._objects[object_key(obj)] = kept
+                self.generation += 1
             self.on_change()
         return version

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import TYPE_CHECKING
@@ -229,6 +229,23 @@ class RouterOsRouter:
             hops = (IPv4Address(hop),) if _is_ipv4(hop) else ()
             routes.append(Route(prefix, hops, truthy(row.get("active")), "bgp", "bgp"))
         return sorted(routes, key=lambda r: r.nexthops)
+
+    def bgp_table(self, within: Sequence[IPv4Network]) -> dict[IPv4Network, list[Route]]:
+        """`/routing/route/print` once, keeping the BGP rows inside `within`."""
+        table: dict[IPv4Network, list[Route]] = {}
+        for row in self.api.print(ROUTE_PATH):
+            if not truthy(row.get("bgp")):
+                continue
+            try:
+                prefix = IPv4Network(row.get("dst-address", ""))
+            except ValueError:
+                continue
+            if not any(prefix.subnet_of(net) for net in within):
+                continue
+            hop = _address(row.get("gateway", ""))
+            hops = (IPv4Address(hop),) if _is_ipv4(hop) else ()
+            table.setdefault(prefix, []).append(Route(prefix, hops, truthy(row.get("active")), "bgp", "bgp"))
+        return {prefix: sorted(routes, key=lambda r: r.nexthops) for prefix, routes in table.items()}
 
     def fib_routes(self, prefix: IPv4Network) -> list[Route]:
         """Active routes are what RouterOS forwards with; several active paths are one ECMP route."""

@@ -1,0 +1,190 @@
+"""Prints what the scale topology costs on this machine: 50 nodes, 48 peering, 500 LoadBalancer services.
+
+Runs the scale check (`features/8_scale.feature`) on `topologies/lab-scale.yaml` as the suite would,
+with the short-timer shortcut (1.13's own dialling adds minutes of waiting and nothing about scale),
+samples the memory of every lab process meanwhile, and once the check has passed times listing 1,000
+pods (`scale_probe.py`). Figures, not asserts; each printed next to its goal:
+  all sessions established     < 60 s   (router configured -> every session, 48 nodes)
+  500th service -> its route   < 60 s   (and every route, counted from the same moment)
+  peak memory, whole lab       < 4 GiB  (PSS of the pytest process and every process it started or
+                                         that lives in one of the run's namespaces: gobgpd, FRR, nginx)
+  list of 1,000 pods           < 20 ms  (median of 20, through the harness's API client)
+Afterwards it checks that the run left no namespace and no process behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks.scale_probe import OUTPUT_VARIABLE
+
+REPO = Path(__file__).resolve().parents[1]
+TOPOLOGY = REPO / "topologies" / "lab-scale.yaml"
+DEADLINE = 3600.0
+GIB = 1024**3
+
+
+def namespaces() -> set[str]:
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    return {line.split()[0] for line in listed.splitlines() if line.strip()}
+
+
+def _pss(process: psutil.Process) -> int:
+    try:
+        return int(process.memory_full_info().pss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return 0
+
+
+class MemorySampler:
+    """Peak of the summed PSS (shared pages counted once) over the run's processes, once a second."""
+
+    def __init__(self, root: int, before: set[str]) -> None:
+        self.root = root
+        self.before = before
+        self.peak = 0
+        self.peak_processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _pids(self) -> set[int]:
+        pids: set[int] = set()
+        try:
+            root = psutil.Process(self.root)
+            pids = {root.pid, *(child.pid for child in root.children(recursive=True))}
+        except psutil.NoSuchProcess:
+            return pids
+        for name in namespaces() - self.before:
+            listed = subprocess.run(
+                ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
+            )
+            pids.update(int(pid) for pid in listed.stdout.split())
+        return pids
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids = self._pids()
+            total = 0
+            for pid in pids:
+                try:
+                    total += _pss(psutil.Process(pid))
+                except psutil.NoSuchProcess:
+                    continue
+            if total > self.peak:
+                self.peak, self.peak_processes = total, len(pids)
+            self._stop.wait(1.0)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def run_once(topology: Path) -> dict[str, Any]:
+    before = namespaces()
+    with tempfile.TemporaryDirectory(prefix="bgpconform-bench-scale-") as scratch:
+        probe = Path(scratch) / "probe.json"
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={REPO}"]
+        argv += ["-p", "benchmarks.scale_probe", f"--topology={topology}", "--lab-shortcut=short-bgp-timers"]
+        argv += ["-m", "scale", "features/test_walkthrough.py"]
+        env = {**os.environ, "PYTHONPATH": str(REPO), OUTPUT_VARIABLE: str(probe)}
+        began = time.monotonic()
+        child = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        sampler = MemorySampler(child.pid, before)
+        sampler.start()
+        output, _ = child.communicate(timeout=DEADLINE)
+        sampler.stop()
+        wall = time.monotonic() - began
+        if child.returncode != 0 or not probe.exists():
+            sys.exit(f"the scale check failed (exit {child.returncode}):\n{output[-4000:]}")
+        figures: dict[str, Any] = json.loads(probe.read_text())
+    report = json.loads((REPO / "reports" / "latest" / "report.json").read_text())
+    timings = {t["name"]: t["seconds"] for s in report["scenarios"] for t in s.get("timings", [])}
+    counts = {k: v for s in report["scenarios"] for k, v in (s.get("counts") or {}).items()}
+    left_namespaces = sorted(namespaces() - before)
+    left_processes = sorted(
+        p.info["name"]
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] in ("gobgpd", "zebra", "bgpd", "nginx")
+        and any("bgpconform" in a for a in p.info["cmdline"] or [])
+    )
+    return {
+        **figures,
+        "wall": wall,
+        "timings": timings,
+        "counts": counts,
+        "peak_pss": sampler.peak,
+        "peak_processes": sampler.peak_processes,
+        "left_namespaces": left_namespaces,
+        "left_processes": left_processes,
+    }
+
+
+def _timing(timings: dict[str, float], start: str) -> float | None:
+    return next((seconds for name, seconds in timings.items() if name.startswith(start)), None)
+
+
+def _line(label: str, value: str, goal: str) -> None:
+    print(f"  {label:<44} {value:>12}   (goal {goal})")
+
+
+def report(figures: dict[str, Any]) -> None:
+    timings: dict[str, float] = figures["timings"]
+    sessions = timings.get("router configured -> every session established")
+    to_last = _timing(timings, "last service created -> its /32")
+    every = _timing(timings, "last service created -> all")
+    paths = next(iter(figures["counts"].values()), None)
+    _line("router configured -> all sessions established", f"{sessions:.1f} s" if sessions else "-", "< 60 s")
+    _line("500th service created -> its route", f"{to_last:.1f} s" if to_last else "-", "< 60 s")
+    _line("500th service created -> every route", f"{every:.1f} s" if every else "-", "< 60 s")
+    _line("router's paths to the services' LB IPs", f"{paths}" if paths else "-", "48 x 500 = 24000")
+    _line(
+        "peak memory of the whole lab (PSS)",
+        f"{figures['peak_pss'] / GIB:.2f} GiB",
+        f"< 4 GiB; {figures['peak_processes']} processes",
+    )
+    _line(
+        f"list of {figures['pods_listed']} pods, harness client (median)",
+        f"{figures['list_median'] * 1000:.1f} ms",
+        f"< 20 ms; max {figures['list_max'] * 1000:.1f} ms",
+    )
+    _line("  the API's answer alone (raw GET)", f"{figures['raw_list_median'] * 1000:.1f} ms", "< 20 ms")
+    for name in ("services created", "answering from outside", "services removed", "withdrawn"):
+        seconds = next((s for n, s in timings.items() if name in n), None)
+        label = next((n for n in timings if name in n), name)
+        print(f"  {label:<44} {seconds:>10.1f} s" if seconds is not None else f"  {label}: -")
+    print(f"  whole run, process start to exit {figures['wall']:>21.1f} s")
+    left = figures["left_namespaces"] + figures["left_processes"]
+    print(f"  left behind: {', '.join(left) if left else 'nothing (namespaces, daemons)'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--topology", type=Path, default=TOPOLOGY)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    print(f"scale benchmark: {args.rounds} round(s), topology {args.topology}")
+    for round_number in range(1, args.rounds + 1):
+        print(f" round {round_number}")
+        report(run_once(args.topology.resolve()))
+
+
+if __name__ == "__main__":
+    main()
