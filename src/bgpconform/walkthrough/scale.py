@@ -112,6 +112,24 @@ class AddressesFromPools:
 
 
 @dataclass(frozen=True)
+class EachHoldsAnAddress:
+    """Every service of a batch holds an external IP, wherever from: what a batch waits for before
+    the next; which pool it came from is the Then's to judge."""
+
+    planned: Sequence[PlannedService]
+
+    @property
+    def expected(self) -> str:
+        return f"each of {len(self.planned)} services with an external IP"
+
+    def __call__(self, observed: Mapping[str, IPv4Address | None]) -> Finding:
+        missing = [s.name for s in self.planned if observed.get(s.name) is None]
+        if missing:
+            return Finding(False, self.expected, f"{len(missing)} without an external IP: {_shown(missing)}")
+        return Finding(True, self.expected, f"{len(self.planned)} hold one")
+
+
+@dataclass(frozen=True)
 class EveryPathAtRouter:
     """Each LB IP's /32 is in the router's BGP table via exactly the peering nodes."""
 
@@ -248,13 +266,14 @@ class ScaleRun:
 
     def _wait_addresses(self, planned: Sequence[PlannedService], name: str) -> dict[str, IPv4Address]:
         __tracebackhide__ = product_failure
-        check = AddressesFromPools(planned, self._pool_cidrs())
+        check = EachHoldsAnAddress(planned)
         wanted = {s.name for s in planned}
         waited = wait_until(
             lambda: {k: v for k, v in self.observed_addresses().items() if k in wanted},
             check,
             timeout=self.scale.converge,
         )
+        self._record(name, waited.elapsed)
         self.addresses.update({k: v for k, v in waited.value.items() if v is not None})
         return {k: v for k, v in waited.value.items() if v is not None}
 
