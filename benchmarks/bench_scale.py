@@ -47,12 +47,29 @@ def _pss(process: psutil.Process) -> int:
         return 0
 
 
+RUNS = Path("/run/bgpconform")  # each lab's run directory, its owner's pid in owner.json
+
+
+def lab_runs_of(pid: int) -> set[str]:
+    """The lab runs the process `pid` owns: other labs on the machine (a test run beside the
+    benchmark) are neither measured nor taken for leftovers."""
+    owned = set()
+    for owner in RUNS.glob("*/owner.json"):
+        try:
+            if json.loads(owner.read_text()).get("owner_pid") == pid:
+                owned.add(owner.parent.name)
+        except (OSError, ValueError):
+            continue
+    return owned
+
+
 class MemorySampler:
     """Peak of the summed PSS (shared pages counted once) over the run's processes, once a second."""
 
     def __init__(self, root: int, before: set[str]) -> None:
         self.root = root
         self.before = before
+        self.runs: set[str] = set()
         self.peak = 0
         self.peak_processes = 0
         self._stop = threading.Event()
@@ -65,7 +82,10 @@ class MemorySampler:
             pids = {root.pid, *(child.pid for child in root.children(recursive=True))}
         except psutil.NoSuchProcess:
             return pids
+        self.runs |= lab_runs_of(self.root)
         for name in namespaces() - self.before:
+            if not any(name.startswith(f"bgpc-{run}-") for run in self.runs):
+                continue
             listed = subprocess.run(
                 ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
             )
@@ -99,7 +119,7 @@ def run_once(topology: Path) -> dict[str, Any]:
         probe = Path(scratch) / "probe.json"
         argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={REPO}"]
         argv += ["-p", "benchmarks.scale_probe", f"--topology={topology}", "--lab-shortcut=short-bgp-timers"]
-        argv += ["-m", "scale", "features/test_walkthrough.py"]
+        argv += ["-m", "scale", f"--reports-dir={Path(scratch) / 'reports'}", "features/test_walkthrough.py"]
         env = {**os.environ, "PYTHONPATH": str(REPO), OUTPUT_VARIABLE: str(probe)}
         began = time.monotonic()
         child = subprocess.Popen(
@@ -113,16 +133,22 @@ def run_once(topology: Path) -> dict[str, Any]:
         if child.returncode != 0 or not probe.exists():
             sys.exit(f"the scale check failed (exit {child.returncode}):\n{output[-4000:]}")
         figures: dict[str, Any] = json.loads(probe.read_text())
-    report = json.loads((REPO / "reports" / "latest" / "report.json").read_text())
+        report = json.loads((Path(scratch) / "reports" / "latest" / "report.json").read_text())
     timings = {t["name"]: t["seconds"] for s in report["scenarios"] for t in s.get("timings", [])}
     counts = {k: v for s in report["scenarios"] for k, v in (s.get("counts") or {}).items()}
-    left_namespaces = sorted(namespaces() - before)
-    left_processes = sorted(
-        p.info["name"]
-        for p in psutil.process_iter(["name", "cmdline"])
-        if p.info["name"] in ("gobgpd", "zebra", "bgpd", "nginx")
-        and any("bgpconform" in a for a in p.info["cmdline"] or [])
+    left_namespaces = sorted(
+        name for name in namespaces() - before if any(name.startswith(f"bgpc-{run}-") for run in sampler.runs)
     )
+    left_processes = sorted(
+        str(p.info["name"])
+        for p in psutil.process_iter(["name", "cmdline"])
+        if any(
+            mark in " ".join(p.info["cmdline"] or [])
+            for run in sampler.runs
+            for mark in (f"/run/bgpconform/{run}/", f"bgpc-{run}-")
+        )
+    )
+    left_directories = sorted(run for run in sampler.runs if (RUNS / run).exists())
     return {
         **figures,
         "wall": wall,
@@ -132,6 +158,8 @@ def run_once(topology: Path) -> dict[str, Any]:
         "peak_processes": sampler.peak_processes,
         "left_namespaces": left_namespaces,
         "left_processes": left_processes,
+        "left_directories": left_directories,
+        "lab_runs": sorted(sampler.runs),
     }
 
 
@@ -169,8 +197,10 @@ def report(figures: dict[str, Any]) -> None:
         label = next((n for n in timings if name in n), name)
         print(f"  {label:<44} {seconds:>10.1f} s" if seconds is not None else f"  {label}: -")
     print(f"  whole run, process start to exit {figures['wall']:>21.1f} s")
-    left = figures["left_namespaces"] + figures["left_processes"]
-    print(f"  left behind: {', '.join(left) if left else 'nothing (namespaces, daemons)'}")
+    left = figures["left_namespaces"] + figures["left_processes"] + figures["left_directories"]
+    runs = ", ".join(figures["lab_runs"]) or "none found"
+    shown = ", ".join(left) if left else "nothing (namespaces, daemons, files)"
+    print(f"  left behind by lab run {runs}: {shown}")
 
 
 def main() -> None:
