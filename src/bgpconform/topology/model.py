@@ -349,8 +349,8 @@ class Scale(_Model):
     workload's service under other names, created and removed `batch` at a time, each to be announced
     by every peering node and reached from outside. Nothing of the user's is touched, so verify mode
     runs it too. `pools` spreads them round robin over those topology pools, each service carrying its
-    pool's `match_labels`; unset, Cilium picks the pool. `converge` bounds each wait of the check
-    (addresses, routes, answers, withdrawals) from the moment the last batch went in."""
+    pool's `match_labels`; unset, Cilium picks the pool. `converge` bounds each wait of the check:
+    a batch's addresses, every route, every answer, a batch's removal, every withdrawal."""
 
     services: int = Field(default=500, ge=1, le=5000)
     batch: int = Field(default=50, ge=1, le=500)

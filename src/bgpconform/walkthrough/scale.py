@@ -309,7 +309,8 @@ class ScaleRun:
         )
         every = time.monotonic() - self._last_created_at
         self._record(f"last service created -> all {len(prefixes)} /32s at the router", every)
-        paths = sum(len(routes) for prefix, routes in waited.value.items() if prefix in set(prefixes))
+        wanted = set(prefixes)
+        paths = sum(len(routes) for prefix, routes in waited.value.items() if prefix in wanted)
         self.machine.evidence.count("router paths to the scale services' LB IPs", paths)
         return ScaleFigures(len(prefixes), to_last, every, paths)
 
