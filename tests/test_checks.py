@@ -288,3 +288,23 @@ def test_setting_on_every_node_names_the_node_and_the_object_that_overrides_it()
         "k3s-worker-node-02': \"'false' from CiliumNodeConfig kube-system/bgp-rollout\"" in finding.observed
     )
     assert not check({}).holds
+
+
+def test_routes_via_nodes_over_hundreds_of_prefixes_speaks_in_counts() -> None:
+    """The scale check's 500 LB IPs from 48 nodes: a failure names how many are short and the first
+    few with what they lack, not 24,000 addresses."""
+    nodes = frozenset(IPv4Address(f"192.168.1.{11 + i}") for i in range(48))
+    prefixes = [IPv4Network(f"172.199.{i // 250}.{i % 250 + 1}/32") for i in range(500)]
+    check = checks.RoutesViaNodes(dict.fromkeys(prefixes, nodes))
+    assert check.expected == "each of 500 prefixes at the router via each of its 48 announcing nodes"
+    table = {prefix: set(nodes) for prefix in prefixes}
+    assert check(table).holds
+    lone = IPv4Address("192.168.1.11")
+    short = {**table, prefixes[7]: {lone}, prefixes[9]: set()}
+    finding = check(short)
+    assert not finding.holds
+    assert finding.observed.startswith(
+        "2 prefixes short, the first: {'172.199.0.8/32': \"1 paths, none via ['192.168.1.12', "
+    )
+    assert "'172.199.0.10/32': \"0 paths, none via ['192.168.1.11', " in finding.observed
+    assert len(finding.observed) < 1000

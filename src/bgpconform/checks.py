@@ -20,6 +20,8 @@ from bgpconform.cilium.node_config import Setting
 from bgpconform.finding import Finding
 from bgpconform.observe import NodeView, PodView, bgp_peers_table, pod_table
 
+MANY = 5  # beyond this many prefixes, a routes check speaks in counts and shows the first few
+
 
 def _names(names: Collection[str]) -> str:
     return ", ".join(sorted(names))
@@ -196,6 +198,10 @@ class RoutesViaNodes:
 
     @property
     def expected(self) -> str:
+        if len(self.wanted) > MANY:
+            hops = {len(nodes) for nodes in self.wanted.values()}
+            each = f"{hops.pop()} " if len(hops) == 1 else ""
+            return f"each of {len(self.wanted)} prefixes at the router via each of its {each}announcing nodes"
         return ", ".join(
             f"{prefix} at the router via {sorted(map(str, hops))}" for prefix, hops in self.wanted.items()
         )
@@ -206,8 +212,24 @@ class RoutesViaNodes:
             for prefix, hops in self.wanted.items()
             if set(observed.get(prefix, ())) != hops
         }
+        if len(self.wanted) > MANY:  # hundreds of LB IPs (the scale check): counts and the first few
+            if not wrong:
+                return Finding(True, self.expected, f"all {len(self.wanted)} via their nodes")
+            shown = {
+                prefix: self._difference(IPv4Network(prefix), hops)
+                for prefix, hops in list(wrong.items())[:MANY]
+            }
+            return Finding(False, self.expected, f"{len(wrong)} prefixes short, the first: {shown}")
         seen = {str(prefix): sorted(map(str, hops)) for prefix, hops in observed.items()}
         return Finding(not wrong, self.expected, str(wrong or seen))
+
+    def _difference(self, prefix: IPv4Network, hops: list[str]) -> str:
+        wanted = {str(hop) for hop in self.wanted[prefix]}
+        lacking, extra = sorted(wanted - set(hops)), sorted(set(hops) - wanted)
+        said = f"{len(hops)} paths"
+        said += f", none via {lacking[:MANY]}" if lacking else ""
+        said += f", also via {extra[:MANY]}" if extra else ""
+        return said
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from bgpconform import checks
 from bgpconform.errors import ConfigError, product_failure
 from bgpconform.finding import Finding
 from bgpconform.kubeapi.port import Resources
 from bgpconform.routers.port import Route
 from bgpconform.topology import Scale, Topology
-from bgpconform.waiting import Waited, wait_for, wait_until
+from bgpconform.waiting import wait_for, wait_until
 from bgpconform.walkthrough import manifests
 from bgpconform.walkthrough.machine import StageMachine
 
@@ -68,9 +69,19 @@ def _scale(topology: Topology) -> Scale:
     return topology.scale
 
 
+def _next_hops(table: Mapping[IPv4Network, list[Route]]) -> dict[IPv4Network, set[IPv4Address]]:
+    return {prefix: {hop for route in routes for hop in route.nexthops} for prefix, routes in table.items()}
+
+
 def _shown(items: Sequence[str]) -> str:
     more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
     return ", ".join(items[:SHOWN]) + more
+
+
+def _without_address(planned: Sequence[PlannedService], observed: Mapping[str, IPv4Address | None]) -> str:
+    """The services holding no external IP, as a failure shows them ("" when none)."""
+    missing = [s.name for s in planned if observed.get(s.name) is None]
+    return f"{len(missing)} without an external IP: {_shown(missing)}" if missing else ""
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,7 @@ class AddressesFromPools:
         return f"each of {len(self.planned)} services with its own external IP from its pool"
 
     def __call__(self, observed: Mapping[str, IPv4Address | None]) -> Finding:
-        missing = [s.name for s in self.planned if observed.get(s.name) is None]
+        missing = _without_address(self.planned, observed)
         outside = [
             f"{s.name}: {observed[s.name]} not in {s.pool or 'any pool'}"
             for s in self.planned
@@ -100,14 +111,12 @@ class AddressesFromPools:
         shared = [
             f"{address} held by {', '.join(names)}" for address, names in holders.items() if len(names) > 1
         ]
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} without an external IP: {_shown(missing)}")
+        problems = [missing] if missing else []
         if outside:
             problems.append(f"{len(outside)} outside their pool: {_shown(outside)}")
         if shared:
             problems.append(f"{len(shared)} addresses given twice: {_shown(shared)}")
-        held = len(self.planned) - len(missing)
+        held = len(self.planned)
         return Finding(not problems, self.expected, "; ".join(problems) or f"{held} services hold one each")
 
 
@@ -123,38 +132,8 @@ class EachHoldsAnAddress:
         return f"each of {len(self.planned)} services with an external IP"
 
     def __call__(self, observed: Mapping[str, IPv4Address | None]) -> Finding:
-        missing = [s.name for s in self.planned if observed.get(s.name) is None]
-        if missing:
-            return Finding(False, self.expected, f"{len(missing)} without an external IP: {_shown(missing)}")
-        return Finding(True, self.expected, f"{len(self.planned)} hold one")
-
-
-@dataclass(frozen=True)
-class EveryPathAtRouter:
-    """Each LB IP's /32 is in the router's BGP table via exactly the peering nodes."""
-
-    prefixes: Collection[IPv4Network]
-    nodes: frozenset[IPv4Address]
-
-    @property
-    def expected(self) -> str:
-        count, nodes = len(self.prefixes), len(self.nodes)
-        return f"each of {count} LB IPs at the router via each of the {nodes} peering nodes"
-
-    def __call__(self, observed: Mapping[IPv4Network, list[Route]]) -> Finding:
-        wrong = []
-        for prefix in sorted(self.prefixes):
-            hops = {hop for route in observed.get(prefix, []) for hop in route.nexthops}
-            if hops != self.nodes:
-                lacking, extra = sorted(map(str, self.nodes - hops)), sorted(map(str, hops - self.nodes))
-                said = f"{prefix}: {len(hops)} paths"
-                said += f", none via {_shown(lacking)}" if lacking else ""
-                said += f", also via {_shown(extra)}" if extra else ""
-                wrong.append(said)
-        paths = sum(len(routes) for prefix, routes in observed.items() if prefix in self.prefixes)
-        if wrong:
-            return Finding(False, self.expected, f"{len(wrong)} LB IPs short: {_shown(wrong)}")
-        return Finding(True, self.expected, f"{paths} paths to {len(self.prefixes)} LB IPs")
+        missing = _without_address(self.planned, observed)
+        return Finding(not missing, self.expected, missing or f"{len(self.planned)} hold one")
 
 
 @dataclass(frozen=True)
@@ -297,20 +276,27 @@ class ScaleRun:
         last_prefix = IPv4Network(f"{self.addresses[last]}/32")
         router = self.machine.target.router
         wait_until(
-            lambda: {last_prefix: router.bgp_routes(last_prefix)},
-            EveryPathAtRouter([last_prefix], nodes),
+            lambda: _next_hops({last_prefix: router.bgp_routes(last_prefix)}),
+            checks.RoutesViaNodes({last_prefix: nodes}),
             timeout=self.scale.converge,
         )
         to_last = time.monotonic() - self._last_created_at
         self._record(f"last service created -> its /32 at the router from all {len(nodes)} nodes", to_last)
         prefixes = [IPv4Network(f"{address}/32") for address in self.addresses.values()]
-        waited: Waited[dict[IPv4Network, list[Route]]] = wait_until(
-            self._table, EveryPathAtRouter(prefixes, nodes), timeout=self.scale.converge
+        table: dict[IPv4Network, list[Route]] = {}
+
+        def read_table() -> dict[IPv4Network, set[IPv4Address]]:
+            table.clear()
+            table.update(self._table())
+            return _next_hops(table)
+
+        wait_until(
+            read_table, checks.RoutesViaNodes(dict.fromkeys(prefixes, nodes)), timeout=self.scale.converge
         )
         every = time.monotonic() - self._last_created_at
         self._record(f"last service created -> all {len(prefixes)} /32s at the router", every)
         wanted = set(prefixes)
-        paths = sum(len(routes) for prefix, routes in waited.value.items() if prefix in wanted)
+        paths = sum(len(routes) for prefix, routes in table.items() if prefix in wanted)
         self.machine.evidence.count("router paths to the scale services' LB IPs", paths)
         return ScaleFigures(len(prefixes), to_last, every, paths)
 
