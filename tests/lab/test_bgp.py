@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from functools import partial
@@ -13,8 +14,9 @@ import pytest
 from bgpconform.bgp_states import SessionState
 from bgpconform.commands import run
 from bgpconform.lab import defects
-from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor, render_config
+from bgpconform.lab.gobgp import GoBgpSpeaker, Neighbor, Timers, render_config
 from bgpconform.lab.lab import Lab
+from bgpconform.lab.netns import netns_exec
 from bgpconform.routers.port import Route
 from bgpconform.waiting import wait_for
 
@@ -170,6 +172,55 @@ def test_a_speaker_given_no_timers_dials_on_gobgps_defaults_as_cilium_1_13_does(
         speaker.stop()
     assert (timers["connect_retry"], timers["hold_time"], timers["keepalive_interval"]) == (120, 90, 30)
     assert "[neighbors.timers.config]" not in render_config(node.address, 64512, [Neighbor(router, 1, None)])
+
+
+DIAL_COUNTER = "bgpconform-test-dial-floor"
+NOBODY = IPv4Address("127.0.0.2")  # the node's own loopback, where nothing listens on 179
+
+
+def _dials(namespace: str) -> int:
+    """SYNs the namespace has sent to NOBODY:179, as the counting rule saw them."""
+    listing = netns_exec(namespace, ["iptables", "-w", "-n", "-v", "-x", "-L", "OUTPUT"])
+    (line,) = [line for line in listing.splitlines() if DIAL_COUNTER in line]
+    return int(line.split()[0])
+
+
+def test_a_speaker_told_to_retry_every_second_dials_every_5_to_9_seconds(lab: Lab, tmp_path: Path) -> None:
+    """GoBGP's connect loop raises a retry below 5 s to 5 s and adds jitter below another 5 s
+    (`minConnectRetryInterval`, docs/verified-facts.md "GoBGP's dial floor"): the floor under every
+    wait for a session, whatever the policy's `connectRetryTimeSeconds`. Each dial is a SYN counted
+    by an iptables rule in the node's namespace; the port is closed, so every dial fails at once."""
+    node = lab.topology.bgp_nodes[0]
+    namespace = lab.network.node_ns[node.name]
+    rule = ["OUTPUT", "-p", "tcp", "-d", str(NOBODY), "--dport", "179", "--syn"]
+    rule += ["-m", "comment", "--comment", DIAL_COUNTER]
+    netns_exec(namespace, ["iptables", "-w", "-I", *rule])
+    speaker = GoBgpSpeaker(
+        node=node.name,
+        namespace=namespace,
+        directory=tmp_path / "speaker",
+        router_id=node.address,
+        asn=lab.topology.bgp.node_asn,
+        neighbors=[Neighbor(NOBODY, lab.topology.bgp.peer_asn, Timers(connect_retry=1, hold=9, keepalive=3))],
+    )
+    dialled_at: dict[int, float] = {}
+
+    def count() -> int:
+        dials = _dials(namespace)
+        dialled_at.setdefault(dials, time.monotonic())
+        return dials
+
+    speaker.start()
+    started = time.monotonic()
+    try:
+        wait_for(count, lambda dials: dials >= 4, expected="4 dials of NOBODY:179", timeout=60.0)
+    finally:
+        speaker.stop()
+        netns_exec(namespace, ["iptables", "-w", "-D", *rule])
+    moments = [started] + [dialled_at[dials] for dials in sorted(dialled_at) if 1 <= dials <= 4]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+    assert len(gaps) == 4, dialled_at  # the polls saw each dial apart (they are seconds apart)
+    assert all(4.5 <= gap < 10.5 for gap in gaps), gaps  # 5-9 s each, give or take a poll
 
 
 def _replace_speaker(lab: Lab, node_name: str, restart_time: int | None) -> GoBgpSpeaker:

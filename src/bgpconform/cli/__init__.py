@@ -283,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="trade fidelity for speed: short-bgp-timers (the agents dial every second, not on 1.13's "
-        "GoBGP defaults)",
+        help="trade fidelity for speed: short-bgp-timers (the agents dial with the topology's timers, "
+        "every 5-9 s as GoBGP allows, not on 1.13's GoBGP defaults of 120-239 s)",
     )
     lab_up.add_argument(
         "--seed",

@@ -14,8 +14,8 @@ from bgpconform.lab.switches import Switches
 SHORTCUTS: dict[str, str] = {
     "short-bgp-timers": (
         "the agents dial with the topology's bgp.timers (connect retry "
-        "{connect_retry} s) instead of the timers Cilium {cilium_version} leaves to GoBGP "
-        "(first dial 5-10 s, then every 120-239 s)"
+        "{connect_retry} s, which GoBGP raises to at least 5 s: a dial every 5-9 s) instead of the "
+        "timers Cilium {cilium_version} leaves to GoBGP (first dial 5-10 s, then every 120-239 s)"
     ),
 }
 
