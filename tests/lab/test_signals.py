@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -61,3 +62,74 @@ def test_an_interrupted_run_removes_its_lab(tmp_path: Path, sig: signal.Signals)
     assert child.returncode == pytest.ExitCode.INTERRUPTED, output
     assert [ns for ns in list_namespaces() if ns.startswith(namespace_prefix(run_id))] == []
     assert not (state_root() / run_id).exists()
+
+
+def test_a_run_whose_reader_went_away_still_removes_its_lab_on_sigterm(tmp_path: Path) -> None:
+    """The benchmark or CI job that started the run died first: its end of the run's stdout is closed,
+    so every line the run writes while it stops raises BrokenPipeError. The lab goes all the same."""
+    marker, release = tmp_path / "run-id", tmp_path / "never"
+    test_file = tmp_path / "test_hold.py"
+    test_file.write_text(BLOCKING_TEST.format(marker=str(marker), release=str(release)))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--rootdir={tmp_path}",
+         f"--topology={REPO / 'topologies' / 'lab.yaml'}", "-v", str(test_file)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for(marker.exists, bool, expected="the child run started its lab", timeout=60)
+        run_id = marker.read_text()
+        assert [ns for ns in list_namespaces() if ns.startswith(namespace_prefix(run_id))]
+        assert child.stdout is not None
+        child.stdout.close()  # the reader is gone
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert [ns for ns in list_namespaces() if ns.startswith(namespace_prefix(run_id))] == []
+    assert not (state_root() / run_id).exists()
+
+
+SIGNAL_AT_TEARDOWN = """
+import os
+import inspect
+import os
+import signal
+from pathlib import Path
+
+from bgpconform.targets.lab import LabTarget
+
+_stop = LabTarget.stop
+
+
+def stop(self):
+    tearing_down = any(frame.function == "target" for frame in inspect.stack())  # not a stage's reset
+    if self.started and tearing_down:
+        Path({marker!r}).write_text(self.cluster.lab.run.run_id)
+        os.kill(os.getpid(), signal.SIGTERM)  # lands as the teardown begins, as a second SIGTERM would
+    _stop(self)
+
+
+LabTarget.stop = stop
+"""
+
+
+def test_a_sigterm_during_the_teardown_waits_for_the_lab_to_be_removed(tmp_path: Path) -> None:
+    """The signal is said and the teardown goes on: it does not cut it short and leave the run's
+    namespaces and daemons behind, nor the report unwritten."""
+    marker = tmp_path / "run-id"
+    (tmp_path / "signal_at_teardown.py").write_text(SIGNAL_AT_TEARDOWN.format(marker=str(marker)))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "signal_at_teardown",
+         f"--rootdir={REPO}", f"--reports-dir={tmp_path / 'reports'}", "-k", "without_a_cni",
+         str(REPO / "features" / "test_walkthrough.py")],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    run_id = marker.read_text()
+    assert [ns for ns in list_namespaces() if ns.startswith(namespace_prefix(run_id))] == [], output
+    assert not (state_root() / run_id).exists(), output
+    assert done.returncode == pytest.ExitCode.OK, output  # the scenario passed; nothing was left to stop
+    assert (tmp_path / "reports" / "latest" / "report.json").exists(), output

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bgpconform.evidence import Evidence
+from bgpconform.interrupts import deferred_interrupts
 from bgpconform.report import runinfo, summary
 from bgpconform.report.model import EvidenceItem, RunInfo, RunReport, ScenarioResult, StepResult, Timing
 from bgpconform.report.model import Provenance as ProvenanceModel
@@ -225,7 +226,8 @@ class ReportCollector:
 
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.harness_error = self.harness_error or "the run was interrupted before it finished"
-        write_report(self, self.build())
+        with deferred_interrupts("writing the report"):
+            write_report(self, self.build())
 
     # -- the run as a model --------------------------------------------------------------------------
     def build(self) -> RunReport:

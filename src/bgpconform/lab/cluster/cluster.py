@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from bgpconform.interrupts import deferred_interrupts
 from bgpconform.kubeapi.client import Kube, new_api_client
 from bgpconform.lab import defects as lab_defects
 from bgpconform.lab import shortcuts as lab_shortcuts
@@ -126,7 +127,8 @@ class LabCluster:
             self.timings.components += time.monotonic() - began
             self.timings.up = time.monotonic() - started
         except BaseException:
-            self.stop()
+            with deferred_interrupts("removing the half-started lab"):
+                self.stop()
             raise
         return self
 
