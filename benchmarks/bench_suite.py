@@ -15,12 +15,14 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from benchmarks.suite_waits import OUTPUT_VARIABLE
 from bgpconform.cilium.bgp_timers import GOBGP_MIN_CONNECT_RETRY
@@ -120,6 +122,21 @@ def per_feature(figures: dict[str, object]) -> None:
         print(f"  {feature:<26} {wall[feature]:7.1f} {protocol:9.1f} {emulation:10.1f} {harness:8.1f}")
 
 
+def report_medians(rounds: list[dict[str, Any]]) -> None:
+    """The whole suite's figures as medians over the rounds, with their range: what README quotes."""
+    walls = [float(figures["process_wall"]) for figures in rounds]
+    waited = [sum(float(wait["elapsed"]) for wait in figures["waits"]) for figures in rounds]
+    ratios = [wall / waits for wall, waits in zip(walls, waited, strict=True)]
+    print(f" median of {len(rounds)} rounds (range)")
+    for label, values, unit in (
+        ("whole suite, process start to exit", walls, " s"),
+        ("waits", waited, " s"),
+        ("wall / waits", ratios, " x"),
+    ):
+        median, low, high = statistics.median(values), min(values), max(values)
+        print(f"  {label:<36} {median:7.2f}{unit}   ({low:.2f} - {high:.2f})")
+
+
 def dial_floor(waits: list[dict[str, object]]) -> None:
     """What no shortcut can cut: a session not up when the wait began waits for a GoBGP dial, and GoBGP
     dials 5-9 s apart at best, however short the connect retry (docs/verified-facts.md)."""
@@ -142,9 +159,13 @@ def main() -> None:
     args = parser.parse_args()
     timers = "short-bgp-timers shortcut" if args.shortcut else "faithful timers"
     print(f"suite benchmark: {args.rounds} round(s), topology {args.topology}, {timers}")
+    rounds: list[dict[str, Any]] = []
     for round_number in range(1, args.rounds + 1):
-        print(f" round {round_number}")
-        report(run_once(args.topology.resolve(), args.shortcut))
+        print(f" round {round_number}", flush=True)
+        rounds.append(run_once(args.topology.resolve(), args.shortcut))
+        report(rounds[-1])
+    if len(rounds) > 1:
+        report_medians(rounds)
 
 
 if __name__ == "__main__":
