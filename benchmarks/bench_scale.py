@@ -8,7 +8,8 @@ pods (`scale_probe.py`). Figures, not asserts; each printed next to its goal:
   500th service -> its route   < 60 s   (and every route, counted from the same moment)
   peak memory, whole lab       < 4 GiB  (PSS of the pytest process and every process it started or
                                          that lives in one of the run's namespaces: gobgpd, FRR, nginx)
-  list of 1,000 pods           < 20 ms  (median of 20, through the harness's API client)
+  list of 1,000 pods           < 20 ms  (median of 20, through the harness's API client, in the lab's
+                                         process and from a process of its own)
 Afterwards it checks that the run left no namespace and no process behind.
 """
 
@@ -189,6 +190,8 @@ def goal_figures(figures: dict[str, Any]) -> list[Figure]:
          f"{figures['peak_processes']} processes"),
         (f"list of {pods} pods, harness client (median)", figures["list_median"] * 1000, "ms", "< 20 ms",
          f"max {figures['list_max'] * 1000:.1f} ms"),
+        ("  the same client from a process of its own", figures["apart_list_median"] * 1000, "ms", "< 20 ms",
+         f"max {figures['apart_list_max'] * 1000:.1f} ms"),
         ("  the API's answer alone (raw GET)", figures["raw_list_median"] * 1000, "ms", "< 20 ms", ""),
     ]  # fmt: skip
 

@@ -1,6 +1,7 @@
 """A pytest plugin for `bench_scale.py`: once the scale scenario has passed, and while its lab still
 runs, puts 1,000 pods into the cluster and times listing every pod, through the API client the harness
-uses and as a raw GET; then removes them. The pods ask for a node label no node has, so they stay
+uses (in the lab's process, and from a process of its own as any client would) and as a raw GET;
+then removes them. The pods ask for a node label no node has, so they stay
 Pending: the API holds and serves 1,000 pod objects while no kubelet starts anything for them. The
 figures go to the JSON file named by `BGPCONFORM_BENCH_SCALE`."""
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,19 @@ def _raw_list(kube: Any) -> float:
     return time.perf_counter() - start
 
 
+def _list_from_another_process(kube: Any) -> list[float]:
+    """`list_client.py` in a fresh interpreter: the same client, none of the lab's threads beside it."""
+    configuration = kube.api_client.configuration
+    token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+    given = {"host": configuration.host, "token": token, "ca": configuration.ssl_ca_cert}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.list_client", json.dumps(given), str(LISTS)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    seconds: list[float] = json.loads(done.stdout)["seconds"]
+    return seconds
+
+
 def _list_latency(machine: StageMachine) -> dict[str, Any]:
     kube = machine.target.kube
     machine.create(
@@ -78,6 +94,7 @@ def _list_latency(machine: StageMachine) -> dict[str, Any]:
         kube.listing(Resources.PODS)
         seconds.append(time.perf_counter() - start)
         raw.append(_raw_list(kube))
+    apart = _list_from_another_process(kube)
     for index in range(PODS):
         kube.delete(Resources.PODS, f"pause-{index:04d}", NAMESPACE)
     kube.delete(Resources.NAMESPACES, NAMESPACE)
@@ -86,6 +103,8 @@ def _list_latency(machine: StageMachine) -> dict[str, Any]:
         "list_median": statistics.median(seconds),
         "raw_list_median": statistics.median(raw),
         "list_max": max(seconds),
+        "apart_list_median": statistics.median(apart),
+        "apart_list_max": max(apart),
         "pods_created": created,
         "pods_pending": pending.elapsed,
     }
