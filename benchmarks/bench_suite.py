@@ -35,7 +35,7 @@ PROTOCOL = {"BGP sessions", "routes at the router", "outside client HTTP"}
 CATEGORIES = (
     ("BGP sessions", ("session",)),
     ("routes at the router", ("at the router", "via", "route")),
-    ("outside client HTTP", ("HTTP",)),
+    ("outside client HTTP", ("HTTP", "stream", "requests answered")),  # the probe's traffic via the router
     ("LB IPAM", ("external IP", "condition", "LB IPAM")),
     ("Cilium CRD and logs", ("served under", "log to contain", "CRD")),
 )
