@@ -349,14 +349,15 @@ def _in_walkthrough_order(items: list[pytest.Item]) -> None:
     """Features in the order of their numbers, the walkthrough's: each stage is then reached once on
     the way up, where the order pytest-bdd collects them in would go back to install Cilium again
     (and dial the router again) for a stage-2 scenario after the peering ones. Scenarios keep their
-    order within a feature; a test that is no scenario keeps its place before them."""
+    order within a feature, and take the places scenarios had: any other test keeps its own."""
     from bgpconform.report.collector import scenario_template
 
-    def feature_file(item: pytest.Item) -> str:
-        template = scenario_template(item)
-        return Path(str(template.feature.filename)).name if template is not None else ""
-
-    items.sort(key=feature_file)
+    features = {index: scenario_template(item) for index, item in enumerate(items)}
+    places = [index for index, template in features.items() if template is not None]
+    ordered = sorted(places, key=lambda index: Path(str(features[index].feature.filename)).name)
+    moved = [items[index] for index in ordered]
+    for place, item in zip(places, moved, strict=True):
+        items[place] = item
 
 
 def _select_by_version(config: pytest.Config, items: list[pytest.Item]) -> None:
