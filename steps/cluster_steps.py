@@ -90,6 +90,7 @@ def nodes_ready(walkthrough: StageMachine, evidence: Evidence) -> None:
     wait_until(
         lambda: observe.nodes(kube), walkthrough.every_node_ready, timeout=walkthrough.waits.nodes_ready
     )
+    walkthrough.since_install("install -> every node Ready")
     evidence.table("kubectl get nodes", observe.node_table(kube))
 
 
@@ -101,4 +102,5 @@ def addons_running(walkthrough: StageMachine, evidence: Evidence) -> None:
     views = wait_until(
         lambda: addon_pods(walkthrough), running, timeout=walkthrough.topology.waits.pods_running
     ).value
+    walkthrough.since_install("install -> cluster DNS and storage pods Running")
     evidence.table("cluster DNS and storage pods", observe.pod_table(views))

@@ -66,6 +66,7 @@ class StageMachine:
         self.run_id = run_id
         self._stage: Stage | None = None  # None: unknown, so the next `bring_to` resets the target
         self._extra_objects = False  # a scenario added objects beyond its stage (extra pools, services)
+        self._installed: tuple[Evidence, float] | None = None  # the scenario whose When installed, and when
 
     # -- what scenarios tell the machine -----------------------------------------------------------
     @property
@@ -280,8 +281,15 @@ class StageMachine:
         """`cilium install` with the walkthrough's settings, and nothing more: what a scenario's When
         does, leaving its Then steps to wait for what the install promises."""
         installer = self.target.installer
+        self._installed = (self.evidence, time.monotonic())
         installer.install(CiliumValues.for_topology(self.topology, installer.tool))
         self._stage = Stage.CILIUM
+
+    def since_install(self, name: str) -> None:
+        """In a Then after its scenario's own install: the time from `cilium install` to what the Then
+        saw, under the stage's timings as a Background's install records them (none otherwise)."""
+        if self._installed is not None and self._installed[0] is self.evidence:
+            self.evidence.timing(Stage.CILIUM.label, name, time.monotonic() - self._installed[1])
 
     def install_cilium(self) -> None:
         """`cilium install`, then every node Ready and every pod running (the stage, as a Background
@@ -307,7 +315,7 @@ class StageMachine:
             ),
         )
         self.evidence.timing(Stage.CILIUM.label, "install -> cluster settled", time.monotonic() - began)
-        self._stage = Stage.CILIUM
+        self._stage, self._installed = Stage.CILIUM, None  # timed here: no Then times it again
 
     # -- bgp ---------------------------------------------------------------------------------------
     def start_enable_bgp(self) -> list[str]:
