@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,24 +104,6 @@ def test_the_cilium_cli_option_decides_which_config_set_scenario_runs(pytester: 
     assert "restarts_the_operator_too" not in shown["0.18.6"]
     assert "restarts_the_operator_too" in shown["v0.18.7"]
     assert "agents_wait_for_the_bgp_resources_until_the_operator_restarts" not in shown["v0.18.7"]
-
-
-def test_scenarios_run_in_the_walkthroughs_order_of_features(pytester: pytest.Pytester) -> None:
-    """Feature by feature as their numbers go (the walkthrough's stages, then faults, upgrades, scale),
-    each feature's scenarios as it writes them, so no stage is reached twice on the way up."""
-    features = REPO / "features"
-    written: list[str] = []
-    for feature in sorted(features.glob("*.feature")):
-        titles = re.findall(r"^\s*Scenario(?: Outline)?:\s*(.+?)\s*$", feature.read_text(), re.MULTILINE)
-        written += [re.sub(r"\s+", "_", re.sub(r"[^\w\s]", "", title.lower())) for title in titles]
-    result = pytester.runpytest_subprocess(
-        f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"), "--collect-only", "-q",
-        "-p", "no:cacheprovider", str(features / "test_walkthrough.py"),
-    )  # fmt: skip
-    collected = re.findall(r"::test_(\w+)", result.stdout.str())
-    assert len(collected) > 20, result.stdout.str()
-    assert collected == [name for name in written if name in collected]
-    assert set(collected) <= set(written)
 
 
 def test_the_topology_fixture_reads_the_given_file(pytester: pytest.Pytester) -> None:

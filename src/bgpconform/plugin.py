@@ -334,7 +334,6 @@ def _check_target_options(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Scenarios whose version rule the topology's Cilium does not meet are left out (and listed in the
     report); verify mode runs only the scenarios that leave the CNI and the peering as they were."""
-    _in_walkthrough_order(items)
     _select_by_version(config, items)
     if run_mode(config) is not Mode.VERIFY:
         return
@@ -343,21 +342,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
-
-
-def _in_walkthrough_order(items: list[pytest.Item]) -> None:
-    """Features in the order of their numbers, the walkthrough's: each stage is then reached once on
-    the way up, where the order pytest-bdd collects them in would go back to install Cilium again
-    (and dial the router again) for a stage-2 scenario after the peering ones. Scenarios keep their
-    order within a feature, and take the places scenarios had: any other test keeps its own."""
-    from bgpconform.report.collector import scenario_template
-
-    features = {index: scenario_template(item) for index, item in enumerate(items)}
-    places = [index for index, template in features.items() if template is not None]
-    ordered = sorted(places, key=lambda index: Path(str(features[index].feature.filename)).name)
-    moved = [items[index] for index in ordered]
-    for place, item in zip(places, moved, strict=True):
-        items[place] = item
 
 
 def _select_by_version(config: pytest.Config, items: list[pytest.Item]) -> None:
