@@ -41,11 +41,17 @@ def pause_pod(index: int) -> dict[str, Any]:
     }
 
 
+def _token(configuration: Any) -> str | None:
+    """The bearer token the harness's client sends, wherever its configuration keeps it."""
+    token: str | None = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+    return token
+
+
 def _raw_list(kube: Any) -> float:
     """The API's answer alone: one GET of every pod, body read, nothing decoded."""
     configuration = kube.api_client.configuration
     headers = {"Accept": "application/json"}
-    token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+    token = _token(configuration)
     if token:
         headers["Authorization"] = token if token.startswith("Bearer") else f"Bearer {token}"
     verify = configuration.ssl_ca_cert or False
@@ -58,8 +64,7 @@ def _raw_list(kube: Any) -> float:
 def _list_from_another_process(kube: Any) -> list[float]:
     """`list_client.py` in a fresh interpreter: the same client, none of the lab's threads beside it."""
     configuration = kube.api_client.configuration
-    token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
-    given = {"host": configuration.host, "token": token, "ca": configuration.ssl_ca_cert}
+    given = {"host": configuration.host, "token": _token(configuration), "ca": configuration.ssl_ca_cert}
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.list_client", json.dumps(given), str(LISTS)],
         capture_output=True, text=True, timeout=300, check=True,
