@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from bgpconform.lab.apiserver.util import now
 
@@ -28,6 +29,13 @@ class LogLine:
         return self.at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z " + self.text + "\n"
 
 
+class LogSink(Protocol):
+    """Where a container's runtime writes its log: the registry itself, or its forwarder when the API
+    server runs in a process of its own (`process.ForwardedLogs`)."""
+
+    def append(self, namespace: str, pod: str, container: str, line: str) -> None: ...
+
+
 class LogRegistry:
     """Per-container log lines, kept while the pod exists; thread-safe."""
 
@@ -38,9 +46,10 @@ class LogRegistry:
         self._waiters: dict[Key, list[Callable[[], None]]] = {}
         self._max_lines = max_lines
 
-    def append(self, namespace: str, pod: str, container: str, line: str) -> None:
-        """Add one line (or several, if `line` holds newlines) to a container's log."""
-        stamp = now()
+    def append(self, namespace: str, pod: str, container: str, line: str, at: datetime | None = None) -> None:
+        """Add one line (or several, if `line` holds newlines) to a container's log; `at`: when it
+        was written, if not now (a forwarded line keeps the time its container wrote it)."""
+        stamp = at or now()
         parts = line.rstrip("\n").split("\n") if line else [""]
         with self._lock:
             lines = self._lines.setdefault((namespace, pod, container), [])

@@ -42,7 +42,9 @@ class ApiServer:
         *,
         history: int = 1000,
         bookmark_interval: float = 60.0,
+        exec_handlers: ExecRegistry | None = None,
     ) -> None:
+        """`exec_handlers`: who answers exec, when not handlers registered in this process."""
         self.run_dir = Path(run_dir)
         self.cluster_name = cluster_name
         self.k3s_version = k3s_version
@@ -51,7 +53,7 @@ class ApiServer:
         self.registry = Registry()
         self.api = Api(self.store, self.registry)
         self.logs = LogRegistry()
-        self.exec_handlers = ExecRegistry()
+        self.exec_handlers = exec_handlers if exec_handlers is not None else ExecRegistry()
         self.api.pod_removed.append(self._forget_pod)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None

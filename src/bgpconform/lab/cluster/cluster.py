@@ -24,7 +24,7 @@ from bgpconform.interrupts import deferred_interrupts
 from bgpconform.kubeapi.client import Kube, new_api_client
 from bgpconform.lab import defects as lab_defects
 from bgpconform.lab import shortcuts as lab_shortcuts
-from bgpconform.lab.apiserver.server import ApiServer
+from bgpconform.lab.apiserver.process import ApiServerProcess
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.daemonset import DaemonSetController
 from bgpconform.lab.cluster.deployment import DeploymentController
@@ -98,7 +98,7 @@ class LabCluster:
         self.shortcuts = lab_shortcuts.checked(shortcuts)
         self.timings = ClusterTimings()
         self.lab = lab if lab is not None else Lab(topology, purpose)
-        self._api: ApiServer | None = None
+        self._api: ApiServerProcess | None = None
         self._kube: Kube | None = None
         self._controllers: list[Controller] = []
         self._kubelets: dict[str, Kubelet] = {}
@@ -134,7 +134,7 @@ class LabCluster:
 
     def _start_control_plane(self) -> None:
         began = time.monotonic()
-        self._api = ApiServer(
+        self._api = ApiServerProcess(
             self.lab.run.directory / "api",
             cluster_name=self.topology.cluster.name,
             k3s_version=self.topology.cluster.k3s_version,
@@ -169,6 +169,8 @@ class LabCluster:
 
     def _start_kubelets(self, images: ImageRegistry) -> None:
         api = self.api
+        assert api.logs is not None
+        assert api.exec_handlers is not None
         for node in self.topology.nodes:
             kubelet = Kubelet(
                 self.new_kube(),
@@ -220,7 +222,7 @@ class LabCluster:
 
     # -- parts -----------------------------------------------------------------------------------
     @property
-    def api(self) -> ApiServer:
+    def api(self) -> ApiServerProcess:
         if self._api is None:
             raise RuntimeError("the lab cluster is not running")
         return self._api

@@ -31,7 +31,7 @@ from typing import Any
 from bgpconform.kubeapi.client import STRATEGIC_MERGE_PATCH, ApiException, Kube, Resources
 from bgpconform.lab import defects
 from bgpconform.lab.apiserver.exec_registry import ExecHandler, ExecRegistry
-from bgpconform.lab.apiserver.logs import LogRegistry
+from bgpconform.lab.apiserver.logs import LogSink
 from bgpconform.lab.cluster import kubelet_node as nodes
 from bgpconform.lab.cluster.controller import Controller
 from bgpconform.lab.cluster.informer import Informer
@@ -81,7 +81,7 @@ class Kubelet(Controller):
         topology: Topology,
         network: LabNetwork,
         images: ImageRegistry,
-        logs: LogRegistry,
+        logs: LogSink,
         exec_handlers: ExecRegistry,
         kubeconfig: str,
         directory: Path,
