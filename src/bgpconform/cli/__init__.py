@@ -113,7 +113,7 @@ def _lab_status(args: argparse.Namespace) -> int:
     details = state.details
     print(f"lab {details['run_id']} up (pid {state.pid}, topology {state.topology})")
     print(f"  export KUBECONFIG={state.kubeconfig}")
-    print(f"  API {details['api_url']}")
+    print(f"  API {details['api_url']} (pid {details.get('api_pid')}, log {details.get('api_log')})")
     if "routeros_api" in details:
         print(f"  RouterOS {details['routeros_version']} API {details['routeros_api']}")
     if "seed" in details:

@@ -21,6 +21,7 @@ import orjson
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from bgpconform.kubeapi.decoding import decode_json
 from bgpconform.kubeapi.port import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -121,7 +122,7 @@ class Kube:
             raise ApiException.from_response(http_resp=response, body=message, data=None)
         if text:
             return data.decode("utf-8", "replace")
-        return orjson.loads(data) if data else None
+        return decode_json(data) if data else None
 
     def get_path(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
         """GET any API path as JSON (discovery, `/version`, lists of resources found at run time)."""

@@ -253,6 +253,8 @@ class LabCluster:
             "run_directory": str(self.lab.run.directory),
             "kubeconfig": str(self.kubeconfig),
             "api_url": self.api.url,
+            "api_pid": self.api.pid,
+            "api_log": str(self.api.log_path),
             "namespaces": {
                 "client": network.client_ns,
                 "router": network.router_ns,
