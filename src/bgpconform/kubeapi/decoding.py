@@ -17,6 +17,7 @@ import orjson
 
 PAUSE_FROM_BYTES = 256 * 1024  # below this the collector's passes cost little next to the request
 
+
 class _CollectorPause:
     """Counts the decodes under way; the first pauses the collector, the last resumes it if it ran."""
 
