@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from bgpconform.errors import LabError
+from bgpconform.lab.apiserver.channel import Channel
 from bgpconform.lab.apiserver.exec_registry import ExecResult
 from bgpconform.lab.apiserver.process import ApiServerProcess
 from bgpconform.waiting import wait_for
@@ -262,3 +265,29 @@ def test_a_ctrl_c_reaches_the_lab_not_its_server(tmp_path: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         if lab.poll() is None:
             lab.kill()
+
+
+def test_a_call_ends_when_the_other_end_goes_not_at_its_deadline() -> None:
+    """A server's process that dies mid-call must not hold a kubelet for the call's whole deadline."""
+    ours, theirs = socket.socketpair()
+    channel = Channel(Connection(ours.detach()), "lab")
+    reader = threading.Thread(target=channel.serve, args=({},), daemon=True)
+    reader.start()
+    calling: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            channel.call("exec-register", "default", "p", "app", timeout=120)
+        except LabError as exc:
+            calling.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    theirs.recv(1)  # the request arrived; the other end now goes without a word
+    theirs.close()
+    caller.join(timeout=30)  # its deadline is 120 s: ended by the close, or still waiting
+    closed = "lab: exec-register failed: lab: the other end closed the channel"
+    assert [str(exc) for exc in calling] == [closed]
+    with pytest.raises(LabError, match="closed"):
+        channel.send("log", "default", "p", "app", "late line", "2026-12-05T00:00:00+00:00")
+    channel.close()
