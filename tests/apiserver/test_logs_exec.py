@@ -18,7 +18,7 @@ from bgpconform.lab.apiserver.server import ApiServer
 from tests.apiserver.conftest import CoreApi, Watch, pod_body, status_of
 
 
-def _exec(core: CoreApi, name: str, command: list[str], **kwargs: Any) -> Any:
+def exec_command(core: CoreApi, name: str, command: list[str], **kwargs: Any) -> Any:
     session = stream(
         core.connect_get_namespaced_pod_exec,
         name,
@@ -29,6 +29,24 @@ def _exec(core: CoreApi, name: str, command: list[str], **kwargs: Any) -> Any:
         _preload_content=False,
         **kwargs,
     )
+    session.run_forever(timeout=10)
+    return session
+
+
+def exec_with_stdin(core: CoreApi, name: str, command: list[str], stdin: str) -> Any:
+    """An exec that sends `stdin` and closes it, then runs to the end."""
+    session = stream(
+        core.connect_get_namespaced_pod_exec,
+        name,
+        "default",
+        command=command,
+        stdin=True,
+        stdout=True,
+        stderr=True,
+        _preload_content=False,
+    )
+    session.write_stdin(stdin)
+    session.close_channel(0)
     session.run_forever(timeout=10)
     return session
 
@@ -97,7 +115,8 @@ def test_exec_runs_the_registered_handler(server: ApiServer, core: CoreApi) -> N
 
     core.create_namespaced_pod("default", pod_body("cilium-x", ("cilium-agent",)))
     server.exec_handlers.register("default", "cilium-x", "cilium-agent", handler)
-    session = _exec(core, "cilium-x", ["cilium", "bgp", "peers", "-o", "json"], container="cilium-agent")
+    command = ["cilium", "bgp", "peers", "-o", "json"]
+    session = exec_command(core, "cilium-x", command, container="cilium-agent")
     assert session.read_stdout() == '[{"peer-address":"192.168.1.1"}]\n'
     assert session.read_stderr() == "warning\n"
     assert session.returncode == 0
@@ -108,7 +127,7 @@ def test_exec_runs_the_registered_handler(server: ApiServer, core: CoreApi) -> N
 def test_exec_reports_the_exit_code(server: ApiServer, core: CoreApi) -> None:
     core.create_namespaced_pod("default", pod_body("p"))
     server.exec_handlers.register("default", "p", "app", lambda argv, stdin: ExecResult(b"", b"nope\n", 3))
-    session = _exec(core, "p", ["false"])
+    session = exec_command(core, "p", ["false"])
     assert session.read_stderr() == "nope\n"
     assert session.returncode == 3
     _finish(session)
@@ -119,19 +138,7 @@ def test_exec_stdin_is_delivered_when_closed(server: ApiServer, core: CoreApi) -
     server.exec_handlers.register(
         "default", "p", "app", lambda argv, stdin: ExecResult(stdout=(stdin or b"")[::-1])
     )
-    session = stream(
-        core.connect_get_namespaced_pod_exec,
-        "p",
-        "default",
-        command=["rev"],
-        stdin=True,
-        stdout=True,
-        stderr=True,
-        _preload_content=False,
-    )
-    session.write_stdin("hello")
-    session.close_channel(0)
-    session.run_forever(timeout=10)
+    session = exec_with_stdin(core, "p", ["rev"], "hello")
     assert session.read_stdout() == "olleh"
     assert session.returncode == 0
     _finish(session)
@@ -139,7 +146,7 @@ def test_exec_stdin_is_delivered_when_closed(server: ApiServer, core: CoreApi) -
 
 def test_exec_without_a_handler_fails_cleanly(core: CoreApi) -> None:
     core.create_namespaced_pod("default", pod_body("p"))
-    session = _exec(core, "p", ["ls"])
+    session = exec_command(core, "p", ["ls"])
     error = session.read_channel(3)
     _finish(session)
     assert '"status": "Failure"' in error

@@ -12,13 +12,11 @@ import threading
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.stream import stream
 
 from bgpconform.errors import LabError
 from bgpconform.lab.apiserver.channel import Channel
@@ -26,6 +24,7 @@ from bgpconform.lab.apiserver.exec_registry import ExecResult
 from bgpconform.lab.apiserver.process import ApiServerProcess
 from bgpconform.waiting import wait_for
 from tests.apiserver.conftest import CoreApi, Watch, new_client_from_config, pod_body
+from tests.apiserver.test_logs_exec import exec_command, exec_with_stdin
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,21 +42,6 @@ def core(served: ApiServerProcess) -> Iterator[CoreApi]:
     api = new_client_from_config(config_file=str(served.kubeconfig_path))
     yield client.CoreV1Api(api)
     api.close()
-
-
-def _exec(core: CoreApi, name: str, command: list[str], **kwargs: Any) -> Any:
-    session = stream(
-        core.connect_get_namespaced_pod_exec,
-        name,
-        "default",
-        command=command,
-        stderr=True,
-        stdout=True,
-        _preload_content=False,
-        **kwargs,
-    )
-    session.run_forever(timeout=10)
-    return session
 
 
 def _gone(pid: int) -> bool:
@@ -107,7 +91,8 @@ def test_exec_runs_the_handler_in_the_labs_process(served: ApiServerProcess, cor
     core.create_namespaced_pod("default", pod_body("cilium-x", ("cilium-agent",)))
     assert served.exec_handlers is not None
     served.exec_handlers.register("default", "cilium-x", "cilium-agent", handler)
-    session = _exec(core, "cilium-x", ["cilium", "bgp", "peers"])  # at once: register waited for the server
+    # At once: `register` returned only once the server's process knew the container.
+    session = exec_command(core, "cilium-x", ["cilium", "bgp", "peers"])
     assert session.read_stdout() == "peers\n"
     assert session.read_stderr() == "warning\n"
     assert session.returncode == 3
@@ -121,19 +106,7 @@ def test_exec_stdin_crosses_both_processes(served: ApiServerProcess, core: CoreA
     served.exec_handlers.register(
         "default", "p", "app", lambda argv, stdin: ExecResult(stdout=(stdin or b"")[::-1])
     )
-    session = stream(
-        core.connect_get_namespaced_pod_exec,
-        "p",
-        "default",
-        command=["rev"],
-        stdin=True,
-        stdout=True,
-        stderr=True,
-        _preload_content=False,
-    )
-    session.write_stdin("hello")
-    session.close_channel(0)
-    session.run_forever(timeout=10)
+    session = exec_with_stdin(core, "p", ["rev"], "hello")
     assert session.read_stdout() == "olleh"
     session.close()
 
@@ -143,7 +116,7 @@ def test_exec_after_the_handler_went_fails_cleanly(served: ApiServerProcess, cor
     assert served.exec_handlers is not None
     served.exec_handlers.register("default", "p", "app", lambda argv, stdin: ExecResult(stdout=b"here"))
     served.exec_handlers.unregister("default", "p")
-    session = _exec(core, "p", ["ls"])
+    session = exec_command(core, "p", ["ls"])
     error = session.read_channel(3)
     session.close()
     assert '"status": "Failure"' in error
@@ -157,7 +130,7 @@ def test_a_handler_that_fails_is_reported_not_fatal(served: ApiServerProcess, co
     core.create_namespaced_pod("default", pod_body("p"))
     assert served.exec_handlers is not None
     served.exec_handlers.register("default", "p", "app", broken)
-    session = _exec(core, "p", ["ls"])
+    session = exec_command(core, "p", ["ls"])
     error = session.read_channel(3)
     session.close()
     assert "the runtime lost the container" in error
