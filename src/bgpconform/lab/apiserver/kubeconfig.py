@@ -7,6 +7,28 @@ from pathlib import Path
 
 import yaml
 
+from bgpconform.errors import LabError
+
+FILE_NAME = "kubeconfig"
+
+
+class Addressed:
+    """Where a lab API server is reached, in-process or in a process of its own: its URL once
+    serving, and the kubeconfig it writes into its run directory."""
+
+    run_dir: Path
+    _url: str | None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise LabError("the lab API server is not started")
+        return self._url
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.run_dir / FILE_NAME
+
 
 def render(server_url: str, cluster_name: str, namespace: str = "default") -> str:
     """One cluster, one context; the lab serves plain HTTP on loopback and takes no credentials."""

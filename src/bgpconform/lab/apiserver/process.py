@@ -22,6 +22,7 @@ from pathlib import Path
 
 import bgpconform
 from bgpconform.errors import LabError
+from bgpconform.lab.apiserver import kubeconfig
 from bgpconform.lab.apiserver.channel import Channel, ChannelClosed
 from bgpconform.lab.apiserver.exec_registry import ExecHandler, ExecRegistry, ExecResult
 from bgpconform.lab.apiserver.util import now
@@ -69,7 +70,7 @@ class MirroredExecs(ExecRegistry):
         return handler(argv, stdin)
 
 
-class ApiServerProcess:
+class ApiServerProcess(kubeconfig.Addressed):
     """Starts, serves and stops the API server's process; the lab's view of `server.ApiServer`."""
 
     def __init__(self, run_dir: Path, cluster_name: str = "lab", k3s_version: str = "v1.27.3+k3s1") -> None:
@@ -86,16 +87,6 @@ class ApiServerProcess:
         self._start_answer: tuple[str, str] | None = None
         self.logs: ForwardedLogs | None = None
         self.exec_handlers: MirroredExecs | None = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise LabError("the lab API server is not started")
-        return self._url
-
-    @property
-    def kubeconfig_path(self) -> Path:
-        return self.run_dir / "kubeconfig"
 
     @property
     def log_path(self) -> Path:

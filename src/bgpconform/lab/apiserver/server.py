@@ -25,7 +25,7 @@ BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-leas
 KUBERNETES_SERVICE_IP = "10.43.0.1"  # first address of the k3s service CIDR, as on a k3s cluster
 
 
-class ApiServer:
+class ApiServer(kubeconfig.Addressed):
     """An in-memory Kubernetes API on 127.0.0.1, served by its own asyncio loop in a daemon thread.
 
     It speaks plain HTTP without authentication: it listens on loopback only, for the run's own
@@ -64,16 +64,6 @@ class ApiServer:
         self._state: ServerState | None = None
         self._url: str | None = None
         self._bootstrap()
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise LabError("the lab API server is not started")
-        return self._url
-
-    @property
-    def kubeconfig_path(self) -> Path:
-        return self.run_dir / "kubeconfig"
 
     @property
     def running(self) -> bool:
