@@ -264,3 +264,24 @@ def test_a_call_ends_when_the_other_end_goes_not_at_its_deadline() -> None:
     with pytest.raises(LabError, match="closed"):
         channel.send("log", "default", "p", "app", "late line", "2026-12-05T00:00:00+00:00")
     channel.close()
+
+
+def test_a_server_that_died_can_be_started_again(tmp_path: Path) -> None:
+    server = ApiServerProcess(tmp_path / "api")
+    server.start()
+    first = server.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: server.running, lambda up: not up, expected="the killed server gone", timeout=30)
+    server.start()
+    try:
+        assert server.pid not in (None, first)
+        api = new_client_from_config(config_file=str(server.kubeconfig_path))
+        core: CoreApi = client.CoreV1Api(api)
+        assert core.read_namespace("default").metadata.name == "default"
+        api.close()
+        assert server.exec_handlers is not None
+        server.exec_handlers.register("default", "p", "app", lambda argv, stdin: ExecResult())
+    finally:
+        server.stop()
+    assert _gone(first)

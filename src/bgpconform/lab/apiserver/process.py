@@ -105,6 +105,8 @@ class ApiServerProcess(kubeconfig.Addressed):
         with self._lock:
             if self.running:
                 return
+            if self._process is not None:  # died on its own: its socket and reader go before a new one
+                self._close(self._process)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ours, theirs = socket.socketpair()
             settings = {
