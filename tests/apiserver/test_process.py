@@ -285,3 +285,37 @@ def test_a_server_that_died_can_be_started_again(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert _gone(first)
+
+
+def test_a_line_that_arrives_after_its_pod_was_deleted_goes_with_the_pod(
+    served: ApiServerProcess, core: CoreApi
+) -> None:
+    core.create_namespaced_pod("default", pod_body("p"))
+    core.delete_namespaced_pod("p", "default")
+    assert served.logs is not None
+    assert served.exec_handlers is not None
+    served.logs.append("default", "p", "app", "a late line of the deleted pod")
+    # A call is answered after every message sent before it: the late line has been handled.
+    served.exec_handlers.register("default", "other", "app", lambda argv, stdin: ExecResult())
+    core.create_namespaced_pod("default", pod_body("p"))
+    assert core.read_namespaced_pod_log("p", "default") == ""
+
+
+def test_a_request_the_other_end_cannot_answer_fails_that_call_only() -> None:
+    ours, theirs = socket.socketpair()
+    caller = Channel(Connection(ours.detach()), "lab")
+    answerer = Channel(Connection(theirs.detach()), "server")
+    handlers = {"echo": lambda value: value, "view": lambda: memoryview(b"not picklable")}
+    threads = [
+        threading.Thread(target=answerer.serve, args=(handlers,), daemon=True),
+        threading.Thread(target=caller.serve, args=({},), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    with pytest.raises(LabError, match="no handler for 'nope'"):
+        caller.call("nope", timeout=10)
+    with pytest.raises(LabError, match="view's answer could not be sent"):
+        caller.call("view", timeout=10)
+    assert caller.call("echo", 7, timeout=10) == 7
+    answerer.close()
+    caller.close()

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import pickle
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -30,6 +32,10 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
     value: Any = None
+
+
+def _unknown(kind: str, *_: Any) -> None:
+    raise LabError(f"no handler for {kind!r} at this end")
 
 
 class ChannelClosed(LabError):
@@ -105,15 +111,17 @@ class Channel:
                 kind, call_id, *payload = message
                 if kind == REPLY:
                     self._complete(call_id, *payload)
-                elif kind in threaded:
+                    continue
+                handler = handlers.get(kind, partial(_unknown, kind))
+                if kind in threaded:
                     threading.Thread(
                         target=self._answer,
-                        args=(handlers[kind], kind, call_id, payload),
+                        args=(handler, kind, call_id, payload),
                         name=f"{self.name}-{kind}",
                         daemon=True,
                     ).start()
                 else:
-                    self._answer(handlers[kind], kind, call_id, payload)
+                    self._answer(handler, kind, call_id, payload)
         finally:
             self._close_pending(f"{self.name}: the other end closed the channel")
 
@@ -131,7 +139,10 @@ class Channel:
         if call_id is None:
             return
         try:
-            self._write((REPLY, call_id, error, value))
+            try:
+                self._write((REPLY, call_id, error, value))
+            except (TypeError, AttributeError, pickle.PicklingError) as exc:  # the caller must hear back
+                self._write((REPLY, call_id, f"{kind}'s answer could not be sent: {exc}", None))
         except ChannelClosed:
             log.debug("%s: the reply to %s found the channel closed", self.name, kind)
 

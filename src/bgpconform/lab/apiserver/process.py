@@ -51,15 +51,18 @@ class MirroredExecs(ExecRegistry):
     def __init__(self, channel: Channel) -> None:
         super().__init__()
         self._channel = channel
+        self._mirroring = threading.Lock()  # both sides change in the same order
 
     def register(self, namespace: str, pod: str, container: str, handler: ExecHandler) -> None:
-        super().register(namespace, pod, container, handler)
-        self._channel.call("exec-register", namespace, pod, container, timeout=CALL_DEADLINE)
+        with self._mirroring:
+            self._channel.call("exec-register", namespace, pod, container, timeout=CALL_DEADLINE)
+            super().register(namespace, pod, container, handler)
 
     def unregister(self, namespace: str, pod: str, container: str | None = None) -> None:
-        super().unregister(namespace, pod, container)
-        with contextlib.suppress(ChannelClosed):  # the server's process already forgot everything
-            self._channel.call("exec-unregister", namespace, pod, container, timeout=CALL_DEADLINE)
+        with self._mirroring:
+            super().unregister(namespace, pod, container)
+            with contextlib.suppress(ChannelClosed):  # the server's process already forgot everything
+                self._channel.call("exec-unregister", namespace, pod, container, timeout=CALL_DEADLINE)
 
     def run(
         self, namespace: str, pod: str, container: str, argv: list[str], stdin: bytes | None
@@ -140,11 +143,17 @@ class ApiServerProcess(kubeconfig.Addressed):
             self.logs = ForwardedLogs(channel)
             self.exec_handlers = MirroredExecs(channel)
             self._started.clear()
+            self._start_answer = None
             self._reader = threading.Thread(
                 target=self._serve, args=(channel,), name="lab-apiserver-channel", daemon=True
             )
             self._reader.start()
-        if not self._started.wait(START_DEADLINE) or self._start_answer is None:
+        try:
+            answered = self._started.wait(START_DEADLINE)
+        except BaseException:  # a Ctrl-C while waiting: the process is in no group the signal reaches
+            self._abandon()
+            raise
+        if not answered or self._start_answer is None:
             self._abandon()
             raise LabError(
                 f"the lab API server's process did not answer within {START_DEADLINE:g} s; "
@@ -212,8 +221,9 @@ class ApiServerProcess(kubeconfig.Addressed):
             process.wait(timeout=STOP_DEADLINE)
         if self._reader is not None:
             self._reader.join(timeout=STOP_DEADLINE)
-        self._channel.close()
-        self._socket.close()
+        if self._reader is None or not self._reader.is_alive():  # never close an fd under a recv
+            self._channel.close()
+            self._socket.close()
         self._process = self._socket = self._channel = self._reader = None
 
     def dump(self, path: Path) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bgpconform.lab.apiserver.channel import Channel
 from bgpconform.lab.apiserver.exec_registry import ExecRegistry, ExecResult
+from bgpconform.lab.apiserver.operations import PODS
 from bgpconform.lab.apiserver.server import ApiServer
 from bgpconform.lab.apiserver.util import parse_timestamp
 
@@ -59,14 +59,15 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         channel.send("failed", str(exc))
         return 1
-    stopped = threading.Event()
 
     def log_line(namespace: str, pod: str, container: str, line: str, at: str) -> None:
-        server.logs.append(namespace, pod, container, line, parse_timestamp(at))
+        """A line that arrives after its pod was deleted goes with the pod, as its log file would."""
+        with server.store.lock:  # the pod's removal, then its logs' clearing, come after or before
+            if server.store.get(PODS, namespace, pod) is not None:
+                server.logs.append(namespace, pod, container, line, parse_timestamp(at))
 
     def stop() -> None:
-        server.stop()
-        stopped.set()
+        server.stop()  # the reply follows; the lab then closes the pair, which ends `serve`
 
     channel.send("ready", server.url)
     try:
@@ -78,7 +79,9 @@ def main(argv: list[str]) -> int:
                 "dump": lambda path: server.dump(Path(path)),
                 "stop": stop,
             },
-            until=stopped,
+            # Stopping waits for open exec sessions and a dump may take a second: the receiver
+            # meanwhile goes on reading the exec replies and log lines those wait for.
+            threaded=("stop", "dump"),
         )
     finally:
         server.stop()  # idempotent; here when the lab's process went away without a word

@@ -139,8 +139,8 @@ class LabCluster:
             cluster_name=self.topology.cluster.name,
             k3s_version=self.topology.cluster.k3s_version,
         )
+        self._started.append(self._api)  # before start: a start cut short is stopped as well
         self._api.start()
-        self._started.append(self._api)
         self._kube = self.new_kube()
         self.timings.api = time.monotonic() - began
         began = time.monotonic()
