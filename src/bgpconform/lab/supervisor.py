@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from bgpconform.errors import LabError
@@ -13,10 +13,21 @@ from bgpconform.waiting import WaitTimeout, wait_for
 class Daemon:
     """One foreground process with its output in a log file; never daemonised, so never orphaned."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        pass_fds: Sequence[int] = (),
+    ) -> None:
+        """`env`: its environment when not this process's; `pass_fds`: descriptors it inherits."""
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self.pass_fds = tuple(pass_fds)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -37,6 +48,8 @@ class Daemon:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                env=self.env,
+                pass_fds=self.pass_fds,
             )
 
     def wait_ready(self, probe: Callable[[], bool], expected: str, timeout: float) -> float:

@@ -1,7 +1,7 @@
 """The lab's API server in a process of its own, as kube-apiserver is on a cluster.
 
 In one interpreter with fifty emulated agents, the API server answered a list of 1,000 pods in
-80-100 ms, where on its own it takes a few: every request waited for the interpreter the agents kept
+80-210 ms, where on its own it takes a few: every request waited for the interpreter the agents kept
 busy (README, "Many services at once"). `ApiServerProcess` starts `process_main` and offers what
 the lab needs of the server: its URL and kubeconfig, a log sink for the kubelets, an exec registry
 whose handlers the server's process calls back, and a dump of every object for the report.
@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from bgpconform.lab.apiserver import kubeconfig
 from bgpconform.lab.apiserver.channel import Channel, ChannelClosed
 from bgpconform.lab.apiserver.exec_registry import ExecHandler, ExecRegistry, ExecResult
 from bgpconform.lab.apiserver.util import now
+from bgpconform.lab.supervisor import Daemon
 
 START_DEADLINE = 60.0  # an interpreter importing aiohttp on a loaded 2-core machine
 CALL_DEADLINE = 60.0
@@ -81,7 +81,7 @@ class ApiServerProcess(kubeconfig.Addressed):
         self.cluster_name = cluster_name
         self.k3s_version = k3s_version
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._daemon: Daemon | None = None
         self._socket: socket.socket | None = None
         self._channel: Channel | None = None
         self._reader: threading.Thread | None = None
@@ -97,19 +97,19 @@ class ApiServerProcess(kubeconfig.Addressed):
 
     @property
     def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
+        return None if self._daemon is None else self._daemon.pid
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._daemon is not None and self._daemon.running
 
     def start(self) -> None:
         """Start the process and return once it serves (its kubeconfig written), or raise naming why."""
         with self._lock:
             if self.running:
                 return
-            if self._process is not None:  # died on its own: its socket and reader go before a new one
-                self._close(self._process)
+            if self._daemon is not None:  # died on its own: its socket and reader go before a new one
+                self._close()
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ours, theirs = socket.socketpair()
             settings = {
@@ -122,21 +122,22 @@ class ApiServerProcess(kubeconfig.Addressed):
             environment["PYTHONPATH"] = os.pathsep.join(
                 p for p in (package_root, environment.get("PYTHONPATH", "")) if p
             )
+            daemon = Daemon(
+                "the lab API server",
+                [
+                    sys.executable, "-m", "bgpconform.lab.apiserver.process_main",
+                    str(theirs.fileno()), json.dumps(settings),
+                ],
+                self.log_path, env=environment, pass_fds=(theirs.fileno(),),
+            )  # fmt: skip
             try:
-                with self.log_path.open("ab") as log_file:
-                    self._process = subprocess.Popen(
-                        [
-                            sys.executable, "-m", "bgpconform.lab.apiserver.process_main",
-                            str(theirs.fileno()), json.dumps(settings),
-                        ],
-                        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log_file,
-                        stderr=log_file, env=environment, start_new_session=True,
-                    )  # fmt: skip
+                daemon.start()
             except OSError as exc:
                 ours.close()
                 raise LabError(f"the lab API server's process could not start: {exc}") from exc
             finally:
                 theirs.close()
+            self._daemon = daemon
             self._socket = ours
             channel = Channel(Connection(os.dup(ours.fileno())), "lab")
             self._channel = channel
@@ -185,46 +186,39 @@ class ApiServerProcess(kubeconfig.Addressed):
         )
         self._started.set()  # the process went away before a word: start() says so
 
-    def _log_tail(self, lines: int = 5) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
-        except OSError:
-            return "(no log)"
-        return " | ".join(text) or "(empty)"
+    def _log_tail(self) -> str:
+        return " | ".join(self._daemon.log_tail(5).strip().splitlines()) if self._daemon else "(no log)"
 
     def stop(self) -> None:
         """Ask the process to close its watches and streams and exit; kill it if it does not; idempotent."""
         with self._lock:
-            process, channel = self._process, self._channel
-            if process is None or channel is None:
+            daemon, channel = self._daemon, self._channel
+            if daemon is None or channel is None:
                 return
-            if process.poll() is None:
-                with contextlib.suppress(LabError):  # killed below if it does not exit
+            if daemon.running:
+                with contextlib.suppress(LabError):  # ended below if it does not answer
                     channel.call("stop", timeout=STOP_DEADLINE)
-            self._close(process)
+            self._close()
             self._url = None
 
     def _abandon(self) -> None:
         with self._lock:
-            if self._process is not None:
-                self._close(self._process)
+            if self._daemon is not None:
+                self._close()
 
-    def _close(self, process: subprocess.Popen[bytes]) -> None:
+    def _close(self) -> None:
+        assert self._daemon is not None
         assert self._socket is not None
         assert self._channel is not None
         with contextlib.suppress(OSError):
             self._socket.shutdown(socket.SHUT_RDWR)  # the process sees its end close; our reader wakes
-        try:
-            process.wait(timeout=STOP_DEADLINE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_DEADLINE)
+        self._daemon.stop(grace=STOP_DEADLINE)  # gone already once it answered "stop"
         if self._reader is not None:
             self._reader.join(timeout=STOP_DEADLINE)
         if self._reader is None or not self._reader.is_alive():  # never close an fd under a recv
             self._channel.close()
             self._socket.close()
-        self._process = self._socket = self._channel = self._reader = None
+        self._daemon = self._socket = self._channel = self._reader = None
 
     def dump(self, path: Path) -> None:
         """Every object as multi-document YAML, secrets' values redacted, written by the server."""
