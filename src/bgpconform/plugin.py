@@ -138,6 +138,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "states every shortcut in force)",
     )
     group.addoption(
+        "--shard",
+        default=None,
+        metavar="PLAN:N",
+        help="lab: run only shard N of a plan `bgpconform suite --shards` wrote (that command runs "
+        "every shard side by side and merges their reports)",
+    )
+    group.addoption(
         "--lab-seed",
         type=int,
         default=None,
@@ -287,6 +294,11 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if config.getoption("--lab-shortcut") and not entry.takes_defects:
         raise pytest.UsageError(f"--lab-shortcut speeds up the lab; it has no meaning with --target={target}")
+    if config.getoption("--shard") is not None and not entry.takes_defects:
+        raise pytest.UsageError(
+            f"--shard splits the suite over labs of its own; --target={target} is one system, which "
+            "shards side by side would fight over"
+        )
     if config.getoption("--lab-seed") is not None and not entry.takes_defects:
         raise pytest.UsageError(
             f"--lab-seed seeds the lab's random choices; it has no meaning with --target={target}"
@@ -335,6 +347,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Scenarios whose version rule the topology's Cilium does not meet are left out (and listed in the
     report); verify mode runs only the scenarios that leave the CNI and the peering as they were."""
     _select_by_version(config, items)
+    _select_shard(config, items)
     if run_mode(config) is not Mode.VERIFY:
         return
     kept = [item for item in items if item.get_closest_marker(DESTRUCTIVE_MARK) is None]
@@ -342,6 +355,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _select_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    given = config.getoption("--shard")
+    if given is None:
+        return
+    from bgpconform.shards.plan import read_shard
+
+    try:
+        _, wanted = read_shard(given)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    dropped = [item for item in items if item.nodeid not in wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.nodeid in wanted]
 
 
 def _select_by_version(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import yaml
 
 from bgpconform.bgp_states import SessionState
 from bgpconform.cilium.bgp_peers import parse_agent_json
+from bgpconform.commands import run
 from bgpconform.errors import HarnessError
 from bgpconform.kubeapi.client import ApiException, Kube, KubeResource, Resources, new_api_client
 from bgpconform.lab import shortcuts
@@ -102,7 +104,7 @@ def _crd() -> dict[str, Any]:
     return loaded
 
 
-SESSION_WAIT = 30.0  # with the short-bgp-timers shortcut the agents dial every second
+SESSION_WAIT = 30.0  # with the shortcuts the router dials every second
 
 
 def pod_cidr(lab: Lab, node: Node) -> IPv4Network:
@@ -112,9 +114,9 @@ def pod_cidr(lab: Lab, node: Node) -> IPv4Network:
 
 @pytest.fixture(scope="module")
 def cluster(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Agents dialling on short timers (`short-bgp-timers`): these tests are about what the agent
-    does, not about 1.13's dialling (tests/lab/test_bgp.py and the faithful suite cover that)."""
-    shortcuts.activate(["short-bgp-timers"])
+    """Agents on the lab's shortcuts (`short-bgp-timers`, `router-dials`): these tests are about what
+    the agent does, not about 1.13's dialling (tests/lab/test_bgp.py and the faithful suite cover that)."""
+    shortcuts.activate(["short-bgp-timers", "router-dials"])
     server = ApiServer(tmp_path_factory.mktemp("api"), bookmark_interval=0.5)
     server.start()
     api_client = new_api_client(str(server.kubeconfig_path))
@@ -271,6 +273,26 @@ def test_sessions_are_active_until_the_router_knows_the_nodes_then_established(c
     unknown = cluster.agents[cluster.workers[0].name].exec(["cilium", "frobnicate"], None)
     assert unknown.exit_code == 1
     assert b'unknown command "frobnicate"' in unknown.stderr
+
+
+def test_with_router_dials_each_peering_nodes_speaker_listens_and_the_router_dials_it(
+    cluster: Cluster,
+) -> None:
+    """The `router-dials` shortcut: the agent's one speaker per node holds port 179 in the node's
+    namespace and the router's established connection goes to it; nodes without the policy label run
+    no speaker, so nothing listens there."""
+    _ensure_established(cluster)
+    lab = cluster.lab
+    for node in lab.topology.nodes:
+        listeners = lab.node_exec(node.name, ["ss", "-Htlnp", "sport", "=", ":179"])
+        processes = set(re.findall(r'\(\("([^"]+)",pid=(\d+)', listeners))  # IPv4 and IPv6: one process
+        assert len(processes) == (1 if node in cluster.workers else 0), (node.name, listeners)
+        if node in cluster.workers:
+            assert {name for name, _ in processes} == {"gobgpd"}
+            router_side = json.loads(
+                run([*lab.router_vtysh(), "-c", f"show bgp neighbors {node.address} json"]).stdout
+            )[str(node.address)]
+            assert router_side["portForeign"] == 179, (node.name, router_side["portForeign"])
 
 
 def test_each_worker_advertises_its_pod_cidr(cluster: Cluster) -> None:

@@ -149,6 +149,22 @@ def _router_kernel(lab: Lab, prefix: IPv4Network) -> str:
     return run(["ip", "-n", lab.network.router_ns, "-j", "route", "show", str(prefix)]).stdout
 
 
+def _first_node_speaker(
+    lab: Lab, directory: Path, neighbors: list[Neighbor], *, listen: bool = False
+) -> GoBgpSpeaker:
+    """A speaker of its own on the first peering node, beside the lab's."""
+    node = lab.topology.bgp_nodes[0]
+    return GoBgpSpeaker(
+        node=node.name,
+        namespace=lab.network.node_ns[node.name],
+        directory=directory,
+        router_id=node.address,
+        asn=lab.topology.bgp.node_asn,
+        neighbors=neighbors,
+        listen=listen,
+    )
+
+
 def test_a_speaker_given_no_timers_dials_on_gobgps_defaults_as_cilium_1_13_does(
     lab: Lab, tmp_path: Path
 ) -> None:
@@ -157,13 +173,8 @@ def test_a_speaker_given_no_timers_dials_on_gobgps_defaults_as_cilium_1_13_does(
     renders no timers unless the `short-bgp-timers` shortcut is on."""
     node = lab.topology.bgp_nodes[0]
     router = lab.topology.router.address
-    speaker = GoBgpSpeaker(
-        node=node.name,
-        namespace=lab.network.node_ns[node.name],
-        directory=tmp_path / "speaker",
-        router_id=node.address,
-        asn=lab.topology.bgp.node_asn,
-        neighbors=[Neighbor(router, lab.topology.bgp.peer_asn, timers=None)],
+    speaker = _first_node_speaker(
+        lab, tmp_path / "speaker", [Neighbor(router, lab.topology.bgp.peer_asn, None)]
     )
     speaker.start()
     try:
@@ -195,13 +206,9 @@ def test_a_speaker_told_to_retry_every_second_dials_every_5_to_9_seconds(lab: La
     rule = ["OUTPUT", "-p", "tcp", "-d", str(NOBODY), "--dport", "179", "--syn"]
     rule += ["-m", "comment", "--comment", DIAL_COUNTER]
     netns_exec(namespace, ["iptables", "-w", "-I", *rule])
-    speaker = GoBgpSpeaker(
-        node=node.name,
-        namespace=namespace,
-        directory=tmp_path / "speaker",
-        router_id=node.address,
-        asn=lab.topology.bgp.node_asn,
-        neighbors=[Neighbor(NOBODY, lab.topology.bgp.peer_asn, Timers(connect_retry=1, hold=9, keepalive=3))],
+    one_second = Timers(connect_retry=1, hold=9, keepalive=3)
+    speaker = _first_node_speaker(
+        lab, tmp_path / "speaker", [Neighbor(NOBODY, lab.topology.bgp.peer_asn, one_second)]
     )
     dialled_at: dict[int, float] = {}
 
@@ -226,6 +233,41 @@ def test_a_speaker_told_to_retry_every_second_dials_every_5_to_9_seconds(lab: La
     # dial every 1-2 s. The first dial is not timed: it counts from the neighbor's configuration.
     assert all(4.0 <= gap < 11.0 for gap in gaps), gaps
     assert moments[0] - started >= 3.0, moments[0] - started  # 5-9 s after the start, less its own time
+
+
+def _listeners_on_179(lab: Lab, node_name: str) -> str:
+    return lab.node_exec(node_name, ["ss", "-Htln", "sport", "=", ":179"]).strip()
+
+
+@pytest.mark.parametrize("listen", [False, True], ids=["as-cilium", "router-dials"])
+def test_the_router_dials_a_node_only_when_its_speaker_listens(
+    lab: Lab, tmp_path: Path, listen: bool
+) -> None:
+    """Cilium's GoBGP does not listen (FACTS.md, ListenPort -1), so the node dials and the router's
+    connection has the router's port 179 on its own side; the `router-dials` shortcut's speaker listens,
+    and the router's dial, every connect retry (1 s), brings the session up before GoBGP's first dial
+    (5-9 s): the router's connection then goes to the node's port 179."""
+    node = lab.topology.bgp_nodes[0]
+    lab.speaker(node.name).stop()
+    neighbors = list(lab.speaker(node.name).neighbors)
+    speaker = _first_node_speaker(lab, tmp_path / "speaker", neighbors, listen=listen)
+    lab.router.configure_peers([p for p in lab.topology_peers() if p.address == node.address])
+    speaker.start()
+    try:
+        assert bool(_listeners_on_179(lab, node.name)) is listen
+        wait_for(
+            lambda: _states(lab).get(node.address),
+            lambda state: state is SessionState.ESTABLISHED,
+            expected=f"the session with {node.address} established",
+            timeout=SESSION_TIMEOUT,
+        )
+        router_side = json.loads(
+            run([*lab.router_vtysh(), "-c", f"show bgp neighbors {node.address} json"]).stdout
+        )[str(node.address)]
+    finally:
+        speaker.stop()
+    dialled_by_router = router_side["portForeign"] == 179
+    assert dialled_by_router is listen, router_side["portForeign"]
 
 
 def _replace_speaker(lab: Lab, node_name: str, restart_time: int | None) -> GoBgpSpeaker:

@@ -49,7 +49,7 @@ def _run_defect(name: str, directory: Path) -> tuple[SuiteRun, Path]:
     defect = CATALOGUE[name]
     title = first_scenario_stating(defect.caught_by)
     topology = topology_with(TOPOLOGIES / defect.topology, directory, **{**SHORT_WAITS, **dict(defect.waits)})
-    # Sessions in seconds (short-bgp-timers), unless the defect is about the nodes' own timers.
+    # Sessions in a second (short-bgp-timers, router-dials), unless the defect is about the nodes' own timers.
     options = (f"--lab-defect={name}", *(f"--lab-shortcut={s}" for s in defect.shortcuts))
     return run_suite(directory, node_id(title), topology=topology, options=options), directory
 
@@ -88,7 +88,7 @@ def test_a_defect_fails_the_then_step_that_names_its_promise(
     assert report.run.versions.get("lab defects") == name, json.dumps(report.run.versions)
     assert report.run.provenance is not None
     assert report.run.provenance.defects == [name]
-    assert [s.split(":")[0] for s in report.run.provenance.shortcuts] == list(defect.shortcuts)
+    assert [s.split(":")[0] for s in report.run.provenance.shortcuts] == sorted(defect.shortcuts)
     scenario = next(s for s in report.scenarios if s.name == title)
     assert scenario.failure is not None
     assert scenario.failure.expected, scenario.failure

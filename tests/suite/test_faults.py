@@ -58,7 +58,8 @@ def _html_text(tmp_path: Path) -> str:
 def _faulty_run(tmp_path: Path, fault: str | None, topology: Path, *, defect: str | None = None) -> SuiteRun:
     env = {FAULT_VARIABLE: fault} if fault else {}
     plugins = ("tests.suite.faults",) if fault else ()
-    options = ("--lab-shortcut=short-bgp-timers", *((f"--lab-defect={defect}",) if defect else ()))
+    shortcuts = ("--lab-shortcut=short-bgp-timers", "--lab-shortcut=router-dials")
+    options = (*shortcuts, *((f"--lab-defect={defect}",) if defect else ()))
     run = run_suite(tmp_path, topology=topology, plugins=plugins, env=env, options=options)
     assert set(run.scenarios) == set(scenario_titles()), run.summary()
     return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -186,6 +187,56 @@ def _report_compare(args: argparse.Namespace) -> int:
 DEFAULT_MATRIX_TOPOLOGIES = "lab.yaml,lab-ebgp.yaml"
 
 
+def _suite(args: argparse.Namespace) -> int:
+    """The suite on the lab split over labs side by side, then one merged report."""
+    from bgpconform.report.merge import ShardOutcome
+    from bgpconform.shards.plan import collected, costs_from, deal
+    from bgpconform.shards.runner import run_sharded
+
+    root = Path.cwd()
+    pytest_args = list(args.pytest_args)
+    for index, word in enumerate(pytest_args):
+        name, _, value = word.partition("=")
+        if name == "--target":
+            value = value or (pytest_args[index + 1] if index + 1 < len(pytest_args) else "")
+            if value != "lab":
+                raise ConfigError(
+                    f"--target={value}: shards each start a lab of their own; a {value} target is one "
+                    "system; fix: run pytest on it without bgpconform suite --shards"
+                )
+        if name in {"--reports-dir", "--shard"}:
+            raise ConfigError(f"{name} is set per shard by bgpconform suite; fix: leave it out (use --out)")
+    reports = (args.out or root / "reports").resolve()
+    costs_file = args.costs_from
+    latest = root / "reports" / "latest" / "report.json"
+    if costs_file is None and latest.is_file():
+        costs_file = latest
+    node_ids = collected(root, pytest_args, root / DEFAULT_TOPOLOGY)
+    costs = costs_from(costs_file)
+    shards = deal(node_ids, args.shards, costs)
+    source = f"durations in {costs_file}" if costs else "every scenario counted the same"
+    print(f"suite: {len(node_ids)} scenario(s) over {len(shards)} lab(s) side by side ({source})", flush=True)
+    for shard in shards:
+        print(f"  shard {shard.number}: {len(shard.node_ids)} scenario(s), cost {shard.expected_seconds:.1f}")
+
+    def progress(done: ShardOutcome) -> None:
+        verdict = done.report.verdict.value if done.report else f"no report (exit {done.returncode})"
+        print(f"  shard {done.number} {verdict} in {done.seconds:.1f} s ({done.log})", flush=True)
+
+    command = shlex.join(["bgpconform", *sys.argv[1:]])
+    done = run_sharded(shards, root, reports, pytest_args, command=command, progress=progress)
+    directory, report = done.directory, done.report
+    print(f"suite verdict: {report.verdict.value}: {report.verdict_reason}")
+    provenance = report.run.provenance
+    if provenance is not None:
+        for shortcut in provenance.shortcuts:
+            print(f"shortcut in force: {shortcut}")
+    print(f"report: {directory / 'report.html'} (in {report.run.duration:.1f} s)")
+    if done.interrupted:
+        return 130  # as a shell reports a Ctrl-C
+    return 0 if report.verdict.value == "conformant" else 1
+
+
 def _matrix(args: argparse.Namespace) -> int:
     """The suite on the lab per Cilium release and BGP API, then one page over every run."""
     from bgpconform.matrix.cells import parse_versions, plan
@@ -243,6 +294,18 @@ def _labs_at_once(text: str) -> int:
     return int(text)
 
 
+def _labs_option(parser: argparse.ArgumentParser, flag: str, meaning: str, per_core: int = 1) -> None:
+    """How many labs at once unless told: a lab mostly waits on timers, so a core carries one or more
+    (README, Speed: what was measured on 2 cores)."""
+    parser.add_argument(
+        flag,
+        type=_labs_at_once,
+        default=per_core * max(1, os.cpu_count() or 1),
+        metavar="N",
+        help=f"{meaning} (default: {'one' if per_core == 1 else per_core} per core)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bgpconform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -283,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="trade fidelity for speed: short-bgp-timers (the agents dial with the topology's timers, "
-        "every 5-9 s as GoBGP allows, not on 1.13's GoBGP defaults of 120-239 s)",
+        help="trade fidelity for speed (repeatable): short-bgp-timers (the agents dial with the "
+        "topology's timers, every 5-9 s as GoBGP allows, not on 1.13's GoBGP defaults of 120-239 s); "
+        "router-dials (the nodes' speakers listen, so the router's 1 s connect retry brings sessions up)",
     )
     lab_up.add_argument(
         "--seed",
@@ -307,6 +371,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shortcut", action="append", default=[])
     serve.set_defaults(handler=_lab_serve)
 
+    suite = commands.add_parser(
+        "suite", help="the suite on the lab split over labs side by side, with one merged report"
+    )
+    _labs_option(suite, "--shards", "labs side by side, each running its share of the scenarios", per_core=2)
+    suite.add_argument(
+        "--costs-from",
+        type=Path,
+        default=None,
+        metavar="REPORT_JSON",
+        help="an earlier run's report.json whose scenario durations deal the scenarios out "
+        "(default: reports/latest/report.json if there is one, else each counts the same)",
+    )
+    suite.add_argument("--out", type=Path, default=None, help="reports directory (default: reports/)")
+    suite.add_argument("pytest_args", nargs="*", help="passed to every shard's pytest, after --")
+    suite.set_defaults(handler=_suite)
+
     matrix = commands.add_parser(
         "matrix", help="the suite on the lab for each supported Cilium release and BGP API, and one page"
     )
@@ -323,13 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"files under topologies/, comma separated (default: {DEFAULT_MATRIX_TOPOLOGIES})",
     )
     matrix.add_argument("--out", type=Path, default=None, help="directory for the runs and matrix.html")
-    matrix.add_argument(
-        "--side-by-side",
-        type=_labs_at_once,
-        default=max(1, os.cpu_count() or 1),
-        metavar="N",
-        help="labs run at once, each its own process (default: one per core)",
-    )
+    _labs_option(matrix, "--side-by-side", "labs run at once, each its own process", per_core=2)
     matrix.add_argument("pytest_args", nargs="*", help="passed to every run's pytest, after --")
     matrix.set_defaults(handler=_matrix)
 

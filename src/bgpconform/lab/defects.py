@@ -30,7 +30,7 @@ class Defect:
     summary: str
     caught_by: str  # the Then step that names the broken promise
     topology: str = "lab.yaml"  # under topologies/: where the defect's component exists
-    shortcuts: tuple[str, ...] = ("short-bgp-timers",)  # the lab shortcuts its test runs with
+    shortcuts: tuple[str, ...] = ("short-bgp-timers", "router-dials")  # the lab shortcuts its test runs with
     waits: tuple[tuple[str, float], ...] = ()  # `waits` its test sets beyond the short ones
 
 

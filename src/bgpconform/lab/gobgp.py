@@ -1,8 +1,9 @@
 """A node's BGP speaker: gobgpd configured the way Cilium's BGP control plane configures its GoBGP.
 
 Cilium embeds GoBGP with ListenPort -1 (FACTS.md, `pkg/bgpv1/gobgp/routermgr.go`): nodes only dial
-out, so the router must accept inbound sessions. Each speaker's gRPC API is a unix socket in the run
-directory and pprof is off, so several speakers coexist and nothing listens on a shared port.
+out, so the router must accept inbound sessions (the `router-dials` shortcut's speaker listens on 179
+in its node's namespace). Each speaker's gRPC API is a unix socket in the run directory and pprof is
+off, so several speakers coexist and nothing else listens on a shared port.
 """
 
 from __future__ import annotations
@@ -63,9 +64,16 @@ class SpeakerPeer:
     advertised: int
 
 
-def render_config(router_id: IPv4Address, asn: int, neighbors: list[Neighbor]) -> str:
-    """gobgpd TOML; `port = -1` keeps the speaker from listening, as in Cilium."""
-    lines = ["[global.config]", f"  as = {asn}", f'  router-id = "{router_id}"', "  port = -1", ""]
+BGP_PORT = 179
+
+
+def render_config(
+    router_id: IPv4Address, asn: int, neighbors: list[Neighbor], *, listen: bool = False
+) -> str:
+    """gobgpd TOML; `port = -1` keeps the speaker from listening, as in Cilium (a listening speaker is
+    the `router-dials` shortcut's)."""
+    port = BGP_PORT if listen else -1
+    lines = ["[global.config]", f"  as = {asn}", f'  router-id = "{router_id}"', f"  port = {port}", ""]
     for neighbor in neighbors:
         lines += [
             "[[neighbors]]",
@@ -109,8 +117,10 @@ class GoBgpSpeaker:
         router_id: IPv4Address,
         asn: int,
         neighbors: list[Neighbor],
+        listen: bool = False,
     ) -> None:
         self.node = node
+        self.listen = listen
         self.namespace = namespace
         self.directory = directory
         self.router_id = router_id
@@ -137,7 +147,9 @@ class GoBgpSpeaker:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         self.socket_path.unlink(missing_ok=True)
-        self.config_path.write_text(render_config(self.router_id, self.asn, self.neighbors))
+        self.config_path.write_text(
+            render_config(self.router_id, self.asn, self.neighbors, listen=self.listen)
+        )
         self._announced = set()
         argv = [
             "gobgpd",

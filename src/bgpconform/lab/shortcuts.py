@@ -17,6 +17,12 @@ SHORTCUTS: dict[str, str] = {
         "{connect_retry} s, which GoBGP raises to at least 5 s: a dial every 5-9 s) instead of the "
         "timers Cilium {cilium_version} leaves to GoBGP (first dial 5-10 s, then every 120-239 s)"
     ),
+    "router-dials": (
+        "the nodes' BGP speakers listen on port 179, so the router's dial (its connect retry "
+        "{connect_retry} s) brings a session up as well as the node's; Cilium's GoBGP only dials "
+        "out (ListenPort -1; BGPv2 listens only where localPort is set), and GoBGP's first dial comes "
+        "5-9 s after a neighbor is added or a session is lost"
+    ),
 }
 
 _switches = Switches("--lab-shortcut", "shortcut", SHORTCUTS)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from bgpconform.child_pytest import pytest_argv
 from bgpconform.matrix.cells import Cell
 from bgpconform.report.model import RunReport
 
@@ -38,19 +38,14 @@ class CellRun:
 
 
 def cell_command(cell: Cell, root: Path, reports: Path, extra: Sequence[str] = ()) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
+    return pytest_argv(
         "-q",
         f"--topology={root / 'topologies' / cell.topology}",
         f"--cilium-version={cell.version}",
         f"--bgp-api={cell.api.value}",
         f"--reports-dir={reports}",
         *extra,
-    ]
+    )
 
 
 def run_cell(cell: Cell, root: Path, out: Path, extra: Sequence[str] = ()) -> CellRun:

@@ -36,3 +36,12 @@ def _recount(root: ET.Element) -> None:
         cases = list(suite.iter("testcase"))
         suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
         suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
+
+
+def merge_suites(sources: list[Path], path: Path) -> None:
+    """One junit.xml holding every source's <testsuite>, as CI reads a run split over processes."""
+    root = ET.Element("testsuites")
+    for source in sources:
+        parsed = ET.parse(source).getroot()
+        root.extend([parsed] if parsed.tag == "testsuite" else parsed.findall("testsuite"))
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -92,6 +92,17 @@ class Provenance(_Model):
         return [part.split(":", 1)[0] for part in self.emulated]
 
 
+class ShardRun(_Model):
+    """One shard of a run split over labs side by side (`bgpconform suite --shards`)."""
+
+    number: int
+    command: str  # replays this shard alone
+    returncode: int
+    seconds: float
+    scenarios: int  # how many it ran
+    report: str | None  # its own report directory, relative to the merged one; None: it wrote none
+
+
 class RunInfo(_Model):
     run_id: str
     target: str
@@ -108,6 +119,9 @@ class RunInfo(_Model):
     provenance: Provenance | None = None
     # Scenarios whose promise depends on the Cilium version or BGP API: which applied, and why not.
     version_rules: list[str] = Field(default_factory=list)
+    # Set when the run was split over labs side by side: each shard brought its own lab through the
+    # stages its scenarios need.
+    shards: list[ShardRun] = Field(default_factory=list)
 
 
 class StageSummary(_Model):

@@ -49,6 +49,22 @@ def write_report(collector: ReportSource, report: RunReport) -> Path:
     began = time.monotonic()
     directory = collector.directory
     directory.mkdir(parents=True, exist_ok=True)
+    write_model_files(directory, report)
+    _copy_plugin_files(collector, directory)
+    junit = directory / "junit.xml"
+    if junit.exists():
+        mark_outcomes(junit, {s.node_id.rsplit("::", 1)[-1]: s.outcome for s in report.scenarios})
+    (directory / "report.html").write_text(render_html(report), encoding="utf-8")
+    collector.redactor().tree(directory)
+    point_latest(collector.reports, directory)
+    seconds = time.monotonic() - began
+    collector.config.stash[WRITE_SECONDS] = seconds
+    _tell(collector, directory, report, seconds)
+    return directory
+
+
+def write_model_files(directory: Path, report: RunReport) -> None:
+    """report.json, metrics.json and scenarios/*.json: the model and what dashboards read of it."""
     (directory / "report.json").write_text(report.model_dump_json(indent=1), encoding="utf-8")
     (directory / "metrics.json").write_text(json.dumps(summary.metrics(report), indent=2), encoding="utf-8")
     scenarios = directory / "scenarios"
@@ -56,17 +72,6 @@ def write_report(collector: ReportSource, report: RunReport) -> Path:
     for scenario in report.scenarios:
         name = scenario.node_id.rsplit("::", 1)[-1]
         (scenarios / f"{name}.json").write_text(scenario.model_dump_json(indent=1), encoding="utf-8")
-    _copy_plugin_files(collector, directory)
-    junit = directory / "junit.xml"
-    if junit.exists():
-        mark_outcomes(junit, {s.node_id.rsplit("::", 1)[-1]: s.outcome for s in report.scenarios})
-    (directory / "report.html").write_text(render_html(report), encoding="utf-8")
-    collector.redactor().tree(directory)
-    _point_latest(collector.reports, directory)
-    seconds = time.monotonic() - began
-    collector.config.stash[WRITE_SECONDS] = seconds
-    _tell(collector, directory, report, seconds)
-    return directory
 
 
 def _copy_plugin_files(collector: ReportSource, directory: Path) -> None:
@@ -80,7 +85,7 @@ def _copy_plugin_files(collector: ReportSource, directory: Path) -> None:
             shutil.copyfile(given, directory / name)
 
 
-def _point_latest(reports: Path, directory: Path) -> None:
+def point_latest(reports: Path, directory: Path) -> None:
     """Replace the link atomically, so a reader never finds `latest` missing."""
     link = reports / LATEST
     temporary = reports / f".{LATEST}.{os.getpid()}"

@@ -15,7 +15,9 @@ What it does, in the order a real agent does it (FACTS.md, "Cilium: CRD registra
 Deviations from Cilium 1.13, none visible to a step beyond what is said here:
 - BGP timers: as 1.13, none: GoBGP's defaults dial (first dial 5-10 s after a neighbor is added, then
   every 120-239 s; FACTS.md). The shortcut `short-bgp-timers` (`bgpconform.lab.shortcuts`) dials with
-  the topology's `bgp.timers` instead, as cilium-cli's own BGP tests shorten them; reports say so.
+  the topology's `bgp.timers` instead, as cilium-cli's own BGP tests shorten them; `router-dials`
+  makes one speaker per node listen on port 179, so the router's dial brings sessions up too (Cilium's
+  GoBGP only dials out); reports say so.
 - GoBGP is a separate `gobgpd` per virtual router instead of embedded; a change of ASN or neighbor set
   restarts it (Cilium adds and removes peers in place), resetting that router's sessions.
 - The pod CIDR announced is the topology's (the wire routes it); the CiliumNode is created with it
@@ -768,6 +770,8 @@ class BgpController(Controller):
 
     def _add(self, router: VirtualRouter, neighbors: list[Neighbor]) -> GoBgpSpeaker:
         node = self.agent.node
+        with self._speakers_lock:
+            port_taken = any(other.listen for other in self._speakers.values())
         speaker = GoBgpSpeaker(
             node=node.name,
             namespace=self.agent.network.node_ns[node.name],
@@ -775,6 +779,8 @@ class BgpController(Controller):
             router_id=node.address,
             asn=router.local_asn,
             neighbors=neighbors,
+            # One speaker per node can hold port 179; a node with several local ASNs dials from the rest.
+            listen=shortcuts.active("router-dials") and not port_taken,
         )
         self.agent.log(
             logfmt(
