@@ -208,7 +208,7 @@ def _suite(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name} is set per shard by bgpconform suite; fix: leave it out (use --out)")
     reports = (args.out or root / "reports").resolve()
     costs_file = args.costs_from
-    latest = root / "reports" / "latest" / "report.json"
+    latest = reports / "latest" / "report.json"
     if costs_file is None and latest.is_file():
         costs_file = latest
     node_ids = collected(root, pytest_args, root / DEFAULT_TOPOLOGY)
@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="REPORT_JSON",
         help="an earlier run's report.json whose scenario durations deal the scenarios out "
-        "(default: reports/latest/report.json if there is one, else each counts the same)",
+        "(default: the reports directory's latest/report.json if there is one, else each counts the same)",
     )
     suite.add_argument("--out", type=Path, default=None, help="reports directory (default: reports/)")
     suite.add_argument("pytest_args", nargs="*", help="passed to every shard's pytest, after --")
@@ -426,3 +426,6 @@ def main(argv: list[str] | None = None) -> int:
     except BgpconformError as exc:
         print(f"bgpconform: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bgpconform: interrupted", file=sys.stderr)  # what it started has been stopped by now
+        return 130
