@@ -154,7 +154,7 @@ def test_the_merged_verdict_is_over_every_shards_scenarios_in_plan_order(tmp_pat
         tmp_path,
     )
     assert merged.verdict is Verdict.NON_CONFORMANT
-    assert [s.node_id for s in merged.scenarios] == [NODES[1], NODES[0]]  # the plan's order: shard by shard
+    assert [s.node_id for s in merged.scenarios] == [NODES[1], NODES[0]]  # no order given: shard by shard
     assert merged.run.versions == {
         **versions,
         "cilium": "1.13.4",
@@ -167,6 +167,25 @@ def test_the_merged_verdict_is_over_every_shards_scenarios_in_plan_order(tmp_pat
     assert merged.run.provenance is not None
     assert merged.run.provenance.emulated == ["Cilium 1.13.4: agent"]
     assert merged.harness_error is None
+
+
+def test_given_the_collection_order_the_merged_scenarios_follow_it_as_one_run_lists_them(
+    tmp_path: Path,
+) -> None:
+    shards = [
+        _outcome(1, _report(1, Outcome.PASSED, {}), tmp_path),
+        _outcome(0, _report(0, Outcome.PASSED, {}), tmp_path),
+    ]
+    merged = merge(
+        shards,
+        merged_directory=tmp_path / "merged",
+        run_id="merged",
+        started_at=datetime(2026, 12, 5, tzinfo=UTC),
+        duration=3.0,
+        command="bgpconform suite --shards 2",
+        order=NODES,
+    )
+    assert [s.node_id for s in merged.scenarios] == [NODES[0], NODES[1]]
 
 
 def test_what_cannot_merge_is_a_harness_error_never_conformant(tmp_path: Path) -> None:
@@ -217,6 +236,7 @@ def test_the_suite_command_refuses_a_real_target_and_options_it_sets_itself(tmp_
         (["--target=pi"], "--target=pi: shards each start a lab of their own"),
         (["--target", "k3d"], "--target=k3d: shards each start a lab of their own"),
         ([f"--reports-dir={tmp_path}"], "--reports-dir is set per shard by bgpconform suite"),
+        ([f"--junitxml={tmp_path}/junit.xml"], "--junitxml: every shard would write that one file"),
     ):
         done = subprocess.run(
             [sys.executable, "-m", "bgpconform.cli", "suite", "--shards", "2", "--", *extra],
@@ -236,6 +256,8 @@ def test_the_plan_holds_what_the_shards_will_run_not_every_scenario_of_the_featu
     """A listing pytest shows every scenario unless it reads a topology; the plan must not hold one
     that every shard then leaves out by its version rule (it would be reported as never run)."""
     planned = collected(REPO, ["--lab-shortcut=router-dials"], REPO / "topologies" / "lab.yaml")
+    assert collected(REPO, ["-q"], REPO / "topologies" / "lab.yaml") == planned  # the terminal's form aside
+    assert collected(REPO, ["-v"], REPO / "topologies" / "lab.yaml") == planned
     names = [node.rsplit("::", 1)[1] for node in planned]
     assert "test_agents_wait_for_the_bgp_resources_until_the_operator_restarts" in names  # cilium-cli v0.15
     assert (

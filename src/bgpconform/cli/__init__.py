@@ -190,31 +190,43 @@ DEFAULT_MATRIX_TOPOLOGIES = "lab.yaml,lab-ebgp.yaml"
 def _suite(args: argparse.Namespace) -> int:
     """The suite on the lab split over labs side by side, then one merged report."""
     from bgpconform.report.merge import ShardOutcome
+    from bgpconform.report.redact import Redactor
     from bgpconform.shards.plan import collected, costs_from, deal
     from bgpconform.shards.runner import run_sharded
+    from bgpconform.topology import load_topology
 
     root = Path.cwd()
     pytest_args = list(args.pytest_args)
+    topology = root / DEFAULT_TOPOLOGY
     for index, word in enumerate(pytest_args):
         name, _, value = word.partition("=")
-        if name == "--target":
-            value = value or (pytest_args[index + 1] if index + 1 < len(pytest_args) else "")
-            if value != "lab":
-                raise ConfigError(
-                    f"--target={value}: shards each start a lab of their own; a {value} target is one "
-                    "system; fix: run pytest on it without bgpconform suite --shards"
-                )
+        value = value or (pytest_args[index + 1] if index + 1 < len(pytest_args) else "")
+        if name == "--target" and value != "lab":
+            raise ConfigError(
+                f"--target={value}: shards each start a lab of their own; a {value} target is one "
+                "system; fix: run pytest on it without bgpconform suite --shards"
+            )
+        if name == "--topology":
+            topology = root / value
         if name in {"--reports-dir", "--shard"}:
             raise ConfigError(f"{name} is set per shard by bgpconform suite; fix: leave it out (use --out)")
+        if name in {"--junitxml", "--junit-xml", "--cucumberjson", "--cucumber-json"}:
+            raise ConfigError(
+                f"{name}: every shard would write that one file; fix: leave it out and take junit.xml and "
+                "cucumber.json, merged, from the run's report directory"
+            )
     reports = (args.out or root / "reports").resolve()
-    costs_file = args.costs_from
-    latest = reports / "latest" / "report.json"
-    if costs_file is None and latest.is_file():
-        costs_file = latest
     node_ids = collected(root, pytest_args, root / DEFAULT_TOPOLOGY)
-    costs = costs_from(costs_file)
+    costs, source = {}, "every scenario counted the same"
+    if args.costs_from is not None:
+        costs, source = costs_from(args.costs_from), f"durations in {args.costs_from}"
+    elif (reports / "latest" / "report.json").is_file():
+        latest = reports / "latest" / "report.json"
+        try:
+            costs, source = costs_from(latest), f"durations in {latest}"
+        except ConfigError:
+            source = f"every scenario counted the same: {latest} could not be read"
     shards = deal(node_ids, args.shards, costs)
-    source = f"durations in {costs_file}" if costs else "every scenario counted the same"
     print(f"suite: {len(node_ids)} scenario(s) over {len(shards)} lab(s) side by side ({source})", flush=True)
     for shard in shards:
         print(f"  shard {shard.number}: {len(shard.node_ids)} scenario(s), cost {shard.expected_seconds:.1f}")
@@ -223,8 +235,16 @@ def _suite(args: argparse.Namespace) -> int:
         verdict = done.report.verdict.value if done.report else f"no report (exit {done.returncode})"
         print(f"  shard {done.number} {verdict} in {done.seconds:.1f} s ({done.log})", flush=True)
 
-    command = shlex.join(["bgpconform", *sys.argv[1:]])
-    done = run_sharded(shards, root, reports, pytest_args, command=command, progress=progress)
+    done = run_sharded(
+        shards,
+        root,
+        reports,
+        pytest_args,
+        command=shlex.join(["bgpconform", *sys.argv[1:]]),
+        order=node_ids,
+        redactor=Redactor.for_topology(load_topology(topology)),
+        progress=progress,
+    )
     directory, report = done.directory, done.report
     print(f"suite verdict: {report.verdict.value}: {report.verdict_reason}")
     provenance = report.run.provenance

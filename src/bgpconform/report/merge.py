@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bgpconform.report import summary
 from bgpconform.report.junit import merge_suites
@@ -43,8 +44,10 @@ def merge(
     started_at: datetime,
     duration: float,
     command: str,
+    order: Sequence[str] = (),
     interrupted: bool = False,
 ) -> RunReport:
+    """`order`: the collection's, as one run would list the scenarios (else shard by shard)."""
     reported = [shard for shard in shards if shard.report is not None]
     problems = ["the run was interrupted before it finished"] if interrupted else []
     problems += [
@@ -52,10 +55,11 @@ def merge(
         for shard in shards
         if shard.report is None
     ]
-    order = {node: index for index, node in enumerate(n for shard in shards for n in shard.planned)}
+    planned = list(order) or [node for shard in shards for node in shard.planned]
+    position = {node: index for index, node in enumerate(planned)}
     scenarios = sorted(
         (scenario for shard in reported for scenario in shard.report.scenarios),  # type: ignore[union-attr]
-        key=lambda scenario: order.get(scenario.node_id, len(order)),
+        key=lambda scenario: position.get(scenario.node_id, len(position)),
     )
     ran = {scenario.node_id for scenario in scenarios}
     for shard in reported:
@@ -155,10 +159,17 @@ def write_merged(directory: Path, report: RunReport, shards: Sequence[ShardOutco
     junits = [d / "junit.xml" for d in written if (d / "junit.xml").is_file()]
     if junits:
         merge_suites(junits, directory / "junit.xml")
-    features: list[object] = []
+    features: dict[str, dict[str, Any]] = {}  # a feature two shards ran once, with both's scenarios
     for cucumber in (d / "cucumber.json" for d in written):
-        if cucumber.is_file():
-            features += json.loads(cucumber.read_text(encoding="utf-8"))
+        if not cucumber.is_file():
+            continue
+        for feature in json.loads(cucumber.read_text(encoding="utf-8")):
+            kept = features.setdefault(
+                str(feature.get("uri", feature.get("id"))), {**feature, "elements": []}
+            )
+            kept["elements"] += feature.get("elements", [])
     if features:
-        (directory / "cucumber.json").write_text(json.dumps(features, indent=1), encoding="utf-8")
+        (directory / "cucumber.json").write_text(
+            json.dumps(list(features.values()), indent=1), encoding="utf-8"
+        )
     (directory / "report.html").write_text(render_html(report), encoding="utf-8")

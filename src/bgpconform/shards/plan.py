@@ -16,8 +16,10 @@ The plan is a JSON file (`{"shards": [[node ids], ...]}`) that every shard's pyt
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from pathlib import Path
 from bgpconform.child_pytest import pytest_argv
 from bgpconform.errors import ConfigError, HarnessError
 from bgpconform.report.model import RunReport
+from bgpconform.shards.listing import LISTING_VARIABLE
 
 COLLECT_TIMEOUT = 300.0
 
@@ -37,24 +40,33 @@ class Shard:
 
 
 def collected(root: Path, pytest_args: Sequence[str], default_topology: Path) -> list[str]:
-    """The scenarios the same pytest command would run, in their order (`--collect-only -q`). A
-    listing session reads no topology unless given one, and then lists every scenario whatever its
-    version rule; given the topology the shards will read, it lists what they will run."""
+    """The scenarios the same pytest command would run, in their order (a `--collect-only` session
+    with `bgpconform.shards.listing`). A listing session reads no topology unless given one, and then
+    lists every scenario whatever its version rule; given the topology the shards will read, it lists
+    what they will run."""
     named = any(arg == "--topology" or arg.startswith("--topology=") for arg in pytest_args)
     topology = () if named else (f"--topology={default_topology}",)
-    done = subprocess.run(
-        pytest_argv("--collect-only", "-q", *topology, *pytest_args),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=COLLECT_TIMEOUT,
-        check=False,
-    )
-    node_ids = [line for line in done.stdout.splitlines() if "::" in line and not line.startswith(" ")]
+    with tempfile.TemporaryDirectory(prefix="bgpconform-plan-") as scratch:
+        listing = Path(scratch) / "node-ids.json"
+        try:
+            done = subprocess.run(
+                pytest_argv("-p", "bgpconform.shards.listing", "--collect-only", *topology, *pytest_args),
+                cwd=root,
+                env={**os.environ, LISTING_VARIABLE: str(listing)},
+                capture_output=True,
+                text=True,
+                timeout=COLLECT_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise HarnessError(
+                f"collecting the scenarios took over {COLLECT_TIMEOUT:g} s; nothing ran"
+            ) from exc
+        node_ids: list[str] = json.loads(listing.read_text(encoding="utf-8")) if listing.is_file() else []
     if done.returncode != 0 or not node_ids:
         raise HarnessError(
-            f"collecting the scenarios failed (pytest exit {done.returncode}, {len(node_ids)} collected):\n"
-            f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            f"collecting the scenarios found {len(node_ids)} to run (pytest exit {done.returncode}); "
+            f"nothing ran:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
     return node_ids
 

@@ -4,23 +4,33 @@ Each shard is the user's own pytest command plus `--shard=PLAN:N` and a reports 
 merged run's (`shards/shard-N`), so a shard replays alone from the command the report shows. The
 merged report goes where a single run's would (`--reports-dir`, default reports/) and `latest`
 points at it.
+
+A stop reaches every shard: a Ctrl-C or SIGTERM to this process is passed on to each shard still
+running (a terminal's Ctrl-C reaches them anyway, the group being shared; a SIGTERM from a CI job
+that cancels would not), each takes its lab down and writes what it saw, and what they wrote is
+merged and marked interrupted. Another signal while they stop is passed on too, never a reason to
+leave without the merged report.
 """
 
 from __future__ import annotations
 
 import secrets
 import shlex
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 from bgpconform.child_pytest import pytest_argv
 from bgpconform.report.merge import ShardOutcome, merge, write_merged
 from bgpconform.report.model import RunReport
+from bgpconform.report.redact import Redactor
 from bgpconform.report.runinfo import new_run_id
 from bgpconform.report.writer import LATEST, point_latest
 from bgpconform.shards.plan import Shard, write_plan
@@ -33,31 +43,62 @@ class ShardedRun:
     directory: Path  # the merged report's
     report: RunReport
     shards: list[ShardOutcome]
-    interrupted: bool  # a Ctrl-C arrived: the shards stopped early, the report says so
+    interrupted: bool  # a stop signal arrived: the shards stopped early, the report says so
 
 
 def shard_command(shard: Shard, plan: Path, reports: Path, pytest_args: Sequence[str]) -> list[str]:
     return pytest_argv(*pytest_args, f"--shard={plan}:{shard.number}", f"--reports-dir={reports}")
 
 
+class _Children:
+    """The shards' processes, so a stop signal can be passed on to each one still running."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[subprocess.Popen[bytes]] = []
+        self.stopped = False
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.append(process)
+            if self.stopped:
+                process.send_signal(signal.SIGINT)  # started as the stop arrived
+
+    def remove(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.remove(process)
+
+    def stop(self, sig: int) -> None:
+        with self._lock:
+            self.stopped = True
+            for process in self._running:
+                if process.poll() is None:
+                    process.send_signal(sig)
+
+
 def _run_shard(
-    shard: Shard, root: Path, plan: Path, directory: Path, pytest_args: Sequence[str]
+    shard: Shard, root: Path, plan: Path, directory: Path, pytest_args: Sequence[str], *, children: _Children
 ) -> ShardOutcome:
     reports = directory / "shards" / f"shard-{shard.number}"
     command = shard_command(shard, plan, reports, pytest_args)
     log = directory / "shards" / f"shard-{shard.number}.log"
     began = time.monotonic()
-    with log.open("w") as stream:
-        done = subprocess.run(command, cwd=root, stdout=stream, stderr=subprocess.STDOUT, check=False)
+    with log.open("wb") as stream, subprocess.Popen(command, cwd=root, stdout=stream, stderr=stream) as child:
+        children.add(child)
+        try:
+            returncode = child.wait()
+        finally:
+            children.remove(child)
     seconds = time.monotonic() - began
-    report_file = reports / LATEST / "report.json"
-    report = None
+    report: RunReport | None = None
     written: Path | None = None
-    if report_file.is_file():
-        report = RunReport.model_validate_json(report_file.read_text(encoding="utf-8"))
+    try:
+        report = RunReport.model_validate_json((reports / LATEST / "report.json").read_text(encoding="utf-8"))
         written = (reports / LATEST).resolve()
+    except (OSError, ValueError):
+        pass  # none, or cut short: the merge names the shard as one that wrote no report
     return ShardOutcome(
-        shard.number, shlex.join(command), done.returncode, seconds, shard.node_ids, report, written, log
+        shard.number, shlex.join(command), returncode, seconds, shard.node_ids, report, written, log
     )
 
 
@@ -68,9 +109,12 @@ def run_sharded(
     pytest_args: Sequence[str],
     *,
     command: str,
+    order: Sequence[str],
+    redactor: Redactor,
     progress: Callable[[ShardOutcome], None] = lambda _: None,
 ) -> ShardedRun:
-    """Every shard at once (a lab mostly waits on timers), merged; the shards in their order."""
+    """Every shard at once (a lab mostly waits on timers), merged with the scenarios in `order` (the
+    collection's, as one run would list them); the shards in their order."""
     started_at = datetime.now(UTC)
     began = time.monotonic()
     run_id = new_run_id(started_at)
@@ -82,17 +126,22 @@ def run_sharded(
         # One seed for every lab, as one run has one: the merged report names it, and it replays
         # any shard's random choices.
         pytest_args = [*pytest_args, f"--lab-seed={secrets.randbits(32)}"]
-    interrupted = False
-    with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="shard") as pool:
-        futures = [pool.submit(_run_shard, shard, root, plan, directory, pytest_args) for shard in shards]
-        try:
-            for future in as_completed(futures):
-                progress(future.result())
-        except KeyboardInterrupt:
-            # The shards are in this process group: the Ctrl-C reached them too, and each is taking
-            # its lab down and writing what it saw. Their reports are merged all the same.
-            interrupted = True
-        outcomes = [future.result() for future in futures]
+    children = _Children()
+
+    def pass_on(sig: int, _frame: FrameType | None) -> None:
+        children.stop(sig)
+
+    previous = signal.signal(signal.SIGTERM, pass_on)
+    try:
+        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="shard") as pool:
+            futures = [
+                pool.submit(_run_shard, shard, root, plan, directory, pytest_args, children=children)
+                for shard in shards
+            ]
+            _wait_all(futures, children, progress)
+            outcomes = [future.result() for future in futures]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     report = merge(
         outcomes,
         merged_directory=directory,
@@ -100,8 +149,25 @@ def run_sharded(
         started_at=started_at,
         duration=time.monotonic() - began,
         command=command,
-        interrupted=interrupted,
+        order=order,
+        interrupted=children.stopped,
     )
     write_merged(directory, report, outcomes)
+    redactor.tree(directory)  # the shards' own directories were; their logs and the merged files now
     point_latest(reports, directory)
-    return ShardedRun(directory, report, outcomes, interrupted)
+    return ShardedRun(directory, report, outcomes, children.stopped)
+
+
+def _wait_all(
+    futures: list[Future[ShardOutcome]], children: _Children, progress: Callable[[ShardOutcome], None]
+) -> None:
+    """Until every shard has ended, telling of each; a Ctrl-C here goes on to the shards."""
+    pending = set(futures)
+    while pending:
+        try:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            children.stop(signal.SIGINT)
+            continue
+        for future in done:
+            progress(future.result())
