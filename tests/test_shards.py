@@ -133,7 +133,7 @@ def _outcome(number: int, report: RunReport | None, tmp_path: Path) -> ShardOutc
     )
 
 
-def _merged(shards: list[ShardOutcome], tmp_path: Path) -> RunReport:
+def _merged(shards: list[ShardOutcome], tmp_path: Path, order: tuple[str, ...] = ()) -> RunReport:
     return merge(
         shards,
         merged_directory=tmp_path / "merged",
@@ -141,6 +141,7 @@ def _merged(shards: list[ShardOutcome], tmp_path: Path) -> RunReport:
         started_at=datetime(2026, 12, 5, tzinfo=UTC),
         duration=3.0,
         command="bgpconform suite --shards 2",
+        order=order,
     )
 
 
@@ -176,15 +177,7 @@ def test_given_the_collection_order_the_merged_scenarios_follow_it_as_one_run_li
         _outcome(1, _report(1, Outcome.PASSED, {}), tmp_path),
         _outcome(0, _report(0, Outcome.PASSED, {}), tmp_path),
     ]
-    merged = merge(
-        shards,
-        merged_directory=tmp_path / "merged",
-        run_id="merged",
-        started_at=datetime(2026, 12, 5, tzinfo=UTC),
-        duration=3.0,
-        command="bgpconform suite --shards 2",
-        order=NODES,
-    )
+    merged = _merged(shards, tmp_path, order=tuple(NODES))
     assert [s.node_id for s in merged.scenarios] == [NODES[0], NODES[1]]
 
 
