@@ -19,6 +19,7 @@ from bgpconform.verdict import Outcome
 
 pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[1]
+LAB_TOPOLOGY = f"--topology={REPO / 'topologies' / 'lab.yaml'}"
 NODES = [f"features/test_walkthrough.py::test_{name}" for name in "abcdef"]
 
 
@@ -248,16 +249,16 @@ def test_the_suite_command_refuses_a_real_target_and_options_it_sets_itself(tmp_
 def test_the_plan_holds_what_the_shards_will_run_not_every_scenario_of_the_features() -> None:
     """A listing pytest shows every scenario unless it reads a topology; the plan must not hold one
     that every shard then leaves out by its version rule (it would be reported as never run)."""
-    planned = collected(REPO, ["--lab-shortcut=router-dials"], REPO / "topologies" / "lab.yaml")
-    assert collected(REPO, ["-q"], REPO / "topologies" / "lab.yaml") == planned  # the terminal's form aside
-    assert collected(REPO, ["-v"], REPO / "topologies" / "lab.yaml") == planned
+    planned = collected(REPO, ["--lab-shortcut=router-dials", LAB_TOPOLOGY])
+    assert collected(REPO, ["-q", LAB_TOPOLOGY]) == planned  # the terminal's form aside
+    assert collected(REPO, ["-v", LAB_TOPOLOGY]) == planned
     names = [node.rsplit("::", 1)[1] for node in planned]
     assert "test_agents_wait_for_the_bgp_resources_until_the_operator_restarts" in names  # cilium-cli v0.15
     assert (
         "test_the_configuration_change_restarts_the_operator_too_so_the_bgp_resources_come_at_once"
         not in names
     )
-    on_bgpv2 = collected(REPO, ["--topology=topologies/lab-bgpv2.yaml"], REPO / "topologies" / "lab.yaml")
+    on_bgpv2 = collected(REPO, ["--topology=topologies/lab-bgpv2.yaml"])
     assert "test_every_labelled_nodes_bgp_node_config_reports_its_session_with_the_router" in {
         node.rsplit("::", 1)[1] for node in on_bgpv2
     }

@@ -197,7 +197,7 @@ def _suite(args: argparse.Namespace) -> int:
 
     root = Path.cwd()
     pytest_args = list(args.pytest_args)
-    topology = root / DEFAULT_TOPOLOGY
+    topology: Path | None = None
     for index, word in enumerate(pytest_args):
         name, _, value = word.partition("=")
         value = value or (pytest_args[index + 1] if index + 1 < len(pytest_args) else "")
@@ -215,8 +215,13 @@ def _suite(args: argparse.Namespace) -> int:
                 f"{name}: every shard would write that one file; fix: leave it out and take junit.xml and "
                 "cucumber.json, merged, from the run's report directory"
             )
+    if topology is None:
+        # Named for every shard and the plan alike: a session that only lists scenarios reads no
+        # topology unless given one, and would then plan scenarios the version rules leave out.
+        topology = root / DEFAULT_TOPOLOGY
+        pytest_args.append(f"--topology={topology}")
     reports = (args.out or root / "reports").resolve()
-    node_ids = collected(root, pytest_args, root / DEFAULT_TOPOLOGY)
+    node_ids = collected(root, pytest_args)
     costs, source = {}, "every scenario counted the same"
     if args.costs_from is not None:
         costs, source = costs_from(args.costs_from), f"durations in {args.costs_from}"

@@ -39,18 +39,15 @@ class Shard:
     expected_seconds: float
 
 
-def collected(root: Path, pytest_args: Sequence[str], default_topology: Path) -> list[str]:
+def collected(root: Path, pytest_args: Sequence[str]) -> list[str]:
     """The scenarios the same pytest command would run, in their order (a `--collect-only` session
-    with `bgpconform.shards.listing`). A listing session reads no topology unless given one, and then
-    lists every scenario whatever its version rule; given the topology the shards will read, it lists
-    what they will run."""
-    named = any(arg == "--topology" or arg.startswith("--topology=") for arg in pytest_args)
-    topology = () if named else (f"--topology={default_topology}",)
+    with `bgpconform.shards.listing`). The arguments must name the topology: a listing session reads
+    none unless given one, and then lists every scenario whatever its version rule."""
     with tempfile.TemporaryDirectory(prefix="bgpconform-plan-") as scratch:
         listing = Path(scratch) / "node-ids.json"
         try:
             done = subprocess.run(
-                pytest_argv("-p", "bgpconform.shards.listing", "--collect-only", *topology, *pytest_args),
+                pytest_argv("-p", "bgpconform.shards.listing", "--collect-only", *pytest_args),
                 cwd=root,
                 env={**os.environ, LISTING_VARIABLE: str(listing)},
                 capture_output=True,
