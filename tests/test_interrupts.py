@@ -11,7 +11,7 @@ from types import FrameType
 
 import pytest
 
-from bgpconform.interrupts import deferred_interrupts
+from bgpconform.interrupts import STOP_SIGNALS, deferred_interrupts, held_interrupts, stop_once
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -58,3 +58,75 @@ def test_off_the_main_thread_the_block_runs_as_it_is() -> None:
     worker.start()
     worker.join()
     assert seen == [before]
+
+
+def test_a_run_stops_once_and_says_the_signals_after_the_first(capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C from the terminal and the same Ctrl-C passed on by a parent land together; the second
+    must not raise inside the cleanup that the first began."""
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    restore = stop_once()
+    try:
+        cleaned: list[str] = []
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            cleaned.append("never")  # the first signal raised before this
+        except KeyboardInterrupt as first:
+            cleaned.append(str(first))
+            os.kill(os.getpid(), signal.SIGINT)  # the second, as the cleanup begins
+            os.kill(os.getpid(), signal.SIGTERM)  # and a CI job's cancel on top
+            cleaned.append("lab removed")
+        assert cleaned == ["received signal SIGINT", "lab removed"]
+        said = capsys.readouterr().err
+        assert "SIGINT received; already stopping (SIGINT), removing what the run made" in said
+        assert "SIGTERM received; already stopping (SIGINT)" in said
+    finally:
+        restore()
+    assert {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} == before
+
+
+@pytest.mark.parametrize("sig", STOP_SIGNALS, ids=lambda sig: sig.name)
+def test_each_stop_signal_interrupts_a_run_the_first_time(sig: signal.Signals) -> None:
+    restore = stop_once()
+    try:
+        with pytest.raises(KeyboardInterrupt, match=sig.name):
+            os.kill(os.getpid(), sig)
+    finally:
+        restore()
+
+
+@pytest.mark.usefixtures("sigterm_interrupts")
+def test_a_held_signal_stops_the_run_once_the_work_is_done(capsys: pytest.CaptureFixture[str]) -> None:
+    """A reset removing the lab before a fresh one: the removal finishes, then the run stops."""
+    done: list[str] = []
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):  # noqa: PT012 (the raise comes as the block ends)
+        with held_interrupts("removing the lab"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("lab removed")
+        done.append("a fresh lab started")
+    assert done == ["lab removed"]
+    assert "SIGTERM received while removing the lab; finishing that first" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is _interrupt
+
+
+@pytest.mark.usefixtures("sigterm_interrupts")
+def test_a_held_signal_goes_before_the_works_failure() -> None:
+    with pytest.raises(KeyboardInterrupt) as stopped, held_interrupts("removing the lab"):  # noqa: PT012
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise OSError("a namespace would not go")
+    assert isinstance(stopped.value.__context__, OSError)  # the failure is not lost: it travels with it
+
+
+@pytest.mark.usefixtures("sigterm_interrupts")
+def test_inside_the_runs_last_work_a_held_signal_is_only_said(capsys: pytest.CaptureFixture[str]) -> None:
+    """The session's teardown removes the lab through the same stop a reset uses: there the run is
+    ending anyway, and a KeyboardInterrupt out of pytest's teardown would cost the report."""
+    done: list[str] = []
+    with deferred_interrupts("removing what the lab target started"):
+        with held_interrupts("removing the lab"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("lab removed")
+        done.append("report written")
+    assert done == ["lab removed", "report written"]
+    said = capsys.readouterr().err
+    assert "received while removing the lab;" in said
+    assert "received while removing what the lab target started;" in said

@@ -29,7 +29,16 @@ def run(
     args = list(argv)
     try:
         done = subprocess.run(
-            args, input=input_text, capture_output=True, text=True, timeout=timeout, check=False
+            args,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            # A group of its own: a terminal's Ctrl-C reaches every process of the run's group, and
+            # would kill the `ip netns delete` that the run's own cleanup is waiting on. The run
+            # decides when a command stops (subprocess.run kills it when interrupted).
+            process_group=0,
         )
     except FileNotFoundError as exc:
         raise CommandError(args, 127, "", f"{args[0]}: not found") from exc

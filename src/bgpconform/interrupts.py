@@ -7,6 +7,14 @@ leave namespaces, daemons or objects behind. Inside `deferred_interrupts` those 
 and said on stderr instead. It guards only work after which the run ends (or re-raises what it is
 cleaning up after), so a noted signal has nothing left to stop and is not raised again: raised from
 pytest's session finish it would escape pytest and cost the report.
+
+A run stops once. A terminal's Ctrl-C reaches every process of its group and a parent that passes it
+on sends another, so two can land a few bytecodes apart: the second one would fire in the `except`
+clause that is about to clean up after the first, before any cleanup could defer it. `stop_once`
+raises KeyboardInterrupt for the first stop signal of a run and only says the later ones.
+
+Work the run goes on after, a target removing its lab before a fresh one, is held instead
+(`held_interrupts`): the signal waits for the work's end and then stops the run.
 """
 
 from __future__ import annotations
@@ -14,28 +22,72 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def _say(text: str) -> None:
+    with suppress(OSError, ValueError):  # nobody reads stderr any more: the work matters, not the words
+        print(text, file=sys.stderr, flush=True)
+
+
+def stop_once() -> Callable[[], None]:
+    """SIGINT, SIGTERM and SIGHUP interrupt the run (KeyboardInterrupt, so pytest tears down) the
+    first time; a later one is said and ignored, as the run is already removing what it made.
+    Returns what puts the handlers before back, for a run inside a longer-lived process."""
+    stopping: list[str] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if stopping:
+            _say(f"bgpconform: {name} received; already stopping ({stopping[0]}), removing what the run made")
+            return
+        stopping.append(name)
+        raise KeyboardInterrupt(f"received signal {name}")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
 @contextmanager
 def deferred_interrupts(work: str) -> Iterator[None]:
     """Run the block to its end whatever stop signal comes; `work` names it in what the user is told.
     Signals are only handled on the main thread: elsewhere the block runs as it is."""
+    with _noting(work, []):
+        yield
+
+
+@contextmanager
+def held_interrupts(work: str) -> Iterator[None]:
+    """Like `deferred_interrupts`, for work the run goes on after (removing a lab before a fresh one):
+    the first stop signal that came is raised again once the block has ended, so the run still stops,
+    with nothing of the work left half done."""
+    seen: list[signal.Signals] = []
+    try:
+        with _noting(work, seen):
+            yield
+    finally:
+        if seen:  # also after a failure: the stop the user asked for goes first, the failure with it
+            signal.raise_signal(seen[0])  # to the handlers put back: the run's own, or an outer hold's
+
+
+@contextmanager
+def _noting(work: str, seen: list[signal.Signals]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def note(signum: int, frame: FrameType | None) -> None:
-        with suppress(OSError, ValueError):  # nobody reads stderr any more: the work matters, not the words
-            print(
-                f"bgpconform: {signal.Signals(signum).name} received while {work}; finishing that first",
-                file=sys.stderr,
-                flush=True,
-            )
+        seen.append(signal.Signals(signum))
+        _say(f"bgpconform: {seen[-1].name} received while {work}; finishing that first")
 
     previous = {sig: signal.signal(sig, note) for sig in STOP_SIGNALS}
     try:

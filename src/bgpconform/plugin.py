@@ -7,14 +7,14 @@ everything it does is therefore lazy: a pytest run that never asks for the topol
 from __future__ import annotations
 
 import itertools
-import signal
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 import pytest
 
 from bgpconform.applicability import applicability
 from bgpconform.errors import ConfigError, PrerequisiteError
+from bgpconform.interrupts import stop_once
 from bgpconform.mode import DESTRUCTIVE_MARK, Mode
 from bgpconform.targets import TARGETS, planning_class, target_class, target_entry
 from bgpconform.targets.options import TargetOptions
@@ -158,11 +158,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="write no report directory (the suite writes one by default)",
     )
-
-
-def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM/SIGHUP behave like Ctrl-C, so pytest runs fixture teardown and the lab is removed."""
-    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
 
 
 PATH_OPTIONS = ("--topology", "--reports-dir", "--kubeconfig")
@@ -318,9 +313,19 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     if check_target:
         _check_target_options(config)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate_as_interrupt)
+    # SIGTERM and SIGHUP behave like Ctrl-C, so pytest runs fixture teardown and the lab is removed;
+    # the run stops once, however many of them arrive.
+    config.stash[_restore_signals_key] = stop_once()
     _start_report(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore = config.stash.get(_restore_signals_key, None)
+    if restore is not None:
+        restore()
+
+
+_restore_signals_key = pytest.StashKey[Callable[[], None]]()
 
 
 _topology_key = pytest.StashKey[Topology]()

@@ -128,3 +128,86 @@ def test_a_sigterm_during_the_teardown_waits_for_the_lab_to_be_removed(tmp_path:
     _assert_run_removed(marker.read_text(), output)
     assert done.returncode == pytest.ExitCode.OK, output  # the scenario passed; nothing was left to stop
     assert (tmp_path / "reports" / "latest" / "report.json").exists(), output
+
+
+SIGNALS_AS_THE_LAB_STARTS = """
+import os
+import signal
+from pathlib import Path
+
+from bgpconform.lab import lab
+from bgpconform.lab.cluster import cluster
+from bgpconform.targets import lab as target
+
+WHERE = {where!r}
+_wait_built = lab.Lab.wait_built
+_start = cluster.LabCluster.start
+_stop = cluster.LabCluster.stop
+_deferred = cluster.deferred_interrupts
+_target_start = target.LabTarget.start
+
+
+def wait_built(self):
+    built = _wait_built(self)
+    Path({marker!r}).write_text(self.run.run_id)
+    if WHERE == "twice-while-the-wire-is-built":
+        os.kill(os.getpid(), signal.SIGINT)  # the terminal's Ctrl-C ...
+    return built
+
+
+def deferred(work):
+    if WHERE == "twice-while-the-wire-is-built":
+        os.kill(os.getpid(), signal.SIGINT)  # ... and the parent's, passed on, as the cleanup begins
+    return _deferred(work)
+
+
+def start(self):
+    started = _start(self)
+    if WHERE == "as-the-start-returns":
+        os.kill(os.getpid(), signal.SIGTERM)
+    return started
+
+
+def target_start(self):
+    _target_start(self)
+    if WHERE == "as-a-reset-removes-the-lab":
+        self.kube  # handed out, as a scenario before would have: the first Background replaces the lab
+
+
+def stop(self):
+    if WHERE == "as-a-reset-removes-the-lab" and self.lab.claimed:
+        Path({marker!r}).write_text(self.lab.run.run_id)
+        os.kill(os.getpid(), signal.SIGINT)
+    _stop(self)
+
+
+lab.Lab.wait_built = wait_built
+cluster.deferred_interrupts = deferred
+cluster.LabCluster.start = start
+cluster.LabCluster.stop = stop
+target.LabTarget.start = target_start
+"""
+
+
+@pytest.mark.parametrize(
+    "where", ["twice-while-the-wire-is-built", "as-the-start-returns", "as-a-reset-removes-the-lab"]
+)
+def test_a_stop_while_the_lab_starts_or_is_replaced_removes_it(tmp_path: Path, where: str) -> None:
+    """A stop can land anywhere in the lab's start: a Ctrl-C that reaches the run twice (the
+    terminal's to the whole group, and a parent's that passes it on, as `bgpconform suite` does) with
+    the second landing as the half-started lab is about to be removed, or one landing in the moment the
+    finished start hands the lab over. Or in the first scenario's Background, as the stage machine's
+    reset removes the lab to start a fresh one. Nothing of the lab is left to the next run's sweep."""
+    marker = tmp_path / "run-id"
+    plugin = SIGNALS_AS_THE_LAB_STARTS.format(marker=str(marker), where=where)
+    (tmp_path / "signals_as_the_lab_starts.py").write_text(plugin)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "signals_as_the_lab_starts",
+         f"--rootdir={REPO}", f"--reports-dir={tmp_path / 'reports'}", "-k", "without_a_cni",
+         str(REPO / "features" / "test_walkthrough.py")],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == pytest.ExitCode.INTERRUPTED, output
+    _assert_run_removed(marker.read_text(), output)

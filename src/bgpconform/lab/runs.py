@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from bgpconform.commands import run
 from bgpconform.waiting import WaitTimeout, wait_for
+
+log = logging.getLogger(__name__)
 
 NAMESPACE_PREFIX = "bgpc-"
 STATE_ROOT_ENV = "BGPCONFORM_STATE_DIR"
@@ -185,7 +188,9 @@ def remove_run_artifacts(run_id: str, directory: Path | None, namespaces: list[s
     pids = [pid for ns in owned for pid in namespace_pids(ns)]
     terminate_pids(pids)
     for ns in owned:
-        run(["ip", "netns", "delete", ns], check=False)
+        deleted = run(["ip", "netns", "delete", ns], check=False)
+        if deleted.returncode != 0:
+            log.warning("namespace %s could not be deleted (left to the next sweep): %s", ns, deleted.stderr)
     if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
 

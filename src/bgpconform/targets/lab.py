@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bgpconform import observe
 from bgpconform.commands import Place
+from bgpconform.interrupts import held_interrupts
 from bgpconform.kubeapi.client import Kube
 from bgpconform.lab import chance, defects, shortcuts
 from bgpconform.lab.cluster.cluster import LabCluster
@@ -74,6 +75,8 @@ class LabTarget:
         self._pending_lab = lab
         self._seeded = False
         self._cluster: LabCluster | None = None
+        self._starting: LabCluster | None = None
+        self._pristine = False  # started and no part handed out since: already the walkthrough's start
         self._kube: Kube | None = None
 
     def check_options(self) -> None:
@@ -97,22 +100,38 @@ class LabTarget:
                 defects=self.defects,
                 shortcuts=self.shortcuts,
             )
+            # Held before it starts: a stop signal landing as `start` returns, before the cluster is
+            # the target's, would otherwise leave a whole lab to the next run's sweep.
+            self._starting = cluster
             self._cluster = cluster.start()
+            self._starting = None
             self._kube = self._cluster.new_kube()
+            self._pristine = True
 
     @property
     def started(self) -> bool:
         return self._cluster is not None
 
     def stop(self) -> None:
-        cluster, self._cluster, self._kube = self._cluster, None, None
-        lab, self._pending_lab = self._pending_lab, None
-        if cluster is not None:
-            cluster.stop()
-        if lab is not None:
-            lab.stop()
+        """Whole or not at all: a stop signal during it (a reset's, mid-scenario) waits for its end,
+        or the lab, no longer the target's, would be left to the next run's sweep."""
+        with held_interrupts("removing the lab"):
+            cluster, self._cluster, self._kube = self._cluster, None, None
+            self._pristine = False
+            starting, self._starting = self._starting, None
+            lab, self._pending_lab = self._pending_lab, None
+            if cluster is not None:
+                cluster.stop()
+            if starting is not None and starting is not cluster:
+                starting.stop()
+            if lab is not None:
+                lab.stop()
 
     def reset(self) -> None:
+        """A fresh lab, unless the one just started was never handed out: the stage machine resets
+        before its first stage, and the session's lab is that stage already."""
+        if self.started and self._pristine:
+            return
         self.stop()
         self.start()
 
@@ -120,12 +139,14 @@ class LabTarget:
     def cluster(self) -> LabCluster:
         if self._cluster is None:
             raise RuntimeError("the lab target is not started")
+        self._pristine = False  # every part is reached through here or `kube`, and may be changed
         return self._cluster
 
     @property
     def kube(self) -> Kube:
         if self._kube is None:
             raise RuntimeError("the lab target is not started")
+        self._pristine = False
         return self._kube
 
     @property

@@ -114,9 +114,9 @@ class LabCluster:
         started = time.monotonic()
         lab_defects.activate(self.defects)  # before any emulated component runs
         lab_shortcuts.activate(self.shortcuts)
-        if not self.lab.claimed:
-            self.lab.claim()
         try:
+            if not self.lab.claimed:
+                self.lab.claim()
             self.lab.begin_build()
             self._start_control_plane()
             images = self._images()

@@ -25,6 +25,7 @@ import yaml
 from bgpconform import observe
 from bgpconform.commands import run
 from bgpconform.errors import CommandError, HarnessError, LabError, PrerequisiteError
+from bgpconform.interrupts import held_interrupts
 from bgpconform.provenance import Provenance
 from bgpconform.routers.port import BgpPeer, RouterDump, topology_peers
 from bgpconform.routers.routeros import RouterOsRouter
@@ -190,11 +191,14 @@ class K3dTarget:
         return self._stack is not None
 
     def stop(self) -> None:
-        """Tear down everything `start` created, newest first; safe to call again."""
-        stack = self._stack
-        self._forget()
-        if stack is not None:
-            stack.close()
+        """Tear down everything `start` created, newest first; safe to call again. A stop signal
+        during it (a reset's, mid-scenario) waits for its end, or the cluster, no longer the target's,
+        would be left running."""
+        with held_interrupts("removing the k3d cluster, the CHR and the client"):
+            stack = self._stack
+            self._forget()
+            if stack is not None:
+                stack.close()
 
     def reset(self) -> None:
         """A new cluster, CHR and client, unless the ones just started were never handed out (the stage
