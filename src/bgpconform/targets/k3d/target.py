@@ -137,6 +137,7 @@ class K3dTarget:
         stack = ExitStack()
         try:
             self._build(stack, engine)
+            self._stack = stack  # inside: a stop landing as the build returns still closes the stack
         except BaseException as exc:
             try:
                 stack.close()
@@ -144,7 +145,6 @@ class K3dTarget:
                 exc.add_note(f"tearing down after that failed too: {cleanup}")
             self._forget()
             raise
-        self._stack = stack
         self._pristine = True
 
     def _build(self, stack: ExitStack, engine: Engine) -> None:
