@@ -112,18 +112,23 @@ LabTarget.stop = stop
 """
 
 
-def test_a_sigterm_during_the_teardown_waits_for_the_lab_to_be_removed(tmp_path: Path) -> None:
-    """The signal is said and the teardown goes on: it does not cut it short and leave the run's
-    namespaces and daemons behind, nor the report unwritten."""
-    marker = tmp_path / "run-id"
-    (tmp_path / "signal_at_teardown.py").write_text(SIGNAL_AT_TEARDOWN.format(marker=str(marker)))
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "signal_at_teardown",
+def _first_scenario_with(tmp_path: Path, plugin: str) -> subprocess.CompletedProcess[str]:
+    """The walkthrough's first scenario, run with `plugin` loaded: code that sends the signals."""
+    (tmp_path / "signals_sent.py").write_text(plugin)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "signals_sent",
          f"--rootdir={REPO}", f"--reports-dir={tmp_path / 'reports'}", "-k", "without_a_cni",
          str(REPO / "features" / "test_walkthrough.py")],
         cwd=REPO, env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"},
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+
+
+def test_a_sigterm_during_the_teardown_waits_for_the_lab_to_be_removed(tmp_path: Path) -> None:
+    """The signal is said and the teardown goes on: it does not cut it short and leave the run's
+    namespaces and daemons behind, nor the report unwritten."""
+    marker = tmp_path / "run-id"
+    done = _first_scenario_with(tmp_path, SIGNAL_AT_TEARDOWN.format(marker=str(marker)))
     output = done.stdout + done.stderr
     _assert_run_removed(marker.read_text(), output)
     assert done.returncode == pytest.ExitCode.OK, output  # the scenario passed; nothing was left to stop
@@ -199,15 +204,7 @@ def test_a_stop_while_the_lab_starts_or_is_replaced_removes_it(tmp_path: Path, w
     finished start hands the lab over. Or in the first scenario's Background, as the stage machine's
     reset removes the lab to start a fresh one. Nothing of the lab is left to the next run's sweep."""
     marker = tmp_path / "run-id"
-    plugin = SIGNALS_AS_THE_LAB_STARTS.format(marker=str(marker), where=where)
-    (tmp_path / "signals_as_the_lab_starts.py").write_text(plugin)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "signals_as_the_lab_starts",
-         f"--rootdir={REPO}", f"--reports-dir={tmp_path / 'reports'}", "-k", "without_a_cni",
-         str(REPO / "features" / "test_walkthrough.py")],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"},
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    done = _first_scenario_with(tmp_path, SIGNALS_AS_THE_LAB_STARTS.format(marker=str(marker), where=where))
     output = done.stdout + done.stderr
     assert done.returncode == pytest.ExitCode.INTERRUPTED, output
     _assert_run_removed(marker.read_text(), output)
