@@ -197,6 +197,23 @@ def test_what_cannot_merge_is_a_harness_error_never_conformant(tmp_path: Path) -
     )
     assert differing.verdict is Verdict.NOT_ASSESSED
     assert "differ in cilium (shard 0: 1.13.4; shard 1: 1.14.0)" in (differing.harness_error or "")
+    shortened = _report(1, Outcome.PASSED, {})
+    assert shortened.run.provenance is not None
+    shortened.run.provenance.shortcuts.append("router-dials: the nodes' BGP speakers listen on port 179")
+    unlike = _merged(
+        [_outcome(0, _report(0, Outcome.PASSED, {}), tmp_path), _outcome(1, shortened, tmp_path)], tmp_path
+    )
+    assert unlike.verdict is Verdict.NOT_ASSESSED  # the merged banner would not say shard 1's shortcut
+    assert "shard 1 ran unlike shard 0 in provenance" in (unlike.harness_error or "")
+    other_topology = _report(1, Outcome.PASSED, {})
+    other_topology.run.topology_sha256 = "1" * 64
+    assert "shard 1 ran unlike shard 0 in topology_sha256" in (
+        _merged(
+            [_outcome(0, _report(0, Outcome.PASSED, {}), tmp_path), _outcome(1, other_topology, tmp_path)],
+            tmp_path,
+        ).harness_error
+        or ""
+    )
     stopped = _merged(
         [_outcome(0, _report(0, Outcome.PASSED, {}, harness_error="the lab did not start"), tmp_path)],
         tmp_path,

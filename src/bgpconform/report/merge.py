@@ -70,7 +70,7 @@ def merge(
             problems.append(f"shard {shard.number}: {shard.report.harness_error}")
     first = reported[0].report if reported else None
     versions, differing = _versions(reported)
-    problems += differing
+    problems += differing + _unlike_runs(reported)
     harness_error = "; ".join(problems) or None
     verdict, reason = summary.run_verdict(scenarios, harness_error)
     rules: list[str] = []
@@ -146,6 +146,28 @@ def _versions(shards: Sequence[ShardOutcome]) -> tuple[dict[str, str], list[str]
         )
         problems.append(f"the shards' systems differ in {name} ({versions[name]})")
     return versions, problems
+
+
+# What the merged report states once for the whole run, so every shard must have stated it alike: the
+# report's first lines (what was real, emulated, shortened or broken on purpose) and what it ran.
+SAME_IN_EVERY_SHARD = ("target", "topology_path", "topology_sha256", "harness_version", "git_revision")
+
+
+def _unlike_runs(shards: Sequence[ShardOutcome]) -> list[str]:
+    """A fact of the run two shards state differently: the merged report, which states the first
+    shard's, would be wrong for the other."""
+    problems: list[str] = []
+    runs = [(shard.number, shard.report.run) for shard in shards if shard.report is not None]
+    if not runs:
+        return problems
+    first_number, first = runs[0]
+    for number, run in runs[1:]:
+        unlike = [name for name in SAME_IN_EVERY_SHARD if getattr(run, name) != getattr(first, name)]
+        if run.provenance != first.provenance:
+            unlike.append("provenance (what was real, emulated, shortened or broken on purpose)")
+        if unlike:
+            problems.append(f"shard {number} ran unlike shard {first_number} in {', '.join(unlike)}")
+    return problems
 
 
 def write_merged(directory: Path, report: RunReport, shards: Sequence[ShardOutcome]) -> None:
