@@ -4,6 +4,7 @@ the parts of `bgpconform suite --shards` that need no lab (tests/suite/test_shar
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -260,6 +261,32 @@ def test_the_suite_command_refuses_a_real_target_and_options_it_sets_itself(tmp_
         assert done.returncode != 0
         assert message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["suite", "--shards", "2"], ["matrix", "--versions", "1.13"]])
+def test_started_inside_the_project_or_outside_it_the_command_says_where_to_run(
+    command: list[str], tmp_path: Path
+) -> None:
+    """pytest's `testpaths` and the default topology hold only in the project's directory: from
+    features/ it would collect something else, so it is told where to run instead."""
+    for cwd, message in (
+        (REPO / "features", f"is inside the project at {REPO}; fix: cd {REPO} and run it there"),
+        (tmp_path, "holds no features/ and topologies/, nor does any directory above it"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "bgpconform.cli", *command],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (REPO / "features" / "reports").exists()
     assert list(tmp_path.iterdir()) == []
 
 

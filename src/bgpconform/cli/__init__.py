@@ -187,6 +187,24 @@ def _report_compare(args: argparse.Namespace) -> int:
 DEFAULT_MATRIX_TOPOLOGIES = "lab.yaml,lab-ebgp.yaml"
 
 
+def _project_root(command: str) -> Path:
+    """The directory the suite's pytest runs in: its `testpaths` (features/) and default topology hold
+    only there, so a command started elsewhere is told where instead of running something else."""
+    here = Path.cwd()
+    for candidate in (here, *here.parents):
+        if (candidate / "features").is_dir() and (candidate / "topologies").is_dir():
+            if candidate == here:
+                return here
+            raise ConfigError(
+                f"bgpconform {command} runs the suite of the project it is started in; {here} is inside "
+                f"the project at {candidate}; fix: cd {candidate} and run it there"
+            )
+    raise ConfigError(
+        f"bgpconform {command}: {here} holds no features/ and topologies/, nor does any directory above "
+        "it; fix: run it from the bgpconform project (where README.md's commands run)"
+    )
+
+
 def _suite(args: argparse.Namespace) -> int:
     """The suite on the lab split over labs side by side, then one merged report."""
     from bgpconform.report.merge import ShardOutcome
@@ -195,7 +213,7 @@ def _suite(args: argparse.Namespace) -> int:
     from bgpconform.shards.runner import run_sharded
     from bgpconform.topology import load_topology
 
-    root = Path.cwd()
+    root = _project_root("suite")
     pytest_args = list(args.pytest_args)
     topology: Path | None = None
     for index, word in enumerate(pytest_args):
@@ -268,7 +286,7 @@ def _matrix(args: argparse.Namespace) -> int:
     from bgpconform.matrix.runner import CellRun, run_matrix
     from bgpconform.report.matrix_page import MatrixRow, write_matrix
 
-    root = Path.cwd()
+    root = _project_root("matrix")
     topologies = [t.strip() for t in args.topologies.split(",") if t.strip()]
     for name in topologies:
         if not (root / "topologies" / name).is_file():
