@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -34,22 +35,23 @@ def run_once(topologies: str, side_by_side: int, out: Path) -> tuple[float, list
         *(f"--lab-shortcut={name}" for name in sorted(SHORTCUTS)),
     ]
     began = time.monotonic()
-    done = subprocess.run(
+    with subprocess.Popen(
         argv,
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=DEADLINE,
-        check=False,
-    )
+    ) as matrix:
+        try:
+            output, _ = matrix.communicate(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            matrix.send_signal(signal.SIGTERM)  # passed on to each run, which removes its lab
+            output, _ = matrix.communicate()
     wall = time.monotonic() - began
     summary = out / "matrix.json"
     if not summary.is_file():
-        sys.exit(
-            f"the matrix wrote no matrix.json (exit {done.returncode}):\n"
-            f"{done.stdout[-3000:]}{done.stderr[-2000:]}"
-        )
+        sys.exit(f"the matrix wrote no matrix.json (exit {matrix.returncode}):\n{output[-5000:]}")
     runs: list[dict[str, object]] = json.loads(summary.read_text())
     return wall, runs
 

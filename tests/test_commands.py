@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bgpconform.commands import Place
+from bgpconform.commands import Place, run
 from bgpconform.errors import CommandError
 from bgpconform.waiting import wait_for
 
@@ -96,3 +96,55 @@ def test_a_terminals_ctrl_c_to_the_runs_group_leaves_its_commands_to_the_run(tmp
             child.wait()
     assert "run: Ctrl-C noted" in output, output
     assert "command: 0 finished" in output, output
+
+
+def test_a_command_past_its_timeout_is_ended_with_every_process_it_started(tmp_path: Path) -> None:
+    """`sudo` and `ip netns exec` start children of their own; in the command's own group they would
+    outlive it if only the command were killed."""
+    pid_file = tmp_path / "grandchild.pid"
+    with pytest.raises(CommandError, match="no answer within"):
+        run(["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], timeout=1)
+    grandchild = int(pid_file.read_text())
+    wait_for(
+        lambda: _running(grandchild),
+        lambda running: not running,
+        expected=f"the command's own child {grandchild} ended with it",
+        timeout=10,
+    )
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+STDIN_KEPT_OPEN = """
+from bgpconform.commands import run
+
+done = run(["cat"], timeout=5, check=False)
+print("read:", repr(done.stdout), done.returncode, flush=True)
+"""
+
+
+def test_a_command_reads_no_input_but_what_it_is_given() -> None:
+    """In a group of its own it must not read the run's terminal (the kernel would stop it): a
+    command given no input reads none, even where the run's stdin stays open."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", STDIN_KEPT_OPEN],
+        stdin=subprocess.PIPE,  # open and silent, as a terminal nobody types into
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        said = child.stdout.readline()
+    finally:
+        child.kill()
+        child.wait()
+    assert said == "read: '' 0\n", said
+    assert run(["cat"], input_text="given").stdout == "given"

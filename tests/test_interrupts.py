@@ -11,7 +11,13 @@ from types import FrameType
 
 import pytest
 
-from bgpconform.interrupts import STOP_SIGNALS, deferred_interrupts, held_interrupts, stop_once
+from bgpconform.interrupts import (
+    REPEAT_AFTER,
+    STOP_SIGNALS,
+    deferred_interrupts,
+    held_interrupts,
+    stop_once,
+)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -130,3 +136,21 @@ def test_inside_the_runs_last_work_a_held_signal_is_only_said(capsys: pytest.Cap
     said = capsys.readouterr().err
     assert "received while removing the lab;" in said
     assert "received while removing what the lab target started;" in said
+
+
+def test_a_stop_long_after_the_first_interrupts_again(capsys: pytest.CaptureFixture[str]) -> None:
+    """The first one was lost (raised in a finalizer, where Python only prints it): a user's next
+    Ctrl-C must still stop the run, or only SIGKILL would, leaving the lab to the next sweep."""
+    now = [100.0]
+    restore = stop_once(clock=lambda: now[0])
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        now[0] += REPEAT_AFTER - 0.5
+        os.kill(os.getpid(), signal.SIGINT)  # the same stop, passed on late: said only
+        assert "already stopping (SIGINT)" in capsys.readouterr().err
+        now[0] += 1.0
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)  # seconds later, and the run still not stopped
+    finally:
+        restore()

@@ -8,7 +8,10 @@ as the exact command line that failed.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,28 +28,45 @@ def run(
     check: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion; a non-zero exit becomes a `CommandError` carrying its output."""
+    """Run a command to completion; a non-zero exit becomes a `CommandError` carrying its output.
+
+    The command runs in a process group of its own: a terminal's Ctrl-C reaches every process of the
+    run's group, and would kill the `ip netns delete` that the run's own cleanup is waiting on. The
+    run decides when a command stops: interrupted or past its timeout, the whole group is killed (a
+    `sudo` or `ip netns exec` leaves children of its own). Outside the terminal's group it must not
+    read the terminal either (it would be stopped, SIGTTIN): stdin is the input given, or nothing.
+    """
     args = list(argv)
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             args,
-            input=input_text,
-            capture_output=True,
+            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
-            # A group of its own: a terminal's Ctrl-C reaches every process of the run's group, and
-            # would kill the `ip netns delete` that the run's own cleanup is waiting on. The run
-            # decides when a command stops (subprocess.run kills it when interrupted).
             process_group=0,
         )
     except FileNotFoundError as exc:
         raise CommandError(args, 127, "", f"{args[0]}: not found") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise CommandError(args, -1, "", f"no answer within {timeout:.0f}s") from exc
+    with process:
+        try:
+            stdout, stderr = process.communicate(input_text, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(process)
+            raise CommandError(args, -1, "", f"no answer within {timeout:.0f}s") from exc
+        except BaseException:
+            _kill_group(process)
+            raise
+    done = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
     if check and done.returncode != 0:
         raise CommandError(args, done.returncode, done.stdout, done.stderr)
     return done
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # the group is the command's own: process_group=0
+    process.wait()
 
 
 # BatchMode: a missing key fails at once instead of prompting for a password nobody will type.

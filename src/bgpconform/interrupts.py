@@ -11,7 +11,8 @@ pytest's session finish it would escape pytest and cost the report.
 A run stops once. A terminal's Ctrl-C reaches every process of its group and a parent that passes it
 on sends another, so two can land a few bytecodes apart: the second one would fire in the `except`
 clause that is about to clean up after the first, before any cleanup could defer it. `stop_once`
-raises KeyboardInterrupt for the first stop signal of a run and only says the later ones.
+raises KeyboardInterrupt for the first stop signal of a run and only says those that follow it
+within seconds.
 
 Work the run goes on after, a target removing its lab before a fresh one, is held instead
 (`held_interrupts`): the signal waits for the work's end and then stops the run.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
@@ -29,23 +31,33 @@ from types import FrameType
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+# The same stop reaches a run more than once within milliseconds (the terminal's Ctrl-C, a parent's
+# passed on); one that comes this long after the first is a new request: the first did not take.
+REPEAT_AFTER = 5.0
+
+
 def _say(text: str) -> None:
-    with suppress(OSError, ValueError):  # nobody reads stderr any more: the work matters, not the words
+    # Nobody reads stderr any more, or the signal interrupted a write to it (a reentrant call): the
+    # work matters, not the words.
+    with suppress(OSError, ValueError, RuntimeError):
         print(text, file=sys.stderr, flush=True)
 
 
-def stop_once() -> Callable[[], None]:
+def stop_once(clock: Callable[[], float] = time.monotonic) -> Callable[[], None]:
     """SIGINT, SIGTERM and SIGHUP interrupt the run (KeyboardInterrupt, so pytest tears down) the
-    first time; a later one is said and ignored, as the run is already removing what it made.
+    first time; one within `REPEAT_AFTER` seconds of it is said and ignored, as the run is already
+    removing what it made. A later one interrupts again: this handler is only reached outside the
+    work that defers signals, so the first stop was lost (raised where Python ignores exceptions, a
+    finalizer, say) and the run would otherwise go on to its end.
     Returns what puts the handlers before back, for a run inside a longer-lived process."""
-    stopping: list[str] = []
+    first: list[tuple[str, float]] = []
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if stopping:
-            _say(f"bgpconform: {name} received; already stopping ({stopping[0]}), removing what the run made")
+        name, now = signal.Signals(signum).name, clock()
+        if first and now - first[0][1] < REPEAT_AFTER:
+            _say(f"bgpconform: {name} received; already stopping ({first[0][0]}), removing what the run made")
             return
-        stopping.append(name)
+        first[:] = [(name, now)]
         raise KeyboardInterrupt(f"received signal {name}")
 
     previous = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}

@@ -140,6 +140,7 @@ import os
 import signal
 from pathlib import Path
 
+from bgpconform.errors import LabError
 from bgpconform.lab import lab
 from bgpconform.lab.cluster import cluster
 from bgpconform.targets import lab as target
@@ -148,7 +149,7 @@ WHERE = {where!r}
 _wait_built = lab.Lab.wait_built
 _start = cluster.LabCluster.start
 _stop = cluster.LabCluster.stop
-_deferred = cluster.deferred_interrupts
+_held = cluster.held_interrupts
 _target_start = target.LabTarget.start
 
 
@@ -157,13 +158,15 @@ def wait_built(self):
     Path({marker!r}).write_text(self.run.run_id)
     if WHERE == "twice-while-the-wire-is-built":
         os.kill(os.getpid(), signal.SIGINT)  # the terminal's Ctrl-C ...
+    if WHERE == "as-a-failed-start-is-removed":
+        raise LabError("the router did not answer (a start that fails)")
     return built
 
 
-def deferred(work):
+def held(work):
     if WHERE == "twice-while-the-wire-is-built":
         os.kill(os.getpid(), signal.SIGINT)  # ... and the parent's, passed on, as the cleanup begins
-    return _deferred(work)
+    return _held(work)
 
 
 def start(self):
@@ -180,14 +183,14 @@ def target_start(self):
 
 
 def stop(self):
-    if WHERE == "as-a-reset-removes-the-lab" and self.lab.claimed:
+    if WHERE in ("as-a-reset-removes-the-lab", "as-a-failed-start-is-removed") and self.lab.claimed:
         Path({marker!r}).write_text(self.lab.run.run_id)
         os.kill(os.getpid(), signal.SIGINT)
     _stop(self)
 
 
 lab.Lab.wait_built = wait_built
-cluster.deferred_interrupts = deferred
+cluster.held_interrupts = held
 cluster.LabCluster.start = start
 cluster.LabCluster.stop = stop
 target.LabTarget.start = target_start
@@ -195,14 +198,22 @@ target.LabTarget.start = target_start
 
 
 @pytest.mark.parametrize(
-    "where", ["twice-while-the-wire-is-built", "as-the-start-returns", "as-a-reset-removes-the-lab"]
+    "where",
+    [
+        "twice-while-the-wire-is-built",
+        "as-the-start-returns",
+        "as-a-reset-removes-the-lab",
+        "as-a-failed-start-is-removed",
+    ],
 )
 def test_a_stop_while_the_lab_starts_or_is_replaced_removes_it(tmp_path: Path, where: str) -> None:
     """A stop can land anywhere in the lab's start: a Ctrl-C that reaches the run twice (the
     terminal's to the whole group, and a parent's that passes it on, as `bgpconform suite` does) with
     the second landing as the half-started lab is about to be removed, or one landing in the moment the
     finished start hands the lab over. Or in the first scenario's Background, as the stage machine's
-    reset removes the lab to start a fresh one. Nothing of the lab is left to the next run's sweep."""
+    reset removes the lab to start a fresh one. Or as a start that failed is being removed: the run
+    would go on to its next scenario, so the stop must still end it. Nothing of the lab is left to the
+    next run's sweep, and the run ends interrupted."""
     marker = tmp_path / "run-id"
     done = _first_scenario_with(tmp_path, SIGNALS_AS_THE_LAB_STARTS.format(marker=str(marker), where=where))
     output = done.stdout + done.stderr

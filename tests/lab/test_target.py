@@ -3,11 +3,12 @@ touched since it started is that stage already; one that was handed out is rebui
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
-from bgpconform.lab.runs import list_namespaces, namespace_prefix, state_root
+from bgpconform.lab.runs import list_namespaces, namespace_prefix, read_record, state_root
 from bgpconform.targets.lab import LabTarget
 from bgpconform.topology import Topology
 
@@ -37,12 +38,23 @@ def test_a_lab_handed_out_is_replaced_by_a_fresh_one_and_removed(target: LabTarg
     assert not (state_root() / first).exists()
 
 
+def _own_runs() -> set[str]:
+    """The lab runs this process owns, by their ownership records (other labs may run beside it)."""
+    return {
+        directory.name
+        for directory in state_root().iterdir()
+        if (record := read_record(directory)) is not None and record.owner_pid == os.getpid()
+    }
+
+
 def test_a_lab_nobody_touched_since_it_started_is_kept(target: LabTarget) -> None:
-    namespaces = sorted(list_namespaces())
+    runs = _own_runs()
+    assert len(runs) == 1
     target.reset()
-    assert sorted(list_namespaces()) == namespaces  # no lab removed, none started
+    assert _own_runs() == runs  # no lab removed, none started
     target.reset()  # still untouched: `reset` hands nothing out
-    assert sorted(list_namespaces()) == namespaces
+    assert _own_runs() == runs
     run_id = _run_id(target)
     target.reset()  # now handed out
     assert _run_id(target) != run_id
+    assert _own_runs() == {_run_id(target)}

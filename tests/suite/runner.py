@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pytest_bdd.scenario import make_python_name
 
 from bgpconform.applicability import applicability
 from bgpconform.topology import load_topology
+from bgpconform.waiting import WaitTimeout, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ROOT / "features"
@@ -248,3 +250,30 @@ def _cucumber_scenarios(path: Path, outcomes: dict[str, str]) -> dict[str, Scena
             outcome = outcomes.get(title, "unknown")
             results[title] = ScenarioResult(str(feature["name"]), title, steps, outcome)
     return results
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def end_group(child: subprocess.Popen[str]) -> None:
+    """Whatever the test saw, no child of a command started in a group of its own outlives it: a
+    Ctrl-C to what is left of the group (each child then removes its lab), SIGKILL if that does not
+    end it."""
+    if group_alive(child.pid):
+        os.killpg(child.pid, signal.SIGINT)
+        try:
+            wait_for(
+                lambda: group_alive(child.pid),
+                lambda alive: not alive,
+                expected="the group ended",
+                timeout=TEARDOWN_DEADLINE,
+            )
+        except WaitTimeout:
+            os.killpg(child.pid, signal.SIGKILL)
+    if child.poll() is None:
+        child.wait()

@@ -7,7 +7,9 @@ chromium, shows every cell."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.suite.runner import ROOT
+from bgpconform.lab.runs import list_namespaces
+from bgpconform.waiting import wait_for
+from tests.suite.runner import ROOT, TEARDOWN_DEADLINE, end_group, group_alive
 
 pytestmark = pytest.mark.lab
 
@@ -85,3 +89,41 @@ def test_the_page_shows_every_cell_in_a_real_browser(matrix: Path) -> None:
             assert (matrix / report_link).is_file()
         finally:
             browser.close()
+
+
+def test_a_sigterm_stops_the_cells_running_and_starts_no_more(tmp_path: Path) -> None:
+    """A CI job that cancels sends SIGTERM to the command alone: the cell running must stop and take
+    its lab down, the cells not yet started must not start, and the page says which ran."""
+    before = set(list_namespaces())
+    child = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "bgpconform.cli", "matrix", "--versions", "1.13,1.14,1.15"),
+            *("--topologies", "lab.yaml", "--side-by-side", "1", "--out", str(tmp_path)),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    try:
+        wait_for(
+            lambda: {ns for ns in set(list_namespaces()) - before if ns.startswith("bgpc-")},
+            bool,
+            expected="the first cell's lab started",
+            timeout=120,
+        )
+        child.send_signal(signal.SIGTERM)
+        output, _ = child.communicate(timeout=TEARDOWN_DEADLINE)
+    finally:
+        end_group(child)
+    assert child.returncode == 130, output
+    assert not group_alive(child.pid), output  # the cell ended before the command did
+    assert not {ns for ns in set(list_namespaces()) - before if ns.startswith("bgpc-")}, output
+    runs = json.loads((tmp_path / "matrix.json").read_text())
+    assert [run["cilium"] for run in runs] == ["1.13.4", "1.14.3", "1.15.5"]
+    assert runs[0]["verdict"] == "not-assessed", runs  # stopped: its report says it was interrupted
+    assert [(run["returncode"], run["verdict"]) for run in runs[1:]] == [(None, None), (None, None)]
+    assert output.count("not run: the matrix was stopped first") == 2, output
+    assert (tmp_path / "matrix.html").read_text().count("not run: the matrix was stopped first") == 2

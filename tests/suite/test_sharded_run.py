@@ -16,8 +16,8 @@ import pytest
 
 from bgpconform.lab.runs import list_namespaces
 from bgpconform.report.model import RunReport, Verdict
-from bgpconform.waiting import WaitTimeout, wait_for
-from tests.suite.runner import ROOT, SUITE_DEADLINE, TEARDOWN_DEADLINE
+from bgpconform.waiting import wait_for
+from tests.suite.runner import ROOT, SUITE_DEADLINE, TEARDOWN_DEADLINE, end_group, group_alive
 
 pytestmark = pytest.mark.lab
 
@@ -94,32 +94,6 @@ def test_a_defect_in_one_shards_scenario_makes_the_merged_run_non_conformant(tmp
     assert "suite verdict: non-conformant" in done.stdout
 
 
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _end_group(child: subprocess.Popen[str]) -> None:
-    """Whatever the test saw, no shard of it outlives it: a Ctrl-C to what is left of the group (each
-    shard then removes its lab), SIGKILL if that does not end it."""
-    if _group_alive(child.pid):
-        os.killpg(child.pid, signal.SIGINT)
-        try:
-            wait_for(
-                lambda: _group_alive(child.pid),
-                lambda alive: not alive,
-                expected="the group ended",
-                timeout=TEARDOWN_DEADLINE,
-            )
-        except WaitTimeout:
-            os.killpg(child.pid, signal.SIGKILL)
-    if child.poll() is None:
-        child.wait()
-
-
 @pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c-to-the-group", "sigterm-to-the-command"])
 def test_a_stop_reaches_every_shard_which_removes_its_lab_and_the_run_still_merges(
     tmp_path: Path, to_group: bool
@@ -154,13 +128,13 @@ def test_a_stop_reaches_every_shard_which_removes_its_lab_and_the_run_still_merg
             child.send_signal(signal.SIGTERM)
         output, _ = child.communicate(timeout=TEARDOWN_DEADLINE)
     finally:
-        _end_group(child)
+        end_group(child)
     assert child.returncode == 130, output
     report = RunReport.model_validate_json((tmp_path / "latest" / "report.json").read_text())
     assert report.verdict is Verdict.NOT_ASSESSED, output
     assert "the run was interrupted before it finished" in (report.harness_error or ""), output
     assert len(report.run.shards) == 2
-    assert not _group_alive(child.pid), output  # every shard ended before the command did
+    assert not group_alive(child.pid), output  # every shard ended before the command did
     # and took its lab down, though the stop came while the wires were being built (the group's Ctrl-C
     # reaches each shard twice: the terminal's and the command's, passed on)
     assert not {ns for ns in set(list_namespaces()) - before if ns.startswith("bgpc-")}, output

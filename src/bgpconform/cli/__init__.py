@@ -299,16 +299,17 @@ def _matrix(args: argparse.Namespace) -> int:
     print(f"matrix: {len(cells)} run(s) into {out}", flush=True)
 
     def progress(done: CellRun) -> None:
-        verdict = done.report.verdict.value if done.report else f"no report (exit {done.returncode})"
+        verdict = done.report.verdict.value if done.report else _no_report(done.returncode)
         print(
             f"  {done.cell.topology:<20} {done.cell.label:<34} {verdict:<15} {done.seconds:6.1f} s",
             flush=True,
         )
 
     began = time.monotonic()
-    runs = run_matrix(
+    matrix = run_matrix(
         cells, root, out, extra=tuple(args.pytest_args), progress=progress, side_by_side=args.side_by_side
     )
+    runs = matrix.runs
     print(f"matrix: {len(runs)} run(s) in {time.monotonic() - began:.0f} s, {args.side_by_side} side by side")
     rows = [
         MatrixRow(
@@ -328,7 +329,13 @@ def _matrix(args: argparse.Namespace) -> int:
         latest.unlink(missing_ok=True)
         latest.symlink_to(out.name)
     print(f"matrix page: {page}")
+    if matrix.interrupted:
+        return 130  # as a shell reports a Ctrl-C
     return 0 if all(r.report is not None and r.report.verdict.value == "conformant" for r in runs) else 1
+
+
+def _no_report(returncode: int | None) -> str:
+    return "not run: the matrix was stopped first" if returncode is None else f"no report (exit {returncode})"
 
 
 def _labs_at_once(text: str) -> int:

@@ -24,7 +24,7 @@ class MatrixRow:
     topology: str
     label: str
     command: str
-    returncode: int
+    returncode: int | None  # None: never started, the matrix was stopped first
     seconds: float
     report_link: str | None  # relative to the page
     report: RunReport | None

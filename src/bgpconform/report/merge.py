@@ -149,8 +149,10 @@ def _versions(shards: Sequence[ShardOutcome]) -> tuple[dict[str, str], list[str]
 
 
 # What the merged report states once for the whole run, so every shard must have stated it alike: the
-# report's first lines (what was real, emulated, shortened or broken on purpose) and what it ran.
-SAME_IN_EVERY_SHARD = ("target", "topology_path", "topology_sha256", "harness_version", "git_revision")
+# report's first lines (what was real, emulated, shortened or broken on purpose) and what it ran. Not
+# the git revision: each shard reads it as it ends, and a file saved meanwhile marks the later ones
+# dirty though every shard loaded the same code at the same start.
+SAME_IN_EVERY_SHARD = ("target", "topology_path", "topology_sha256", "harness_version")
 
 
 def _unlike_runs(shards: Sequence[ShardOutcome]) -> list[str]:

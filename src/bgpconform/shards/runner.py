@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import secrets
 import shlex
-import signal
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from bgpconform.child_pytest import pytest_argv
 from bgpconform.report.merge import ShardOutcome, merge, write_merged
@@ -34,6 +30,7 @@ from bgpconform.report.redact import Redactor
 from bgpconform.report.runinfo import new_run_id
 from bgpconform.report.writer import LATEST, point_latest
 from bgpconform.shards.plan import Shard, write_plan
+from bgpconform.side_by_side import Children, run_child, stops_passed_on, wait_all
 
 PLAN_FILE = "shards.json"
 
@@ -50,45 +47,14 @@ def shard_command(shard: Shard, plan: Path, reports: Path, pytest_args: Sequence
     return pytest_argv(*pytest_args, f"--shard={plan}:{shard.number}", f"--reports-dir={reports}")
 
 
-class _Children:
-    """The shards' processes, so a stop signal can be passed on to each one still running."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: list[subprocess.Popen[bytes]] = []
-        self.stopped = False
-
-    def add(self, process: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            self._running.append(process)
-            if self.stopped:
-                process.send_signal(signal.SIGINT)  # started as the stop arrived
-
-    def remove(self, process: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            self._running.remove(process)
-
-    def stop(self, sig: int) -> None:
-        with self._lock:
-            self.stopped = True
-            for process in self._running:
-                if process.poll() is None:
-                    process.send_signal(sig)
-
-
 def _run_shard(
-    shard: Shard, root: Path, plan: Path, directory: Path, pytest_args: Sequence[str], *, children: _Children
+    shard: Shard, root: Path, plan: Path, directory: Path, pytest_args: Sequence[str], *, children: Children
 ) -> ShardOutcome:
     reports = directory / "shards" / f"shard-{shard.number}"
     command = shard_command(shard, plan, reports, pytest_args)
     log = directory / "shards" / f"shard-{shard.number}.log"
     began = time.monotonic()
-    with log.open("wb") as stream, subprocess.Popen(command, cwd=root, stdout=stream, stderr=stream) as child:
-        children.add(child)
-        try:
-            returncode = child.wait()
-        finally:
-            children.remove(child)
+    returncode = run_child(command, cwd=root, log=log, children=children)
     seconds = time.monotonic() - began
     report: RunReport | None = None
     written: Path | None = None
@@ -126,22 +92,17 @@ def run_sharded(
         # One seed for every lab, as one run has one: the merged report names it, and it replays
         # any shard's random choices.
         pytest_args = [*pytest_args, f"--lab-seed={secrets.randbits(32)}"]
-    children = _Children()
-
-    def pass_on(sig: int, _frame: FrameType | None) -> None:
-        children.stop(sig)
-
-    previous = signal.signal(signal.SIGTERM, pass_on)
-    try:
-        with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="shard") as pool:
-            futures = [
-                pool.submit(_run_shard, shard, root, plan, directory, pytest_args, children=children)
-                for shard in shards
-            ]
-            _wait_all(futures, children, progress)
-            outcomes = [future.result() for future in futures]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    children = Children()
+    with (
+        stops_passed_on(children),
+        ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="shard") as pool,
+    ):
+        futures = [
+            pool.submit(_run_shard, shard, root, plan, directory, pytest_args, children=children)
+            for shard in shards
+        ]
+        wait_all(futures, children, progress)
+        outcomes = [future.result() for future in futures]
     report = merge(
         outcomes,
         merged_directory=directory,
@@ -156,18 +117,3 @@ def run_sharded(
     redactor.tree(directory)  # the shards' own directories were; their logs and the merged files now
     point_latest(reports, directory)
     return ShardedRun(directory, report, outcomes, children.stopped)
-
-
-def _wait_all(
-    futures: list[Future[ShardOutcome]], children: _Children, progress: Callable[[ShardOutcome], None]
-) -> None:
-    """Until every shard has ended, telling of each; a Ctrl-C here goes on to the shards."""
-    pending = set(futures)
-    while pending:
-        try:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        except KeyboardInterrupt:
-            children.stop(signal.SIGINT)
-            continue
-        for future in done:
-            progress(future.result())

@@ -91,18 +91,19 @@ class LabTarget:
             if not self._seeded:
                 self.seed = chance.reseed(self.seed)  # once: a reset's new lab draws further from it
                 self._seeded = True
-            lab, self._pending_lab = self._pending_lab, None
             cluster = LabCluster(
                 self.topology,
                 self.purpose,
                 init_step=self.init_step,
-                lab=lab,
+                lab=self._pending_lab,
                 defects=self.defects,
                 shortcuts=self.shortcuts,
             )
             # Held before it starts: a stop signal landing as `start` returns, before the cluster is
-            # the target's, would otherwise leave a whole lab to the next run's sweep.
+            # the target's, would otherwise leave a whole lab to the next run's sweep. The claimed wire
+            # stays the target's until the cluster holding it is.
             self._starting = cluster
+            self._pending_lab = None
             self._cluster = cluster.start()
             self._starting = None
             self._kube = self._cluster.new_kube()

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from bgpconform.interrupts import deferred_interrupts
+from bgpconform.interrupts import held_interrupts
 from bgpconform.kubeapi.client import Kube, new_api_client
 from bgpconform.lab import defects as lab_defects
 from bgpconform.lab import shortcuts as lab_shortcuts
@@ -127,7 +127,9 @@ class LabCluster:
             self.timings.components += time.monotonic() - began
             self.timings.up = time.monotonic() - started
         except BaseException:
-            with deferred_interrupts("removing the half-started lab"):
+            # Held, not dropped: after a failed start (not a stop) the run goes on to its next
+            # scenario, so a stop that came meanwhile must still stop it once the lab is removed.
+            with held_interrupts("removing the half-started lab"):
                 self.stop()
             raise
         return self
