@@ -13,13 +13,13 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.rounds import labs_at_once_option, print_median
 from bgpconform.lab.shortcuts import SHORTCUTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,12 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--topologies", default="lab.yaml", help="files under topologies/, comma-separated")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument(
-        "--side-by-side",
-        type=int,
-        default=2 * (os.cpu_count() or 1),
-        help="labs at once (default: two per core)",
-    )
+    labs_at_once_option(parser, "--side-by-side", "labs at once")
     args = parser.parse_args()
     print(
         f"matrix benchmark: {args.rounds} round(s), {args.side_by_side} labs side by side on "
@@ -90,11 +85,7 @@ def main() -> None:
                 f"   {run['topology']:<14} Cilium {run['cilium']:<8} {run['bgp_api']:<3} "
                 f"{run['verdict']:<15} {run['seconds']:6.1f} s"
             )
-    if len(walls) > 1:
-        print(
-            f" median of {len(walls)} rounds: {statistics.median(walls):.1f} s "
-            f"({min(walls):.1f} - {max(walls):.1f}; goal < {GOAL_SECONDS:.0f} s)"
-        )
+    print_median(walls, GOAL_SECONDS)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.rounds import labs_at_once_option, print_median
 from bgpconform.lab.shortcuts import SHORTCUTS
 from bgpconform.report.model import RunReport
 
@@ -55,12 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--topology", type=Path, default=REPO / "topologies" / "lab.yaml")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument(
-        "--shards",
-        type=int,
-        default=2 * (os.cpu_count() or 1),
-        help="labs side by side (default: two per core)",
-    )
+    labs_at_once_option(parser, "--shards", "labs side by side")
     args = parser.parse_args()
     print(
         f"sharded suite benchmark: {args.rounds} round(s), {args.shards} labs side by side on "
@@ -81,11 +76,7 @@ def main() -> None:
                 f"{report.verdict.value}, {len(report.scenarios)} scenarios; shards {shards} s",
                 flush=True,
             )
-    if len(walls) > 1:
-        print(
-            f" median of {len(walls)} rounds: {statistics.median(walls):.1f} s "
-            f"({min(walls):.1f} - {max(walls):.1f}; goal < {GOAL_SECONDS:.0f} s)"
-        )
+    print_median(walls, GOAL_SECONDS)
 
 
 if __name__ == "__main__":
