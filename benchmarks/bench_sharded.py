@@ -2,10 +2,11 @@
 (`bgpconform suite --shards N`) with every shortcut the lab has: the figure the 30 s goal on 2 cores
 is about. Figures, not asserts.
 
-Each round is the command a user types; the scenarios are dealt out by the durations of the run
-before (the first round: by the project's `reports/latest` if there is one, else each counts the
-same), as `bgpconform suite` does by default. Wall time counts from the command's start (collection, every
-lab's start and teardown, the merged report) to its exit.
+Each round is the command a user types, dealing the scenarios out as `bgpconform suite` does by
+default in the project: by the newest one-lab runs in reports/ on the same topology with the same
+shortcuts (`python -m benchmarks.bench_suite --fast` writes such runs), else by its latest run, else
+each counts the same. Wall time counts from the command's start (collection, every lab's start and
+teardown, the merged report) to its exit.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ GOAL_SECONDS = 30.0
 DEADLINE = 900.0
 
 
-def run_once(shards: int, topology: Path, out: Path, costs: Path | None) -> tuple[float, RunReport]:
+def run_once(shards: int, topology: Path, out: Path, costs: Path) -> tuple[float, RunReport, str]:
     argv = [sys.executable, "-m", "bgpconform.cli", "suite", "--shards", str(shards), "--out", str(out)]
-    if costs is not None:
-        argv += ["--costs-from", str(costs)]
+    argv += ["--costs-from", str(costs)]
     argv += ["--", f"--topology={topology}", *(f"--lab-shortcut={name}" for name in sorted(SHORTCUTS))]
     began = time.monotonic()
     done = subprocess.run(
@@ -48,7 +48,8 @@ def run_once(shards: int, topology: Path, out: Path, costs: Path | None) -> tupl
         sys.exit(
             f"the sharded suite failed (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-2000:]}"
         )
-    return wall, RunReport.model_validate_json(report_file.read_text())
+    dealt_by = done.stdout.split("\n", 1)[0].partition(" side by side (")[2].rstrip(")")
+    return wall, RunReport.model_validate_json(report_file.read_text()), dealt_by
 
 
 def main() -> None:
@@ -64,16 +65,15 @@ def main() -> None:
     walls: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bgpconform-bench-sharded-") as scratch:
         out = Path(scratch)
-        user_latest = REPO / "reports" / "latest" / "report.json"  # what `bgpconform suite` deals by
-        costs: Path | None = user_latest if user_latest.is_file() else None
+        history = REPO / "reports"  # the project's runs, where `./run suite` and the bench_suite write
         for round_number in range(1, args.rounds + 1):
-            wall, report = run_once(args.shards, args.topology.resolve(), out, costs)
-            costs = (out / "latest" / "report.json").resolve()
+            wall, report, dealt_by = run_once(args.shards, args.topology.resolve(), out, history)
             walls.append(wall)
             shards = ", ".join(f"{shard.seconds:.1f}" for shard in report.run.shards)
             print(
                 f" round {round_number}: {wall:6.1f} s, command start to exit (goal < {GOAL_SECONDS:.0f} s); "
-                f"{report.verdict.value}, {len(report.scenarios)} scenarios; shards {shards} s",
+                f"{report.verdict.value}, {len(report.scenarios)} scenarios; shards {shards} s; "
+                f"dealt by {dealt_by}",
                 flush=True,
             )
     print_median(walls, GOAL_SECONDS)

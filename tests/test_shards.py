@@ -14,8 +14,16 @@ import pytest
 
 from bgpconform.errors import ConfigError
 from bgpconform.report.merge import ShardOutcome, merge
-from bgpconform.report.model import Provenance, RunInfo, RunReport, ScenarioResult, StepResult, Verdict
-from bgpconform.shards.plan import Cost, collected, costs_from, deal, read_shard, write_plan
+from bgpconform.report.model import (
+    Provenance,
+    RunInfo,
+    RunReport,
+    ScenarioResult,
+    ShardRun,
+    StepResult,
+    Verdict,
+)
+from bgpconform.shards.plan import Alike, Cost, collected, costs_for, costs_from, deal, read_shard, write_plan
 from bgpconform.verdict import Outcome
 
 pytest_plugins = ["pytester"]
@@ -72,6 +80,56 @@ def test_costs_are_read_from_a_report_own_steps_apart_from_the_background(tmp_pa
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ConfigError, match=r"bad\.json: not a readable report\.json"):
         costs_from(tmp_path / "bad.json")
+
+
+def _run_dir(reports: Path, name: str, seconds: float, shortcuts: list[str]) -> None:
+    report = _report(0, Outcome.PASSED, {})
+    report.scenarios[0].duration = seconds
+    assert report.run.provenance is not None
+    report.run.provenance.shortcuts.extend(f"{name}: what it shortens" for name in shortcuts)
+    (reports / name).mkdir(parents=True)
+    (reports / name / "report.json").write_text(report.model_dump_json())
+
+
+def test_a_reports_directory_deals_by_its_newest_one_lab_runs_alike(tmp_path: Path) -> None:
+    """One run's durations are noisy, and a run with other timers took other times: the deal takes
+    each scenario's median own time over the newest one-lab runs on the same topology with the same
+    shortcuts."""
+    alike = Alike("0" * 64, frozenset({"router-dials"}))
+    for name, seconds, shortcuts in (
+        ("20261201-100000-aaaa", 50.0, ["router-dials"]),  # older than the newest five alike
+        ("20261202-100000-aaaa", 9.0, ["router-dials"]),
+        ("20261202-110000-aaaa", 3.0, ["router-dials"]),
+        ("20261202-120000-aaaa", 4.0, ["router-dials"]),
+        ("20261202-130000-aaaa", 5.0, ["router-dials"]),
+        ("20261202-140000-aaaa", 2.0, ["router-dials"]),
+        ("20261203-100000-aaaa", 99.0, []),  # the newest: faithful timers
+    ):
+        _run_dir(tmp_path, name, seconds, shortcuts)
+    (tmp_path / "latest").symlink_to("20261203-100000-aaaa")
+    costs, source = costs_for(tmp_path, alike)
+    assert costs == {NODES[0]: Cost(4.0, 0.0)}  # the median of 9, 3, 4, 5, 2
+    assert source == f"durations of the 5 newest one-lab runs alike in {tmp_path}"
+    faithful = Alike("0" * 64, frozenset())
+    assert costs_for(tmp_path, faithful)[0] == {NODES[0]: Cost(99.0, 0.0)}
+    other_topology = Alike("1" * 64, frozenset())
+    costs, source = costs_for(tmp_path, other_topology)
+    assert costs == {NODES[0]: Cost(99.0, 0.0)}  # none alike: the latest run, said to be unlike
+    assert "a run with another topology or shortcuts" in source
+    assert costs_for(tmp_path / "20261202-100000-aaaa" / "report.json", other_topology)[0] == {
+        NODES[0]: Cost(9.0, 0.0)
+    }  # a file is taken as it is
+    sharded = _report(0, Outcome.PASSED, {})
+    sharded.run.shards.append(
+        ShardRun(number=1, command="pytest", returncode=0, seconds=1.0, scenarios=1, report=None)
+    )
+    (tmp_path / "20261204-100000-aaaa").mkdir()
+    (tmp_path / "20261204-100000-aaaa" / "report.json").write_text(sharded.model_dump_json())
+    costs, _ = costs_for(tmp_path, faithful)  # newer and alike but sharded: its Backgrounds say nothing
+    assert costs == {NODES[0]: Cost(99.0, 0.0)}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert costs_for(empty, alike) == ({}, "every scenario counted the same")
 
 
 def test_a_shard_is_read_from_its_plan_and_bad_ones_name_the_fix(tmp_path: Path) -> None:

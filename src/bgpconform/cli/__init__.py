@@ -209,7 +209,8 @@ def _suite(args: argparse.Namespace) -> int:
     """The suite on the lab split over labs side by side, then one merged report."""
     from bgpconform.report.merge import ShardOutcome
     from bgpconform.report.redact import Redactor
-    from bgpconform.shards.plan import collected, costs_from, deal
+    from bgpconform.report.runinfo import file_sha256
+    from bgpconform.shards.plan import Alike, collected, costs_for, deal
     from bgpconform.shards.runner import run_sharded
     from bgpconform.topology import load_topology
 
@@ -240,15 +241,8 @@ def _suite(args: argparse.Namespace) -> int:
         pytest_args.append(f"--topology={topology}")
     reports = (args.out or root / "reports").resolve()
     node_ids = collected(root, pytest_args)
-    costs, source = {}, "every scenario counted the same"
-    if args.costs_from is not None:
-        costs, source = costs_from(args.costs_from), f"durations in {args.costs_from}"
-    elif (reports / "latest" / "report.json").is_file():
-        latest = reports / "latest" / "report.json"
-        try:
-            costs, source = costs_from(latest), f"durations in {latest}"
-        except ConfigError:
-            source = f"every scenario counted the same: {latest} could not be read"
+    alike = Alike(file_sha256(topology), frozenset(_shortcuts(pytest_args)))
+    costs, source = costs_for(args.costs_from or reports, alike)
     shards = deal(node_ids, args.shards, costs)
     print(f"suite: {len(node_ids)} scenario(s) over {len(shards)} lab(s) side by side ({source})", flush=True)
     for shard in shards:
@@ -278,6 +272,17 @@ def _suite(args: argparse.Namespace) -> int:
     if done.interrupted:
         return 130  # as a shell reports a Ctrl-C
     return 0 if report.verdict.value == "conformant" else 1
+
+
+def _shortcuts(pytest_args: list[str]) -> list[str]:
+    """The lab shortcuts the arguments turn on (`--lab-shortcut NAME`, `--lab-shortcut=NAME`)."""
+    named = []
+    for index, word in enumerate(pytest_args):
+        if word.startswith("--lab-shortcut="):
+            named.append(word.split("=", 1)[1])
+        elif word == "--lab-shortcut" and index + 1 < len(pytest_args):
+            named.append(pytest_args[index + 1])
+    return named
 
 
 def _matrix(args: argparse.Namespace) -> int:
@@ -429,9 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--costs-from",
         type=Path,
         default=None,
-        metavar="REPORT_JSON",
-        help="an earlier run's report.json whose scenario durations deal the scenarios out "
-        "(default: the reports directory's latest/report.json if there is one, else each counts the same)",
+        metavar="REPORT",
+        help="what deals the scenarios out by their durations: an earlier run's report.json, or a "
+        "reports directory, whose newest runs on the same topology with the same shortcuts give each "
+        "scenario its median (default: --out's; without such runs its latest, else each counts the same)",
     )
     suite.add_argument("--out", type=Path, default=None, help="reports directory (default: reports/)")
     suite.add_argument("pytest_args", nargs="*", help="passed to every shard's pytest, after --")

@@ -5,7 +5,8 @@ scenario in turn. A scenario costs its own steps plus, once per shard, the stage
 brings the lab to: a shard is expected to take the dearest Background among its scenarios plus the
 sum of their own steps. Both come from an earlier report where one is given (own: the scenario's
 duration less its Background steps; Background: the longest its feature's took there, which from a
-run of a single lab understates a start from nothing), else every scenario counts the same. Dearest
+run of a single lab understates a start from nothing; from a reports directory, the median over its
+newest runs on the same topology with the same shortcuts), else every scenario counts the same. Dearest
 first, each to the shard it lengthens least (the LPT rule with a setup term); inside a shard the
 scenarios keep their collection order, which the stage machine is built for.
 
@@ -96,6 +97,78 @@ def costs_from(report_file: Path | None) -> dict[str, Cost]:
         s.node_id: Cost(max(0.0, s.duration - background[s.node_id]), setup[s.feature])
         for s in report.scenarios
     }
+
+
+# How many of a reports directory's newest runs a deal takes its durations from: one run's are noisy
+# (GoBGP's random dial delays, labs slowing each other), and a deal off by a few seconds is a run
+# a few seconds longer.
+RUNS_FOR_COSTS = 5
+RUNS_LOOKED_AT = 40  # newest first; the rest of a long history is not read
+
+
+@dataclass(frozen=True)
+class Alike:
+    """What makes an earlier run's durations this run's: the same topology file, the same shortcuts,
+    one lab. A sharded run records each Background from wherever its shard's lab happened to be, so
+    it tells nothing of what a feature costs a fresh lab; a run on one lab walks the stages in the
+    collection's order, as each shard does."""
+
+    topology_sha256: str
+    shortcuts: frozenset[str]
+
+    def matches(self, report: RunReport) -> bool:
+        provenance = report.run.provenance
+        named = frozenset(d.split(":", 1)[0] for d in provenance.shortcuts) if provenance else frozenset()
+        return (
+            report.run.target == "lab"
+            and not report.run.shards
+            and report.run.topology_sha256 == self.topology_sha256
+            and named == self.shortcuts
+        )
+
+
+def costs_for(source: Path, alike: Alike) -> tuple[dict[str, Cost], str]:
+    """The costs a deal uses and where they came from. `source`: a report.json, or a reports
+    directory, whose newest runs alike this one give each scenario its cost (else its latest run,
+    said to be unlike, else every scenario counts the same)."""
+    if not source.is_dir():
+        return costs_from(source), f"durations in {source}"
+    runs = sorted(
+        (d for d in source.iterdir() if d.is_dir() and not d.is_symlink() and d.name[:1].isdigit()),
+        key=lambda d: d.name,
+        reverse=True,
+    )[:RUNS_LOOKED_AT]
+    chosen: list[Path] = []
+    for run in runs:
+        try:
+            report = RunReport.model_validate_json((run / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if alike.matches(report):
+            chosen.append(run / "report.json")
+            if len(chosen) == RUNS_FOR_COSTS:
+                break
+    if chosen:
+        every = [costs_from(report) for report in chosen]
+        nodes = {node for costs in every for node in costs}
+        # Own steps: the median. Setup: the most any of them paid, as a run records its Background
+        # from wherever its lab was, and only a run where the feature came first to a fresh lab shows
+        # what a shard pays for it; the median would take the cheap case for the typical one.
+        combined = {
+            node: Cost(
+                statistics.median(c[node].own for c in every if node in c),
+                max(c[node].setup for c in every if node in c),
+            )
+            for node in nodes
+        }
+        return combined, f"durations of the {len(chosen)} newest one-lab runs alike in {source}"
+    latest = source / "latest" / "report.json"
+    if latest.is_file():
+        try:
+            return costs_from(latest), f"durations in {latest} (a run with another topology or shortcuts)"
+        except ConfigError:
+            return {}, f"every scenario counted the same: {latest} could not be read"
+    return {}, "every scenario counted the same"
 
 
 def deal(node_ids: Sequence[str], count: int, costs: Mapping[str, Cost]) -> list[Shard]:
