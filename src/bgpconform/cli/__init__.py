@@ -217,6 +217,7 @@ def _suite(args: argparse.Namespace) -> int:
     root = _project_root("suite")
     pytest_args = list(args.pytest_args)
     topology: Path | None = None
+    shortcuts: set[str] = set()
     for index, word in enumerate(pytest_args):
         name, _, value = word.partition("=")
         value = value or (pytest_args[index + 1] if index + 1 < len(pytest_args) else "")
@@ -227,6 +228,8 @@ def _suite(args: argparse.Namespace) -> int:
             )
         if name == "--topology":
             topology = root / value
+        if name == "--lab-shortcut":
+            shortcuts.add(value)
         if name in {"--reports-dir", "--shard"}:
             raise ConfigError(f"{name} is set per shard by bgpconform suite; fix: leave it out (use --out)")
         if name in {"--junitxml", "--junit-xml", "--cucumberjson", "--cucumber-json"}:
@@ -241,7 +244,7 @@ def _suite(args: argparse.Namespace) -> int:
         pytest_args.append(f"--topology={topology}")
     reports = (args.out or root / "reports").resolve()
     node_ids = collected(root, pytest_args)
-    alike = Alike(file_sha256(topology), frozenset(_shortcuts(pytest_args)))
+    alike = Alike(file_sha256(topology), frozenset(shortcuts))
     costs, source = costs_for(args.costs_from or reports, alike)
     shards = deal(node_ids, args.shards, costs)
     print(f"suite: {len(node_ids)} scenario(s) over {len(shards)} lab(s) side by side ({source})", flush=True)
@@ -272,17 +275,6 @@ def _suite(args: argparse.Namespace) -> int:
     if done.interrupted:
         return 130  # as a shell reports a Ctrl-C
     return 0 if report.verdict.value == "conformant" else 1
-
-
-def _shortcuts(pytest_args: list[str]) -> list[str]:
-    """The lab shortcuts the arguments turn on (`--lab-shortcut NAME`, `--lab-shortcut=NAME`)."""
-    named = []
-    for index, word in enumerate(pytest_args):
-        if word.startswith("--lab-shortcut="):
-            named.append(word.split("=", 1)[1])
-        elif word == "--lab-shortcut" and index + 1 < len(pytest_args):
-            named.append(pytest_args[index + 1])
-    return named
 
 
 def _matrix(args: argparse.Namespace) -> int:
@@ -436,8 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="REPORT",
         help="what deals the scenarios out by their durations: an earlier run's report.json, or a "
-        "reports directory, whose newest runs on the same topology with the same shortcuts give each "
-        "scenario its median (default: --out's; without such runs its latest, else each counts the same)",
+        "reports directory, whose newest one-lab runs on the same topology with the same shortcuts "
+        "give each scenario its cost (default: --out's; without such runs its latest, else each "
+        "counts the same)",
     )
     suite.add_argument("--out", type=Path, default=None, help="reports directory (default: reports/)")
     suite.add_argument("pytest_args", nargs="*", help="passed to every shard's pytest, after --")

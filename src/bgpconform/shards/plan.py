@@ -5,8 +5,9 @@ scenario in turn. A scenario costs its own steps plus, once per shard, the stage
 brings the lab to: a shard is expected to take the dearest Background among its scenarios plus the
 sum of their own steps. Both come from an earlier report where one is given (own: the scenario's
 duration less its Background steps; Background: the longest its feature's took there, which from a
-run of a single lab understates a start from nothing; from a reports directory, the median over its
-newest runs on the same topology with the same shortcuts), else every scenario counts the same. Dearest
+run of a single lab understates a start from nothing; from a reports directory, its newest one-lab
+runs on the same topology with the same shortcuts, see `costs_for`), else every scenario counts the
+same. Dearest
 first, each to the shard it lengthens least (the LPT rule with a setup term); inside a shard the
 scenarios keep their collection order, which the stage machine is built for.
 

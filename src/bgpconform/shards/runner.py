@@ -5,11 +5,8 @@ merged run's (`shards/shard-N`), so a shard replays alone from the command the r
 merged report goes where a single run's would (`--reports-dir`, default reports/) and `latest`
 points at it.
 
-A stop reaches every shard: a Ctrl-C or SIGTERM to this process is passed on to each shard still
-running (a terminal's Ctrl-C reaches them anyway, the group being shared; a SIGTERM from a CI job
-that cancels would not), each takes its lab down and writes what it saw, and what they wrote is
-merged and marked interrupted. Another signal while they stop is passed on too, never a reason to
-leave without the merged report.
+A stop reaches every shard (`bgpconform.side_by_side`); what they wrote is still merged, and marked
+interrupted.
 """
 
 from __future__ import annotations
